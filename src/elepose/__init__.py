@@ -1,0 +1,8 @@
+"""elepose: unsupervised 3D human pose lifting with a learned elevation distribution.
+
+Implements ElePose (Wandt, Little, Rhodin, CVPR 2022): a lifting network trained only on 2D
+poses, scored by a normalizing flow on a PCA subspace of 2D poses, with a branch that predicts
+the camera elevation and learns its distribution.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from elepose.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Data in: motion capture, public dataset formats, and the common pose cache."""

@@ -1,0 +1,198 @@
+"""The benchmark cache: one ``.npz`` per split plus ``manifest.json`` (SPEC section 8).
+
+Every source (motion capture with virtual cameras, Human3.6M, MPI-INF-3DHP, 3DPW) is written in
+this one format, so training and evaluation never care where poses came from.
+
+Arrays of a split file (N poses, V camera views, C clips):
+
+=====================  ==============  ====================================================
+``poses_2d``           (N, 17, 2) f32  ground-truth 2D, pixels
+``poses_2d_detected``  (N, 17, 2) f32  "detected" 2D (noisy or a real detector), pixels
+``poses_3d``           (N, 17, 3) f32  3D in the camera frame, metres (x right, y down, z fwd)
+``view``               (N,) i32        index into the camera arrays
+``frame``              (N,) i32        frame number in the source clip (native frame rate)
+``camera_K``           (V, 3, 3) f32   intrinsics, pixels
+``camera_R``           (V, 3, 3) f32   world -> camera rotation, det +1
+``camera_t``           (V, 3) f32      world -> camera translation, metres (x_c = R x_w + t)
+``camera_elevation``   (V,) f32        elevation in degrees, looking down positive
+``camera_clip``        (V,) i32        index into ``clip_names``
+``clip_names``         (C,) str        clip identifiers (file stems)
+``clip_source``        (C,) str        dataset of each clip (e.g. ``bandai-1``, ``h36m``)
+=====================  ==============  ====================================================
+
+Files are written to a temporary name and renamed, so a failed build leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PoseSplit", "save_split", "load_split", "write_json_atomic", "load_manifest", "SPLITS"]
+
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class PoseSplit:
+    """One split of the cache; shapes and units in the module docstring."""
+
+    poses_2d: np.ndarray
+    poses_2d_detected: np.ndarray
+    poses_3d: np.ndarray
+    view: np.ndarray
+    frame: np.ndarray
+    camera_K: np.ndarray
+    camera_R: np.ndarray
+    camera_t: np.ndarray
+    camera_elevation: np.ndarray
+    camera_clip: np.ndarray
+    clip_names: np.ndarray
+    clip_source: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.poses_2d.shape[0])
+
+    @property
+    def elevation_deg(self) -> np.ndarray:
+        """True camera elevation of every pose ``(N,)`` degrees, looking down positive."""
+        return self.camera_elevation[self.view]
+
+    @property
+    def pose_clip(self) -> np.ndarray:
+        """Clip index of every pose ``(N,)``."""
+        return self.camera_clip[self.view]
+
+    @property
+    def pose_source(self) -> np.ndarray:
+        """Dataset name of every pose ``(N,)``."""
+        return self.clip_source[self.pose_clip]
+
+    def validate(self, where: str = "split") -> None:
+        """Check shapes, dtypes and finiteness; raise ``ValueError`` naming ``where`` and the field."""
+        n = len(self)
+        expect = {
+            "poses_2d": (n, 17, 2),
+            "poses_2d_detected": (n, 17, 2),
+            "poses_3d": (n, 17, 3),
+            "view": (n,),
+            "frame": (n,),
+        }
+        for name, shape in expect.items():
+            got = getattr(self, name).shape
+            if got != shape:
+                raise ValueError(f"{where}: field {name!r} has shape {got}, expected {shape}")
+        v = self.camera_K.shape[0]
+        for name, shape in {
+            "camera_K": (v, 3, 3),
+            "camera_R": (v, 3, 3),
+            "camera_t": (v, 3),
+            "camera_elevation": (v,),
+            "camera_clip": (v,),
+        }.items():
+            got = getattr(self, name).shape
+            if got != shape:
+                raise ValueError(f"{where}: field {name!r} has shape {got}, expected {shape}")
+        for name in ("poses_2d", "poses_2d_detected", "poses_3d"):
+            if not np.isfinite(getattr(self, name)).all():
+                raise ValueError(f"{where}: field {name!r} holds NaN or inf values")
+        if n and (self.view.min() < 0 or self.view.max() >= v):
+            raise ValueError(f"{where}: field 'view' indexes outside the {v} cameras")
+        c = self.clip_names.shape[0]
+        if v and (self.camera_clip.min() < 0 or self.camera_clip.max() >= c):
+            raise ValueError(f"{where}: field 'camera_clip' indexes outside the {c} clips")
+
+    def subset(self, index: np.ndarray) -> "PoseSplit":
+        """The poses selected by ``index`` (mask or integer array); cameras and clips are kept."""
+        per_pose = {"poses_2d", "poses_2d_detected", "poses_3d", "view", "frame"}
+        return PoseSplit(
+            **{f.name: (getattr(self, f.name)[index] if f.name in per_pose else getattr(self, f.name)) for f in fields(self)}
+        )
+
+
+_DTYPES: dict[str, Any] = {
+    "poses_2d": np.float32,
+    "poses_2d_detected": np.float32,
+    "poses_3d": np.float32,
+    "view": np.int32,
+    "frame": np.int32,
+    "camera_K": np.float32,
+    "camera_R": np.float32,
+    "camera_t": np.float32,
+    "camera_elevation": np.float32,
+    "camera_clip": np.int32,
+    "clip_names": str,
+    "clip_source": str,
+}
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def _fsync_rename(tmp: str, path: Path) -> None:
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_split(path: str | Path, split: PoseSplit) -> None:
+    """Write ``split`` to ``path`` (``.npz``, uncompressed, deterministic bytes) atomically."""
+    path = Path(path)
+    split.validate(str(path))
+    arrays = {f.name: np.asarray(getattr(split, f.name), dtype=_DTYPES[f.name]) for f in fields(split)}
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        _fsync_rename(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_split(path: str | Path) -> PoseSplit:
+    """Read a split written by :func:`save_split`; clear errors for missing files and fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such cache file (build one with `elepose data build`)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [f.name for f in fields(PoseSplit) if f.name not in data.files]
+            if missing:
+                raise ValueError(f"{path}: not an elepose cache split; missing fields {missing}")
+            split = PoseSplit(**{f.name: data[f.name] for f in fields(PoseSplit)})
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path}: unreadable cache file ({err})") from err
+    split.validate(str(path))
+    return split
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+        _fsync_rename(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_manifest(cache_dir: str | Path) -> dict[str, Any]:
+    """Read ``manifest.json`` of a cache folder."""
+    path = Path(cache_dir) / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no manifest; is {cache_dir} an elepose cache folder?")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

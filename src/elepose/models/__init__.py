@@ -1,0 +1,1 @@
+"""Networks: the normalizing-flow pose prior and the lifting network."""

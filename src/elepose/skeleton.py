@@ -1,0 +1,184 @@
+"""The 17-joint Human3.6M skeleton (VideoPose3D order) and conversions from detector formats.
+
+Joint order, parents, bones and left/right sets follow VideoPose3D's ``h36m_skeleton`` with the
+17 joints it keeps (facts from VideoPose3D ``common/h36m_dataset.py``). COCO-17 -> H36M-17
+follows MMPose's ``H36MToCOCO``-inverse convention (SPEC section 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "JOINT_NAMES",
+    "NUM_JOINTS",
+    "PARENTS",
+    "BONES",
+    "LEFT_JOINTS",
+    "RIGHT_JOINTS",
+    "PELVIS",
+    "HEAD",
+    "H36M_BONE_RATIOS",
+    "MPI_INF_3DHP_BONE_RATIOS",
+    "COCO17_NAMES",
+    "OPENPOSE_BODY25_NAMES",
+    "OPENPOSE_COCO18_NAMES",
+    "joint_index",
+    "bone_lengths",
+    "bone_ratios",
+    "mirror_pose",
+    "coco17_to_h36m",
+    "openpose_body25_to_h36m",
+    "openpose_coco18_to_h36m",
+]
+
+JOINT_NAMES: tuple[str, ...] = (
+    "pelvis",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "spine",
+    "thorax",
+    "neck",
+    "head",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+)
+NUM_JOINTS = 17
+PELVIS = 0
+HEAD = 10
+PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
+BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, NUM_JOINTS))
+LEFT_JOINTS: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
+RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
+
+# Relative bone lengths (bone / mean bone of the pose), in BONES order.
+# Source: the ElePose authors' code (SPEC section 6), H36M training set.
+H36M_BONE_RATIOS: tuple[float, ...] = (
+    0.5181, 1.7371, 1.7229, 0.5181, 1.7371, 1.7229, 0.9209, 0.9879,
+    0.4481, 0.4450, 0.5746, 1.0812, 0.9652, 0.5746, 1.0812, 0.9652,
+)
+# Source: the ElePose authors' code, commit c1620ec, commented out (SPEC section 6).
+MPI_INF_3DHP_BONE_RATIOS: tuple[float, ...] = (
+    0.4806, 1.8415, 1.4971, 0.4806, 1.8379, 1.4971, 0.9078, 0.9938,
+    0.3468, 0.6938, 0.5722, 1.2108, 0.9254, 0.5784, 1.2108, 0.9254,
+)
+
+COCO17_NAMES: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+# OpenPose output formats (facts from OpenPose doc/02_output.md).
+OPENPOSE_BODY25_NAMES: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "MidHip", "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar",
+    "LEar", "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+OPENPOSE_COCO18_NAMES: tuple[str, ...] = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "RHip",
+    "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+)
+
+
+def joint_index(name: str) -> int:
+    """Index of an H36M joint by name; raises ``KeyError`` listing the valid names."""
+    try:
+        return JOINT_NAMES.index(name)
+    except ValueError:
+        raise KeyError(f"unknown joint {name!r}; expected one of {', '.join(JOINT_NAMES)}") from None
+
+
+def bone_lengths(poses: np.ndarray) -> np.ndarray:
+    """Bone lengths of ``poses (..., 17, D)`` -> ``(..., 16)`` in the poses' units, BONES order."""
+    parents = np.array([a for a, _ in BONES])
+    children = np.array([b for _, b in BONES])
+    return np.linalg.norm(poses[..., children, :] - poses[..., parents, :], axis=-1)
+
+
+def bone_ratios(poses_3d: np.ndarray) -> np.ndarray:
+    """Mean relative bone lengths (bone / the pose's mean bone) over ``poses_3d (N, 17, 3)`` -> ``(16,)``."""
+    lengths = bone_lengths(poses_3d)
+    return (lengths / lengths.mean(axis=-1, keepdims=True)).mean(axis=0)
+
+
+_MIRROR_PERMUTATION = np.arange(NUM_JOINTS)
+_MIRROR_PERMUTATION[list(LEFT_JOINTS)] = RIGHT_JOINTS
+_MIRROR_PERMUTATION[list(RIGHT_JOINTS)] = LEFT_JOINTS
+
+
+def mirror_pose(poses: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Mirror ``poses (..., 17, D)`` across coordinate ``axis`` and swap left and right joints."""
+    mirrored = np.array(poses, copy=True)[..., _MIRROR_PERMUTATION, :]
+    mirrored[..., axis] = -mirrored[..., axis]
+    return mirrored
+
+
+def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return 0.5 * (a + b)
+
+
+def coco17_to_h36m(keypoints: np.ndarray) -> np.ndarray:
+    """COCO-17 keypoints ``(..., 17, C)`` -> H36M-17 ``(..., 17, C)`` (any trailing channels).
+
+    Derived joints are midpoints (pelvis = mid hips, thorax = mid shoulders, spine = mid
+    pelvis-thorax, head = mid eyes). A score channel is averaged the same way; callers that
+    need "missing if any source is missing" convert scores before or after. Convention from MMPose.
+    """
+    k = np.asarray(keypoints)
+    if k.shape[-2] != 17:
+        raise ValueError(f"COCO-17 keypoints need 17 joints on axis -2, got shape {k.shape}")
+    out = np.empty_like(k)
+    pelvis = _mid(k[..., 11, :], k[..., 12, :])
+    thorax = _mid(k[..., 5, :], k[..., 6, :])
+    out[..., 0, :] = pelvis
+    out[..., 1, :], out[..., 2, :], out[..., 3, :] = k[..., 12, :], k[..., 14, :], k[..., 16, :]
+    out[..., 4, :], out[..., 5, :], out[..., 6, :] = k[..., 11, :], k[..., 13, :], k[..., 15, :]
+    out[..., 7, :] = _mid(pelvis, thorax)
+    out[..., 8, :] = thorax
+    out[..., 9, :] = k[..., 0, :]
+    out[..., 10, :] = _mid(k[..., 1, :], k[..., 2, :])
+    out[..., 11, :], out[..., 12, :], out[..., 13, :] = k[..., 5, :], k[..., 7, :], k[..., 9, :]
+    out[..., 14, :], out[..., 15, :], out[..., 16, :] = k[..., 6, :], k[..., 8, :], k[..., 10, :]
+    return out
+
+
+def _openpose_to_h36m(k: np.ndarray, idx: dict[str, int], pelvis: np.ndarray) -> np.ndarray:
+    out = np.empty(k.shape[:-2] + (NUM_JOINTS, k.shape[-1]), dtype=k.dtype)
+    thorax = k[..., idx["Neck"], :]
+    out[..., 0, :] = pelvis
+    for h36m, op in (
+        (1, "RHip"), (2, "RKnee"), (3, "RAnkle"), (4, "LHip"), (5, "LKnee"), (6, "LAnkle"),
+        (9, "Nose"), (11, "LShoulder"), (12, "LElbow"), (13, "LWrist"),
+        (14, "RShoulder"), (15, "RElbow"), (16, "RWrist"),
+    ):
+        out[..., h36m, :] = k[..., idx[op], :]
+    out[..., 7, :] = _mid(pelvis, thorax)
+    out[..., 8, :] = thorax
+    out[..., 10, :] = _mid(k[..., idx["REye"], :], k[..., idx["LEye"], :])
+    return out
+
+
+def openpose_body25_to_h36m(keypoints: np.ndarray) -> np.ndarray:
+    """OpenPose BODY_25 ``(..., 25, C)`` -> H36M-17 ``(..., 17, C)``; pelvis = MidHip, thorax = Neck."""
+    k = np.asarray(keypoints)
+    if k.shape[-2] != 25:
+        raise ValueError(f"OpenPose BODY_25 keypoints need 25 joints on axis -2, got shape {k.shape}")
+    idx = {n: i for i, n in enumerate(OPENPOSE_BODY25_NAMES)}
+    return _openpose_to_h36m(k, idx, k[..., idx["MidHip"], :])
+
+
+def openpose_coco18_to_h36m(keypoints: np.ndarray) -> np.ndarray:
+    """OpenPose COCO-18 ``(..., 18, C)`` -> H36M-17 ``(..., 17, C)``; pelvis = mid hips, thorax = Neck."""
+    k = np.asarray(keypoints)
+    if k.shape[-2] != 18:
+        raise ValueError(f"OpenPose COCO-18 keypoints need 18 joints on axis -2, got shape {k.shape}")
+    idx = {n: i for i, n in enumerate(OPENPOSE_COCO18_NAMES)}
+    return _openpose_to_h36m(k, idx, _mid(k[..., idx["RHip"], :], k[..., idx["LHip"], :]))
