@@ -17,6 +17,11 @@ app = typer.Typer(
 _COMMAND_MODULES = ("data", "train", "evaluate", "lift", "benchmark")
 
 
+@app.callback()
+def _root() -> None:
+    """Unsupervised 3D human pose lifting (ElePose, CVPR 2022)."""
+
+
 @app.command()
 def version() -> None:
     """Print the elepose version."""
