@@ -1,0 +1,79 @@
+"""``elepose evaluate``: metric tables under both protocols, baselines, elevation, figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from elepose.cli.errors import user_errors
+
+_ROWS = (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("n_pck", "N-PCK"), ("auc", "AUC"), ("cps", "CPS"))
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """Plain-text table of an evaluation report (millimetres, percent, CPS units)."""
+    lines = [f"{'2D / method / protocol':<40}" + "".join(f"{label:>10}" for _, label in _ROWS)]
+    for kind in ("gt", "detected"):
+        section = report[kind]
+        rows = [("elepose", section)] + [(f"baseline:{k}", v) for k, v in section["baselines"].items()]
+        for name, values in rows:
+            for protocol in ("standard", "elepose_code"):
+                cells = "".join(f"{values[protocol][key]:>10.1f}" for key, _ in _ROWS)
+                lines.append(f"{kind + ' / ' + name + ' / ' + protocol:<40}{cells}")
+    for kind in ("gt", "detected"):
+        e = report[kind].get("elevation")
+        if e:
+            lines.append(
+                f"elevation ({kind} 2D): r = {e['correlation']:.3f}, mean abs error {e['mae_deg']:.2f} deg "
+                f"(predicted {e['predicted_mean_deg']:.1f} +- {e['predicted_std_deg']:.1f}, true {e['true_mean_deg']:.1f} +- {e['true_std_deg']:.1f})"
+            )
+    if "reliability" in report:
+        r = report["reliability"]
+        lines.append(f"reliability: ROC AUC of NLL for PA-MPJPE > {r['threshold_mm']:.0f} mm = {r['roc_auc']:.3f} ({r['positives']} of {report['poses']} poses)")
+    return "\n".join(lines)
+
+
+def evaluate(
+    checkpoint_dir: Path = typer.Option(..., "--checkpoint", help="Lifter run folder from `elepose train`."),
+    data: Path = typer.Option(..., "--data", help="Cache folder (its test split is scored)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for nll_vs_error.png and best_worst.png."),
+    samples: Optional[int] = typer.Option(None, "--samples", help="Score a random subset of this many test poses (default: all)."),
+    rotations: int = typer.Option(100, "--rotations", help="Virtual views averaged into each pose's NLL (paper: 100)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+) -> None:
+    """Score a trained lifter on the test split: GT and detected 2D, both metric protocols."""
+    from elepose.data.cache import load_split, write_json_atomic
+    from elepose.evaluation import evaluate_checkpoint
+    from elepose.metrics import roc_auc
+    from elepose.model_io import load_lifter
+    from elepose.runtime import pick_device
+
+    with user_errors():
+        lifter, prior, config = load_lifter(checkpoint_dir)
+        train = load_split(Path(data) / "train.npz")
+        test = load_split(Path(data) / "test.npz")
+        dev = pick_device(device)
+        lifter.to(dev)
+        report, per_pose = evaluate_checkpoint(lifter, prior, config, train, test, samples, rotations, dev)
+        bad = per_pose["pa_mpjpe"] > 100.0
+        if bad.any() and not bad.all():
+            report["reliability"] = {"threshold_mm": 100.0, "roc_auc": roc_auc(per_pose["nll"], bad), "positives": int(bad.sum())}
+        report["checkpoint"] = str(checkpoint_dir)
+        report["data"] = str(data)
+        typer.echo(format_table(report))
+        if json_path is not None:
+            write_json_atomic(json_path, report)
+        if figures is not None:
+            from elepose.report import plot_best_worst, plot_nll_vs_error
+
+            figures.mkdir(parents=True, exist_ok=True)
+            plot_nll_vs_error(figures / "nll_vs_error.png", per_pose["pa_mpjpe"], per_pose["nll"])
+            plot_best_worst(figures / "best_worst.png", per_pose["pred"], per_pose["gt"], per_pose["pa_mpjpe"])
+            typer.echo(f"figures written to {figures}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate)

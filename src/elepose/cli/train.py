@@ -1,0 +1,101 @@
+"""``elepose flow`` and ``elepose train``: pretrain the flow prior, train the lifter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from elepose.cli.errors import user_errors
+
+DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
+
+
+def flow(
+    data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
+    out: Path = typer.Option(Path("runs/flow"), "--out", help="Run folder to write."),
+    pca_bases: int = typer.Option(26, "--pca-bases", help="PCA bases before the flow (paper: 26)."),
+    no_pca: bool = typer.Option(False, "--no-pca", help="Ablation: flow on the raw 34-D 2D pose."),
+    blocks: int = typer.Option(8, "--blocks", help="Affine coupling blocks."),
+    hidden: int = typer.Option(1024, "--hidden", help="Width of each coupling subnet."),
+    epochs: int = typer.Option(100, "--epochs"),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    lr: float = typer.Option(1e-4, "--lr"),
+    scale: str = typer.Option("dataset", "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."),
+    input_2d: str = typer.Option("gt", "--input", help="Train on gt or detected 2D."),
+    epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; log-det stays fp32)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
+) -> None:
+    """Fit the PCA and pretrain the normalizing flow on 2D training poses (SPEC section 4)."""
+    from elepose.training import FlowConfig, TrainingDiverged, train_flow
+
+    with user_errors():
+        config = FlowConfig(
+            data=str(data), out=str(out), pca_bases=None if no_pca else pca_bases, blocks=blocks, hidden=hidden,
+            epochs=epochs, batch_size=batch_size, lr=lr, scale=scale, input=input_2d, epoch_samples=epoch_samples,
+            seed=seed, device=device, precision=precision, max_minutes=max_minutes, resume=resume,
+        )
+        try:
+            metrics = train_flow(config)
+        except TrainingDiverged as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=3) from None
+    typer.echo(f"flow written to {out} (test NLL {metrics.get('test_nll', float('nan')):.3f})")
+
+
+def train(
+    data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
+    flow_dir: Path = typer.Option(Path("runs/flow"), "--flow", help="Flow run folder from `elepose flow`."),
+    out: Path = typer.Option(Path("runs/lifter"), "--out", help="Run folder to write."),
+    epochs: int = typer.Option(100, "--epochs"),
+    batch_size: int = typer.Option(256, "--batch-size"),
+    lr: float = typer.Option(2e-4, "--lr"),
+    lr_decay: float = typer.Option(0.95, "--lr-decay", help="Exponential learning-rate decay per epoch."),
+    hidden: int = typer.Option(1024, "--hidden"),
+    variant: str = typer.Option("shared", "--variant", help="shared (authors' code: shared trunk) or towers (paper: separate towers)."),
+    no_elevation: bool = typer.Option(False, "--no-elevation", help="Ablation: no elevation branch, fixed elevation prior."),
+    elevation_prior: Optional[str] = typer.Option(
+        None, "--elevation-prior",
+        help="learned (default with the branch), uniform:LO,HI or normal:MEAN,STD in degrees (default without the branch: uniform:-20,20).",
+    ),
+    no_bone_prior: bool = typer.Option(False, "--no-bone-prior", help="Ablation: drop L_bone."),
+    bone_ratios: str = typer.Option("data", "--bone-ratios", help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers."),
+    supervised: bool = typer.Option(False, "--supervised", help="The supervised bound: same lifter, L2 loss on 3D ground truth."),
+    input_2d: str = typer.Option("gt", "--input", help="Train on gt or detected 2D."),
+    epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
+    eval_samples: int = typer.Option(4096, "--eval-samples", help="Test poses scored after each epoch."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
+) -> None:
+    """Train the lifting network with the frozen flow prior (SPEC sections 5 and 6)."""
+    from elepose.training import TrainConfig, TrainingDiverged, train_lifter
+
+    prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
+    with user_errors():
+        config = TrainConfig(
+            data=str(data), flow=str(flow_dir), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
+            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=prior,
+            bone_prior=not no_bone_prior, bone_ratios=bone_ratios, supervised=supervised, input=input_2d,
+            epoch_samples=epoch_samples, eval_samples=eval_samples, seed=seed, device=device, precision=precision,
+            max_minutes=max_minutes, resume=resume,
+        )
+        try:
+            metrics = train_lifter(config)
+        except TrainingDiverged as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=3) from None
+    if metrics:
+        typer.echo(f"lifter written to {out} (PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm on the per-epoch test subset)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("flow")(flow)
+    app.command("train")(train)
