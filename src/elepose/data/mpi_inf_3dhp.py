@@ -1,0 +1,586 @@
+"""MPI-INF-3DHP (Mehta et al., 3DV 2017) -> the common pose cache.
+
+Expected layout under ``root`` (as the dataset's ``get_dataset.sh`` / ``get_testset.sh`` unpack it)::
+
+    S{1..8}/Seq{1,2}/annot.mat              MATLAB v5: annot2, annot3, univ_annot3, cameras, frames
+    S{1..8}/Seq{1,2}/camera.calibration     optional: "Skeletool Camera Calibration File V1.0"
+    mpi_inf_3dhp_test_set/TS{1..6}/annot_data.mat   MATLAB v7.3 (HDF5): annot2, annot3,
+                                                    univ_annot3, valid_frame
+
+Facts carried over (sources in comments): the 28-joint training order and the 17-joint test
+order (``util/mpii_get_joint_set.m``), frame counts (``util/mpii_get_sequence_info.m``), the
+"vnect" camera subset (``util/mpii_get_camera_set.m``), the calibration file format, and the
+test cameras' intrinsics. Train = S1-S8, test = TS1-TS6 (valid frames only).
+
+Joint mapping to H36M-17 (the common 3DHP -> H36M conversion, e.g. ``hp3d2h36m = [14, 8, 9, 10,
+11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4]`` in public lifting repositories): H36M thorax =
+3DHP ``neck``, H36M neck/nose = 3DHP ``head``, H36M head = 3DHP ``head_top``, spine = ``spine``.
+
+Camera frame and elevation: ``annot3`` is already in each camera's frame (mm -> metres here).
+With ``camera.calibration`` present, each view's world->camera rotation comes from its
+extrinsics; the studio world is Y up (camera 0's extrinsic row 2 is about (0, -1, 0) and its
+centre 1.5 m above y = 0), rotated here into our Z-up world. Without calibration (always for
+the test set, which ships none) the up direction is estimated from the data: the mean
+pelvis->thorax direction of the clip (:func:`torso_up`), and the manifest says so.
+
+Example:
+    >>> splits, metadata = load_3dhp(Path("data/mpi_inf_3dhp"))  # doctest: +SKIP
+    >>> sorted(splits), metadata["bone_ratios"]["train_split"][:2]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elepose.data.cache import PoseSplit
+from elepose.skeleton import MPI_INF_3DHP_BONE_RATIOS, bone_ratios
+
+__all__ = [
+    "SOURCE",
+    "ALL_JOINT_NAMES",
+    "TEST_JOINT_NAMES",
+    "TRAIN_TO_H36M",
+    "TEST_TO_H36M",
+    "VNECT_CAMERAS",
+    "SEQUENCE_INFO",
+    "TEST_INTRINSICS",
+    "TEST_IMAGE_SIZE",
+    "BONE_RATIOS",
+    "Calibration",
+    "mpi28_to_h36m",
+    "mpi17_to_h36m",
+    "read_calibration",
+    "fit_intrinsics",
+    "pinhole_project",
+    "torso_up",
+    "z_up_basis",
+    "camera_elevation_deg",
+    "load_3dhp",
+]
+
+SOURCE = "mpi-inf-3dhp"
+
+# Source: MPI-INF-3DHP util/mpii_get_joint_set.m, 'all' (1-based there, 0-based here).
+ALL_JOINT_NAMES: tuple[str, ...] = (
+    "spine3", "spine4", "spine2", "spine", "pelvis", "neck", "head", "head_top",
+    "left_clavicle", "left_shoulder", "left_elbow", "left_wrist", "left_hand",
+    "right_clavicle", "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+    "left_hip", "left_knee", "left_ankle", "left_foot", "left_toe",
+    "right_hip", "right_knee", "right_ankle", "right_foot", "right_toe",
+)
+# Source: mpii_get_joint_set.m, 'relevant' = all_joint_names([8 6 15 16 17 10 11 12 24 25 26
+# 19 20 21 5 4 7]): the order of the test set's annot_data.mat.
+TEST_JOINT_NAMES: tuple[str, ...] = (
+    "head_top", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+    "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
+    "left_knee", "left_ankle", "pelvis", "spine", "head",
+)
+# 3DHP joint names feeding each H36M-17 joint (elepose.skeleton.JOINT_NAMES order).
+_H36M_FROM_3DHP: tuple[str, ...] = (
+    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
+    "spine", "neck", "head", "head_top", "left_shoulder", "left_elbow", "left_wrist",
+    "right_shoulder", "right_elbow", "right_wrist",
+)
+TRAIN_TO_H36M: tuple[int, ...] = tuple(ALL_JOINT_NAMES.index(n) for n in _H36M_FROM_3DHP)
+"""Index into the 28 training joints for each H36M joint: (4, 23, 24, 25, 18, 19, 20, 3, 5, 6, 7, 9, 10, 11, 14, 15, 16)."""
+TEST_TO_H36M: tuple[int, ...] = tuple(TEST_JOINT_NAMES.index(n) for n in _H36M_FROM_3DHP)
+"""Index into the 17 test joints for each H36M joint: (14, 8, 9, 10, 11, 12, 13, 15, 1, 16, 0, 5, 6, 7, 2, 3, 4)."""
+
+# Source: util/mpii_get_camera_set.m, 'vnect' (0-based camera ids). Cameras 11-13 look from the
+# ceiling, 9-10 from knee height; the vnect set is the one most lifting papers train on.
+VNECT_CAMERAS: tuple[int, ...] = (0, 1, 2, 4, 5, 6, 7, 8)
+NUM_CAMERAS = 14
+
+# Source: util/mpii_get_sequence_info.m: (subject, sequence) -> (num_frames, fps). The README
+# advises reading only the first num_frames rows of annot.mat.
+SEQUENCE_INFO: dict[tuple[int, int], tuple[int, int]] = {
+    (1, 1): (6416, 25), (1, 2): (12430, 50), (2, 1): (6502, 25), (2, 2): (6081, 25),
+    (3, 1): (12488, 50), (3, 2): (12283, 50), (4, 1): (6171, 25), (4, 2): (6675, 25),
+    (5, 1): (12820, 50), (5, 2): (12312, 50), (6, 1): (6188, 25), (6, 2): (6145, 25),
+    (7, 1): (6239, 25), (7, 2): (6320, 25), (8, 1): (6468, 25), (8, 2): (6054, 25),
+}
+
+# Test cameras, pixels. TS1-4: 2048x2048 studio camera, TS5-6: 1920x1080 outdoor camera.
+# Source: the test set's calibration as carried by public 3DHP loaders (focal 7.32506 mm and
+# 8.770747185 mm on a 10 mm-wide sensor; e.g. the "TS56" entry of the widely copied
+# mpi_inf_3dhp_cameras_intrinsic_params table and its TS1-4 counterpart
+# [1500.172288, 1500.172288, 1017.38733568, 1043.03198208]). TS5-6 also has radial distortion
+# (-0.2769, 0.1311, -0.0493), which annot2 includes; a pinhole K cannot model it, so expect a
+# larger reprojection residual there (recorded in the metadata).
+_K_STUDIO = ((1500.172288, 0.0, 1017.38733568), (0.0, 1500.172288, 1043.03198208), (0.0, 0.0, 1.0))
+_K_OUTDOOR = ((1683.98345952, 0.0, 939.85754016), (0.0, 1683.98345952, 560.14074317), (0.0, 0.0, 1.0))
+TEST_INTRINSICS: dict[str, tuple[tuple[float, ...], ...]] = {
+    "TS1": _K_STUDIO, "TS2": _K_STUDIO, "TS3": _K_STUDIO, "TS4": _K_STUDIO,
+    "TS5": _K_OUTDOOR, "TS6": _K_OUTDOOR,
+}
+TEST_IMAGE_SIZE: dict[str, tuple[int, int]] = {
+    "TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048), "TS4": (2048, 2048),
+    "TS5": (1920, 1080), "TS6": (1920, 1080),
+}
+
+BONE_RATIOS: tuple[float, ...] = MPI_INF_3DHP_BONE_RATIOS
+"""The authors' MPI-INF-3DHP bone-ratio constants (ElePose code, commit c1620ec, commented out)."""
+
+_AUTHORS_RATIOS_SOURCE = "ElePose authors' code, commit c1620ec (commented out); SPEC section 6"
+_COMPUTED_RATIOS_SOURCE = "elepose.skeleton.bone_ratios over this cache's training split (3D, camera frame)"
+# Y-up world (3DHP studio) -> our Z-up world: (x, y, z) -> (x, -z, y), det +1.
+_Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+_PELVIS, _THORAX = 0, 8
+
+
+# ----------------------------------------------------------------------------- joint mapping
+
+
+def mpi28_to_h36m(joints: np.ndarray) -> np.ndarray:
+    """3DHP training joints ``(..., 28, C)`` -> H36M-17 ``(..., 17, C)``."""
+    joints = np.asarray(joints)
+    if joints.shape[-2] != len(ALL_JOINT_NAMES):
+        raise ValueError(f"MPI-INF-3DHP training poses need 28 joints on axis -2, got shape {joints.shape}")
+    return joints[..., TRAIN_TO_H36M, :]
+
+
+def mpi17_to_h36m(joints: np.ndarray) -> np.ndarray:
+    """3DHP test joints ``(..., 17, C)`` (MPI's test order) -> H36M-17 ``(..., 17, C)``."""
+    joints = np.asarray(joints)
+    if joints.shape[-2] != len(TEST_JOINT_NAMES):
+        raise ValueError(f"MPI-INF-3DHP test poses need 17 joints on axis -2, got shape {joints.shape}")
+    return joints[..., TEST_TO_H36M, :]
+
+
+# ----------------------------------------------------------------------------- cameras
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One camera of a ``camera.calibration`` file.
+
+    ``K (3, 3)`` pixels, world->camera ``R (3, 3)`` and ``t_mm (3,)`` (Y-up studio world, mm),
+    ``size`` = (width, height) pixels.
+    """
+
+    K: np.ndarray
+    R: np.ndarray
+    t_mm: np.ndarray
+    size: tuple[int, int]
+
+
+def read_calibration(path: Path) -> dict[int, Calibration]:
+    """Parse a ``camera.calibration`` file into ``{camera id: Calibration}``.
+
+    Format (Skeletool Camera Calibration File V1.0, as written by MPI's tools): a header line,
+    then per camera ``name ID`` followed by ``sensor``, ``size W H``, ``animated``,
+    ``intrinsic`` (16 numbers, 4x4 row-major) and ``extrinsic`` (16 numbers, 4x4 row-major
+    world->camera, mm) lines, and ``radial``.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as err:
+        raise ValueError(f"{path}: unreadable camera calibration ({err})") from err
+    if not lines or not lines[0].strip().startswith("Skeletool Camera Calibration"):
+        raise ValueError(f"{path}: not a Skeletool camera calibration file (expected its header line)")
+    cameras: dict[int, dict[str, list[float]]] = {}
+    current: dict[str, list[float]] | None = None
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split()
+        if not parts:
+            continue
+        key = parts[0]
+        try:
+            if key == "name":
+                current = cameras.setdefault(int(parts[1]), {})
+            elif current is not None:
+                current[key] = [float(p) for p in parts[1:]]
+        except (ValueError, IndexError):
+            raise ValueError(f"{path}, line {number}: malformed {key!r} entry: {line.strip()!r}") from None
+    result: dict[int, Calibration] = {}
+    for cam, fields_ in cameras.items():
+        for key, count in (("intrinsic", 16), ("extrinsic", 16), ("size", 2)):
+            if len(fields_.get(key, [])) != count:
+                raise ValueError(f"{path}: camera {cam} field {key!r} needs {count} numbers")
+        intrinsic = np.array(fields_["intrinsic"]).reshape(4, 4)
+        extrinsic = np.array(fields_["extrinsic"]).reshape(4, 4)
+        w, h = (int(v) for v in fields_["size"])
+        result[cam] = Calibration(K=intrinsic[:3, :3], R=extrinsic[:3, :3], t_mm=extrinsic[:3, 3], size=(w, h))
+    return result
+
+
+def fit_intrinsics(points_2d: np.ndarray, points_3d: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares pinhole ``K (3, 3)`` from ``points_2d (M, 2)`` px and ``points_3d (M, 3)`` camera frame.
+
+    Solves ``u = fx x/z + cx`` and ``v = fy y/z + cy`` (no skew) independently; returns K and
+    the RMS reprojection residual in pixels.
+    """
+    p2 = np.asarray(points_2d, dtype=np.float64).reshape(-1, 2)
+    p3 = np.asarray(points_3d, dtype=np.float64).reshape(-1, 3)
+    keep = np.isfinite(p2).all(1) & np.isfinite(p3).all(1) & (p3[:, 2] > 1e-6)
+    p2, p3 = p2[keep], p3[keep]
+    if p2.shape[0] < 3:
+        raise ValueError(f"need at least 3 points in front of the camera to fit intrinsics, got {p2.shape[0]}")
+    K = np.eye(3)
+    for axis in (0, 1):
+        design = np.stack([p3[:, axis] / p3[:, 2], np.ones(len(p3))], axis=1)
+        (focal, centre), *_ = np.linalg.lstsq(design, p2[:, axis], rcond=None)
+        K[axis, axis], K[axis, 2] = focal, centre
+    residual = pinhole_project(K, p3) - p2
+    return K, float(np.sqrt((residual**2).sum(-1).mean()))
+
+
+def pinhole_project(K: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Project camera-frame ``points (..., 3)`` with intrinsics ``K (3, 3)`` -> pixels ``(..., 2)``."""
+    uvw = np.asarray(points, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def torso_up(poses: np.ndarray) -> np.ndarray:
+    """Estimated world up ``(3,)``: the normalised mean pelvis->thorax direction of ``poses (N, 17, 3)``.
+
+    Over a clip of mostly upright people the torso's lean averages out, so this is the up
+    direction in the poses' frame to within a few degrees.
+    """
+    torso = poses[:, _THORAX] - poses[:, _PELVIS]
+    torso = torso / np.maximum(np.linalg.norm(torso, axis=-1, keepdims=True), 1e-9)
+    mean = torso.mean(axis=0)
+    norm = np.linalg.norm(mean)
+    if not np.isfinite(norm) or norm < 1e-6:
+        raise ValueError("cannot estimate the up direction: torso directions cancel out")
+    return mean / norm
+
+
+def z_up_basis(up: np.ndarray) -> np.ndarray:
+    """Rotation ``M (3, 3)``, det +1, taking the unit vector ``up`` to ``(0, 0, 1)``.
+
+    With a source world->camera rotation ``R``, ``R @ M.T`` is the rotation from a Z-up world.
+    """
+    up = np.asarray(up, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    helper = np.eye(3)[int(np.argmin(np.abs(up)))]
+    x = helper - helper.dot(up) * up
+    x /= np.linalg.norm(x)
+    y = np.cross(up, x)
+    return np.stack([x, y, up])
+
+
+def camera_elevation_deg(R: np.ndarray) -> np.ndarray:
+    """Elevation of cameras with world->camera ``R (..., 3, 3)`` in a Z-up world, degrees, looking down positive."""
+    forward_z = np.asarray(R)[..., 2, 2]  # z component (world) of the optical axis
+    return np.degrees(np.arcsin(np.clip(-forward_z, -1.0, 1.0)))
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+def _matlab_cells(value: Any, path: Path, key: str) -> list[np.ndarray]:
+    array = np.asarray(value)
+    if array.dtype != object:
+        raise ValueError(f"{path}: key {key!r} should be a MATLAB cell array (one per camera), got {array.dtype}")
+    return [np.asarray(c, dtype=np.float64) for c in array.ravel()]
+
+
+def _load_mat_v5(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(str(path))
+    except Exception as err:  # scipy raises many types for non-MATLAB input
+        raise ValueError(f"{path}: not a MATLAB v5 annot.mat ({type(err).__name__}: {err})") from err
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}; an MPI-INF-3DHP annot.mat holds {list(keys)}")
+    return data
+
+
+def _rows(cell: np.ndarray, joints: int, dims: int, path: Path, key: str, camera: int) -> np.ndarray:
+    if cell.ndim != 2 or cell.shape[1] != joints * dims:
+        raise ValueError(
+            f"{path}: key {key!r}, camera {camera}: expected (frames, {joints * dims}) values, got shape {cell.shape}"
+        )
+    return cell.reshape(cell.shape[0], joints, dims)
+
+
+@dataclass
+class _View:
+    clip: str
+    poses_2d: np.ndarray  # (n, 17, 2) px
+    poses_3d: np.ndarray  # (n, 17, 3) m, camera frame
+    frame: np.ndarray  # (n,)
+    K: np.ndarray
+    R: np.ndarray
+    t: np.ndarray  # metres
+    intrinsics_source: str
+    elevation_source: str
+    reprojection_rms_px: float
+    dropped: int
+
+
+def _train_views(
+    seq_dir: Path, subject: int, sequence: int, cameras: tuple[int, ...], stride: int, universal: bool
+) -> list[_View]:
+    path = seq_dir / "annot.mat"
+    keys = ("annot2", "annot3", "cameras", "frames") + (("univ_annot3",) if universal else ())
+    data = _load_mat_v5(path, keys)
+    cells = {k: _matlab_cells(data[k], path, k) for k in keys if k.startswith(("annot", "univ"))}
+    camera_ids = [int(c) for c in np.asarray(data["cameras"]).ravel()]
+    frames = np.asarray(data["frames"]).ravel().astype(np.int64)
+    for key, value in cells.items():
+        if len(value) != len(camera_ids):
+            raise ValueError(f"{path}: key 'cameras' lists {len(camera_ids)} cameras but {key!r} has {len(value)} cells")
+    calibration_path = seq_dir / "camera.calibration"
+    calibration = read_calibration(calibration_path) if calibration_path.is_file() else {}
+    limit = SEQUENCE_INFO.get((subject, sequence), (len(frames), 0))[0]
+    views = []
+    for cam in cameras:
+        if cam not in camera_ids:
+            raise ValueError(f"{path}: key 'cameras' has no camera {cam} (it lists {camera_ids})")
+        index = camera_ids.index(cam)
+        joints = {
+            key: mpi28_to_h36m(_rows(value[index], 28, 2 if key == "annot2" else 3, path, key, cam))
+            for key, value in cells.items()
+        }
+        count = min(len(frames), limit, *(len(j) for j in joints.values()))
+        all_2d = joints["annot2"][:count]
+        all_3d = joints["annot3"][:count] / 1000.0  # mm -> m
+        out_3d = joints["univ_annot3"][:count] / 1000.0 if universal else all_3d
+        usable = np.isfinite(all_2d).all((1, 2)) & np.isfinite(all_3d).all((1, 2)) & np.isfinite(out_3d).all((1, 2))
+        usable &= (all_3d[..., 2] > 0).all(1)
+        if not usable.any():
+            raise ValueError(f"{path}: key 'annot3', camera {cam}: no finite pose in front of the camera")
+        keep = np.zeros(count, dtype=bool)
+        keep[::stride] = True
+        dropped = int((keep & ~usable).sum())
+        keep &= usable
+        if cam in calibration:
+            K = calibration[cam].K
+            R = calibration[cam].R @ _Y_UP_TO_Z_UP.T
+            t = calibration[cam].t_mm / 1000.0
+            sources = ("camera.calibration", "camera.calibration extrinsics (world Y up)")
+        else:
+            # annot3 reprojects onto annot2 (dataset README), so K is recoverable from the data.
+            K, _ = fit_intrinsics(all_2d[usable], all_3d[usable])
+            R, t = z_up_basis(_up_or_error(all_3d[usable], path, "annot3")).T, np.zeros(3)
+            sources = ("least squares annot2 ~ annot3", "torso_up estimate")
+        views.append(
+            _View(
+                clip=f"S{subject}/Seq{sequence}",
+                poses_2d=all_2d[keep],
+                poses_3d=out_3d[keep],
+                frame=frames[:count][keep],
+                K=K,
+                R=R,
+                t=t,
+                intrinsics_source=sources[0],
+                elevation_source=sources[1],
+                reprojection_rms_px=_rms_px(K, all_3d[usable], all_2d[usable]),
+                dropped=dropped,
+            )
+        )
+    return views
+
+
+def _up_or_error(poses: np.ndarray, path: Path, key: str) -> np.ndarray:
+    try:
+        return torso_up(poses)
+    except ValueError as err:
+        raise ValueError(f"{path}: key {key!r}: {err}") from None
+
+
+def _rms_px(K: np.ndarray, poses_3d: np.ndarray, poses_2d: np.ndarray) -> float:
+    residual = pinhole_project(K, poses_3d) - poses_2d
+    return float(np.sqrt((residual**2).sum(-1).mean()))
+
+
+def _orient(array: np.ndarray, frames: int, joints: int, dims: int, path: Path, key: str) -> np.ndarray:
+    """Bring a MATLAB (F, 1, J, D) array to (F, J, D), whether stored transposed (v7.3) or not."""
+    expected = [d for d in (frames, joints, dims) if d != 1]
+    for candidate in (array.T, array):  # h5py shows MATLAB arrays transposed: try that first
+        if [d for d in candidate.shape if d != 1] == expected:
+            return np.ascontiguousarray(candidate).reshape(frames, joints, dims)
+    raise ValueError(
+        f"{path}: key {key!r} has shape {array.shape}; expected ({frames}, 1, {joints}, {dims}) "
+        "in MATLAB order (or its transpose, as h5py reads v7.3 files)"
+    )
+
+
+def _read_test_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            arrays = {k: np.asarray(f[k]) for k in keys if k in f}
+    except OSError:
+        # Not HDF5: accept a MATLAB v5 re-save of the same file.
+        import scipy.io
+
+        try:
+            data = scipy.io.loadmat(str(path))
+        except Exception as err:  # scipy raises many types for non-MATLAB input
+            raise ValueError(
+                f"{path}: neither MATLAB v7.3 (HDF5) nor v5 annot_data.mat ({type(err).__name__}: {err})"
+            ) from err
+        arrays = {k: np.asarray(data[k]) for k in keys if k in data}
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing key(s) {missing}; an MPI-INF-3DHP annot_data.mat holds {list(keys)}")
+    return arrays
+
+
+def _test_view(ts_dir: Path, name: str, stride: int, universal: bool) -> _View:
+    path = ts_dir / "annot_data.mat"
+    keys = ("annot2", "annot3", "valid_frame") + (("univ_annot3",) if universal else ())
+    arrays = _read_test_arrays(path, keys)
+    valid = arrays["valid_frame"].ravel() > 0.5
+    frames = valid.shape[0]
+    all_2d = mpi17_to_h36m(_orient(arrays["annot2"].astype(np.float64), frames, 17, 2, path, "annot2"))
+    all_3d = mpi17_to_h36m(_orient(arrays["annot3"].astype(np.float64), frames, 17, 3, path, "annot3")) / 1000.0
+    out_3d = all_3d
+    if universal:
+        universal_3d = _orient(arrays["univ_annot3"].astype(np.float64), frames, 17, 3, path, "univ_annot3")
+        out_3d = mpi17_to_h36m(universal_3d) / 1000.0
+    finite = np.isfinite(all_2d).all((1, 2)) & np.isfinite(all_3d).all((1, 2)) & np.isfinite(out_3d).all((1, 2))
+    usable = valid & finite & (all_3d[..., 2] > 0).all(1)
+    if not usable.any():
+        raise ValueError(f"{path}: key 'valid_frame' marks no usable frame")
+    keep = np.zeros(frames, dtype=bool)
+    keep[::stride] = True
+    dropped = int((keep & valid & ~usable).sum())
+    keep &= usable
+    if name in TEST_INTRINSICS:
+        K, intrinsics_source = np.array(TEST_INTRINSICS[name]), "published test-set intrinsics"
+    else:
+        K, _ = fit_intrinsics(all_2d[usable], all_3d[usable])
+        intrinsics_source = "least squares annot2 ~ annot3"
+    return _View(
+        clip=name,
+        poses_2d=all_2d[keep],
+        poses_3d=out_3d[keep],
+        frame=np.flatnonzero(keep),
+        K=K,
+        R=z_up_basis(_up_or_error(all_3d[usable], path, "annot3")).T,
+        t=np.zeros(3),
+        intrinsics_source=intrinsics_source,
+        elevation_source="torso_up estimate",
+        reprojection_rms_px=_rms_px(K, all_3d[usable], all_2d[usable]),
+        dropped=dropped,
+    )
+
+
+def _to_split(views: list[_View]) -> PoseSplit:
+    clips = sorted({v.clip for v in views}, key=lambda c: [int(x) for x in re.findall(r"\d+", c)] or [0])
+    Rs = np.stack([v.R for v in views])
+    return PoseSplit(
+        poses_2d=np.concatenate([v.poses_2d for v in views]).astype(np.float32),
+        poses_2d_detected=np.concatenate([v.poses_2d for v in views]).astype(np.float32),
+        poses_3d=np.concatenate([v.poses_3d for v in views]).astype(np.float32),
+        view=np.concatenate([np.full(len(v.frame), i) for i, v in enumerate(views)]).astype(np.int32),
+        frame=np.concatenate([v.frame for v in views]).astype(np.int32),
+        camera_K=np.stack([v.K for v in views]).astype(np.float32),
+        camera_R=Rs.astype(np.float32),
+        camera_t=np.stack([v.t for v in views]).astype(np.float32),
+        camera_elevation=camera_elevation_deg(Rs).astype(np.float32),
+        camera_clip=np.array([clips.index(v.clip) for v in views], dtype=np.int32),
+        clip_names=np.array(clips),
+        clip_source=np.array([SOURCE] * len(clips)),
+    )
+
+
+def _summary(views: list[_View]) -> dict[str, Any]:
+    rms = np.array([v.reprojection_rms_px for v in views])
+    return {
+        "views": len(views),
+        "poses": int(sum(len(v.frame) for v in views)),
+        "clips": sorted({v.clip for v in views}),
+        "dropped_unusable": int(sum(v.dropped for v in views)),
+        "intrinsics_source": sorted({v.intrinsics_source for v in views}),
+        "elevation_source": sorted({v.elevation_source for v in views}),
+        "reprojection_rms_px": {"median": float(np.median(rms)), "max": float(rms.max())},
+    }
+
+
+def load_3dhp(
+    root: Path,
+    cameras: tuple[int, ...] = VNECT_CAMERAS,
+    train_stride: int = 10,
+    test_stride: int = 1,
+    subjects: tuple[int, ...] = tuple(range(1, 9)),
+    test_sequences: tuple[int, ...] = tuple(range(1, 7)),
+    universal: bool = False,
+) -> tuple[dict[str, PoseSplit], dict[str, Any]]:
+    """Read MPI-INF-3DHP under ``root`` into ``{"train": PoseSplit, "test": PoseSplit}`` plus metadata.
+
+    Args:
+        root: folder holding ``S1..S8/Seq1..2/annot.mat`` and ``mpi_inf_3dhp_test_set/TS1..6``.
+        cameras: training cameras (0-13); default the "vnect" subset of mpii_get_camera_set.m.
+        train_stride: keep every n-th training frame (25/50 fps source; 10 is common practice).
+        test_stride: keep every n-th valid test frame (1 = all, the standard protocol).
+        subjects, test_sequences: which S* and TS* to read (every one must be present).
+        universal: use ``univ_annot3`` (skeleton rescaled to a universal height) instead of
+            ``annot3`` for the 3D; the 2D then no longer matches the 3D's projection.
+
+    Returns ``(splits, metadata)``: every split's ``poses_2d_detected`` is a copy of the
+    ground-truth 2D (3DHP ships no detections); metadata (JSON-ready) lists counts, the joint
+    mapping, intrinsics/elevation sources with reprojection residuals, and bone ratios: the
+    authors' constants and those computed from the training split.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder; expected the MPI-INF-3DHP root with S1..S8 and mpi_inf_3dhp_test_set")
+    if train_stride < 1 or test_stride < 1:
+        raise ValueError(f"strides must be >= 1, got train_stride={train_stride}, test_stride={test_stride}")
+    if not subjects or not test_sequences:
+        raise ValueError(f"need at least one training subject and one test sequence, got {subjects} and {test_sequences}")
+    bad = [c for c in cameras if not 0 <= c < NUM_CAMERAS]
+    if bad or not cameras:
+        raise ValueError(f"cameras must be a non-empty subset of 0..13, got {tuple(cameras)}")
+    train_views: list[_View] = []
+    for subject in subjects:
+        for sequence in (1, 2):
+            seq_dir = root / f"S{subject}" / f"Seq{sequence}"
+            if not (seq_dir / "annot.mat").is_file():
+                raise ValueError(
+                    f"{seq_dir / 'annot.mat'}: missing; expected MPI-INF-3DHP training layout S*/Seq*/annot.mat"
+                )
+            train_views += _train_views(seq_dir, subject, sequence, tuple(cameras), train_stride, universal)
+    test_views: list[_View] = []
+    for number in test_sequences:
+        ts_dir = root / "mpi_inf_3dhp_test_set" / f"TS{number}"
+        if not (ts_dir / "annot_data.mat").is_file():
+            raise ValueError(
+                f"{ts_dir / 'annot_data.mat'}: missing; expected the test set as mpi_inf_3dhp_test_set/TS*/annot_data.mat"
+            )
+        test_views.append(_test_view(ts_dir, f"TS{number}", test_stride, universal))
+    splits = {"train": _to_split(train_views), "test": _to_split(test_views)}
+    for name, split in splits.items():
+        split.validate(f"{root} ({SOURCE} {name})")
+    metadata = {
+        "source": SOURCE,
+        "root": str(root),
+        "options": {
+            "cameras": list(cameras),
+            "train_stride": train_stride,
+            "test_stride": test_stride,
+            "subjects": list(subjects),
+            "test_sequences": list(test_sequences),
+            "pose_3d_key": "univ_annot3" if universal else "annot3",
+        },
+        "joint_mapping": {
+            "h36m_from_3dhp_names": list(_H36M_FROM_3DHP),
+            "train_28_indices": list(TRAIN_TO_H36M),
+            "test_17_indices": list(TEST_TO_H36M),
+            "source": "util/mpii_get_joint_set.m; H36M thorax=neck, neck/nose=head, head=head_top",
+        },
+        "poses_2d_detected": "copy of the ground-truth 2D (MPI-INF-3DHP provides no detections)",
+        "splits": {"train": _summary(train_views), "test": _summary(test_views)},
+        "bone_ratios": {
+            "train_split": [round(float(r), 4) for r in bone_ratios(splits["train"].poses_3d.astype(np.float64))],
+            "train_split_source": _COMPUTED_RATIOS_SOURCE,
+            "authors": list(BONE_RATIOS),
+            "authors_source": _AUTHORS_RATIOS_SOURCE,
+        },
+    }
+    return splits, metadata
