@@ -1,0 +1,733 @@
+"""Reading people's 2D detector output (and writing it, for tests and round trips).
+
+Every reader returns :class:`Detections`: all people of all frames stacked in H36M-17 order
+(:mod:`elepose.skeleton`), with per-joint scores and the frame each person belongs to. Frames
+with nobody in them are kept as names with zero people.
+
+Formats (facts from each tool's documentation, named per reader):
+
+==============  ==========================================================================
+``mmpose``      MMPose inferencer ``--pred-out-dir`` JSON: an image's list of instances
+                ``{"keypoints": [[x, y]] * 17, "keypoint_scores": [s] * 17, ...}``; a video's
+                list ``[{"frame_id": i, "instances": [...]}]``; or a folder of image JSONs.
+``coco``        COCO keypoint results ``[{"image_id", "category_id": 1, "keypoints": [x, y, s]
+                * 17, "score"}]`` (AlphaPose, Detectron); grouped by ``image_id``.
+``openpose``    A folder of OpenPose ``--write_json`` files (one per frame) with
+                ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25 or * 18}]}``.
+``videopose3d`` VideoPose3D custom ``.npz``: ``positions_2d`` = {video: {"custom": [(F, 17, 2)]}}
+                in COCO order, plus ``metadata``; pickled dicts, read with
+                :func:`elepose.data.formats.read_videopose3d_npz` (numpy arrays only, no code).
+``array``       ``.npy`` (N, 17, 2|3) or ``.csv`` rows of 34|51 values, H36M order, one person
+                per frame.
+==============  ==========================================================================
+
+COCO-17 and OpenPose sources are converted by :mod:`elepose.skeleton`; a derived joint (a
+midpoint) gets the *minimum* score of its sources, so a midpoint of a missing joint is missing.
+
+>>> import numpy as np, tempfile, os
+>>> folder = tempfile.mkdtemp()
+>>> coco = np.random.default_rng(0).uniform(0, 500, (3, 17, 2))
+>>> write_array(os.path.join(folder, "poses.npy"), coco17_to_h36m(coco))
+>>> read_keypoints(os.path.join(folder, "poses.npy")).keypoints.shape
+(3, 17, 2)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elepose.data.formats import read_videopose3d_npz
+from elepose.skeleton import (
+    JOINT_NAMES,
+    NUM_JOINTS,
+    coco17_to_h36m,
+    openpose_body25_to_h36m,
+    openpose_coco18_to_h36m,
+)
+
+__all__ = [
+    "FORMATS",
+    "Detections",
+    "read_keypoints",
+    "detect_format",
+    "convert_to_h36m",
+    "write_mmpose_json",
+    "write_mmpose_folder",
+    "write_coco_json",
+    "write_openpose_folder",
+    "write_videopose3d_npz",
+    "write_array",
+]
+
+FORMATS: tuple[str, ...] = ("mmpose", "coco", "openpose", "videopose3d", "array")
+
+
+@dataclass(frozen=True)
+class Detections:
+    """People found in a sequence of frames, H36M-17 order.
+
+    keypoints: (P, 17, 2) float32 pixels, every person of every frame stacked.
+    scores: (P, 17) float32 detector confidence per joint (1.0 where the format has none).
+    frame: (P,) int32 index into ``frame_names`` of each person.
+    person: (P,) int32 index of each person within its frame.
+    frame_names: one name per frame, frames with nobody included.
+    source_format: one of :data:`FORMATS`.
+    path: the file or folder read.
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    frame: np.ndarray
+    person: np.ndarray
+    frame_names: tuple[str, ...]
+    source_format: str
+    path: str
+
+    def __post_init__(self) -> None:
+        p = self.keypoints.shape[0]
+        for name, shape in {
+            "keypoints": (p, NUM_JOINTS, 2),
+            "scores": (p, NUM_JOINTS),
+            "frame": (p,),
+            "person": (p,),
+        }.items():
+            if getattr(self, name).shape != shape:
+                got = getattr(self, name).shape
+                raise ValueError(f"{self.path}: Detections.{name} has shape {got}, expected {shape}")
+        if p and (self.frame.min() < 0 or self.frame.max() >= len(self.frame_names)):
+            raise ValueError(f"{self.path}: Detections.frame indexes outside the {len(self.frame_names)} frames")
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def num_frames(self) -> int:
+        """Number of frames, empty ones included."""
+        return len(self.frame_names)
+
+    def missing(self, threshold: float) -> np.ndarray:
+        """``(P, 17)`` bool: joints whose score is below ``threshold``."""
+        return self.scores < threshold
+
+
+# --------------------------------------------------------------------------- conversion
+
+_CONVERTERS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
+    "coco17": (17, coco17_to_h36m),
+    "body25": (25, openpose_body25_to_h36m),
+    "coco18": (18, openpose_coco18_to_h36m),
+    "h36m": (17, lambda k: k),
+}
+
+
+def _sources(layout: str) -> np.ndarray:
+    """``(17, J)`` bool: which source joints each H36M joint is computed from.
+
+    Read off the skeleton converter itself: feeding it the identity (joint i carries channel i)
+    returns, per H36M joint, the weights of its sources.
+    """
+    n, convert = _CONVERTERS[layout]
+    return convert(np.eye(n)) > 0
+
+
+def convert_to_h36m(keypoints: np.ndarray, scores: np.ndarray, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """Source-order ``keypoints (..., J, 2)``, ``scores (..., J)`` -> H36M ``(..., 17, 2)``, ``(..., 17)``.
+
+    ``layout`` is "coco17", "body25", "coco18" or "h36m". Coordinates follow
+    :mod:`elepose.skeleton`; a derived joint's score is the minimum of its sources' scores.
+    """
+    n, convert = _CONVERTERS[layout]
+    keypoints = np.asarray(keypoints, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    if keypoints.shape[-2:] != (n, 2) or scores.shape != keypoints.shape[:-1]:
+        raise ValueError(
+            f"{layout} keypoints need shape (..., {n}, 2) and scores (..., {n}); got {keypoints.shape}, {scores.shape}"
+        )
+    xy = convert(keypoints)
+    h36m_scores = np.where(_sources(layout), scores[..., None, :], np.inf).min(axis=-1)
+    return xy, h36m_scores
+
+
+# --------------------------------------------------------------------------- reading helpers
+
+
+@dataclass
+class _Frames:
+    """What a reader collects before conversion: source-order people with their locations."""
+
+    names: list[str]
+    keypoints: list[np.ndarray]  # per person (J, 2)
+    scores: list[np.ndarray]  # per person (J,)
+    frame: list[int]
+    where: list[str]  # per person, e.g. "[3].instances[1]"
+
+    @classmethod
+    def empty(cls) -> "_Frames":
+        return cls([], [], [], [], [])
+
+    def add(self, keypoints: np.ndarray, scores: np.ndarray, where: str) -> None:
+        self.keypoints.append(keypoints)
+        self.scores.append(scores)
+        self.frame.append(len(self.names) - 1)
+        self.where.append(where)
+
+
+def _numbers(path: Path, field: str, value: Any, shape: tuple[int, ...], expected: str) -> np.ndarray:
+    """``value`` as a float64 array of ``shape``, or a ValueError naming file, field and form."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {field}: expected {expected}, got {_short(value)}") from None
+    if array.shape != shape:
+        raise ValueError(f"{path}: {field}: expected {expected}, got shape {array.shape}")
+    return array
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _field(path: Path, obj: Any, key: str, where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: {where or 'top level'}: expected a JSON object, got {type(obj).__name__}")
+    if key not in obj:
+        raise ValueError(f"{path}: {where or 'top level'}: missing field {key!r}")
+    return obj[key]
+
+
+def _assemble(
+    path: Path, fmt: str, frames: _Frames, layout: str, xy_field: str = "", score_field: str = ""
+) -> Detections:
+    """Check values (finite coordinates, scores >= 0), convert to H36M and stack.
+
+    ``xy_field`` / ``score_field`` (e.g. ".keypoints") follow a person's location in messages.
+    """
+    n = _CONVERTERS[layout][0]
+    p = len(frames.keypoints)
+    source_xy = np.stack(frames.keypoints) if p else np.zeros((0, n, 2))
+    source_scores = np.stack(frames.scores) if p else np.zeros((0, n))
+    bad = ~np.isfinite(source_xy).all(axis=-1)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{path}: {frames.where[i]}{xy_field}: joint {j} is NaN or inf; expected finite pixel coordinates"
+        )
+    bad = ~(np.isfinite(source_scores) & (source_scores >= 0))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{path}: {frames.where[i]}{score_field}: joint {j} has score {source_scores[i, j]}; "
+            "expected a finite score >= 0"
+        )
+    xy, scores = convert_to_h36m(source_xy, source_scores, layout)
+    frame = np.asarray(frames.frame, dtype=np.int32)  # non-decreasing: people are added frame by frame
+    person = (np.arange(p) - np.searchsorted(frame, frame, side="left")).astype(np.int32)
+    return Detections(
+        keypoints=xy.astype(np.float32),
+        scores=scores.astype(np.float32),
+        frame=frame,
+        person=person,
+        frame_names=tuple(frames.names),
+        source_format=fmt,
+        path=str(path),
+    )
+
+
+def _cached_json(path: Path, parsed: dict[Path, Any]) -> Any:
+    return parsed[path] if path in parsed else _read_json(path)
+
+
+def _read_json(path: Path) -> Any:
+    text = path.read_bytes()
+    if not text.strip():
+        raise ValueError(f"{path}: file is empty; expected JSON detector output")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path}: invalid JSON ({err})") from None
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+def _json_files(folder: Path) -> list[Path]:
+    files = [f for f in folder.iterdir() if f.suffix.lower() == ".json" and not f.name.startswith(".") and f.is_file()]
+    files.sort(key=_natural_key)
+    if not files:
+        raise ValueError(f"{folder}: folder holds no .json files; expected one detector JSON per frame")
+    return files
+
+
+# --------------------------------------------------------------------------- MMPose
+
+
+def _mmpose_instances(path: Path, frames: _Frames, instances: Any, where: str) -> None:
+    if not isinstance(instances, list):
+        got = type(instances).__name__
+        raise ValueError(f"{path}: {where or 'top level'}: expected a list of instances, got {got}")
+    local = where.rsplit(": ", 1)[-1]  # the location inside this file, without a file-name prefix
+    for k, inst in enumerate(instances):
+        at = f"{local}[{k}]"
+        xy = _field(path, inst, "keypoints", at)
+        xy = _numbers(path, f"{at}.keypoints", xy, (17, 2), "17 COCO keypoints [[x, y], ...]")
+        scores = _field(path, inst, "keypoint_scores", at)
+        scores = _numbers(path, f"{at}.keypoint_scores", scores, (17,), "17 scores")
+        frames.add(xy, scores, f"{where}[{k}]")
+
+
+def _read_mmpose_content(path: Path, content: Any, frames: _Frames, name: str, prefix: str = "") -> None:
+    """One MMPose JSON: an image's instance list (one frame) or a video's frame list."""
+    if not isinstance(content, list):
+        raise ValueError(f"{path}: top level: expected a JSON list (MMPose predictions), got {type(content).__name__}")
+    if content and isinstance(content[0], dict) and "instances" in content[0]:
+        for i, entry in enumerate(content):
+            frame_id = _field(path, entry, "frame_id", f"[{i}]")
+            frames.names.append(str(frame_id))
+            _mmpose_instances(path, frames, _field(path, entry, "instances", f"[{i}]"), f"[{i}].instances")
+    else:
+        frames.names.append(name)
+        _mmpose_instances(path, frames, content, prefix)
+
+
+def _read_mmpose(path: Path, parsed: dict[Path, Any]) -> Detections:
+    # Layout: MMPose docs, user_guides/inference.md ("--pred-out-dir"); MMPoseInferencer
+    # writes one JSON per image, or per video a list of {"frame_id", "instances"}.
+    frames = _Frames.empty()
+    if path.is_dir():
+        for file in _json_files(path):
+            content = _cached_json(file, parsed)
+            if isinstance(content, list) and content and isinstance(content[0], dict) and "instances" in content[0]:
+                raise ValueError(
+                    f"{file}: a video's frame list inside a folder of per-image MMPose JSONs; read it on its own"
+                )
+            _read_mmpose_content(file, content, frames, file.stem, f"{file.name}: ")
+    else:
+        _read_mmpose_content(path, _cached_json(path, parsed), frames, path.stem)
+    return _assemble(path, "mmpose", frames, "coco17", ".keypoints", ".keypoint_scores")
+
+
+# --------------------------------------------------------------------------- COCO results
+
+
+def _read_coco(path: Path, parsed: dict[Path, Any]) -> Detections:
+    # Layout: COCO "results format" for keypoint detection (cocodataset.org/#format-results):
+    # [{"image_id": int, "category_id": int, "keypoints": [x1, y1, v1, ...], "score": float}].
+    content = _cached_json(path, parsed)
+    if not isinstance(content, list):
+        got = type(content).__name__
+        raise ValueError(f"{path}: top level: expected a JSON list of COCO keypoint results, got {got}")
+    frames = _Frames.empty()
+    index: dict[str, int] = {}
+    grouped: list[list[tuple[int, Any]]] = []
+    for i, entry in enumerate(content):
+        image_id = _field(path, entry, "image_id", f"[{i}]")
+        category = entry.get("category_id", 1)
+        if category != 1:
+            raise ValueError(f"{path}: [{i}].category_id: expected 1 (person), got {_short(category)}")
+        key = str(image_id)
+        if key not in index:
+            index[key] = len(grouped)
+            grouped.append([])
+        grouped[index[key]].append((i, entry))
+    for key, entries in zip(index, grouped):
+        frames.names.append(key)
+        for i, entry in entries:
+            values = _field(path, entry, "keypoints", f"[{i}]")
+            values = _numbers(path, f"[{i}].keypoints", values, (51,), "51 numbers [x, y, score] * 17")
+            frames.add(values.reshape(17, 3)[:, :2], values.reshape(17, 3)[:, 2], f"[{i}]")
+    return _assemble(path, "coco", frames, "coco17", ".keypoints", ".keypoints")
+
+
+# --------------------------------------------------------------------------- OpenPose
+
+_OPENPOSE_LAYOUTS = {25 * 3: "body25", 18 * 3: "coco18"}
+
+
+def _read_openpose(path: Path, parsed: dict[Path, Any]) -> Detections:
+    # Layout: OpenPose doc/02_output.md (--write_json): {"version", "people": [{"person_id",
+    # "pose_keypoints_2d": [x, y, c] * J, "face_keypoints_2d", ...}]}; undetected = (0, 0, 0).
+    files = _json_files(path) if path.is_dir() else [path]
+    frames = _Frames.empty()
+    layout = None
+    for file in files:
+        content = _cached_json(file, parsed)
+        people = _field(file, content, "people", "")
+        if not isinstance(people, list):
+            raise ValueError(f"{file}: people: expected a list, got {type(people).__name__}")
+        frames.names.append(file.stem)
+        for k, person in enumerate(people):
+            at = f"{file.name}: people[{k}]" if path.is_dir() else f"people[{k}]"
+            field = f"people[{k}].pose_keypoints_2d"
+            raw = _field(file, person, "pose_keypoints_2d", f"people[{k}]")
+            expected = "a flat list [x, y, c] * 25 (BODY_25) or * 18 (COCO-18)"
+            if not isinstance(raw, list):
+                raise ValueError(f"{file}: {field}: expected {expected}, got {type(raw).__name__}")
+            values = _numbers(file, field, raw, (len(raw),), expected)
+            this = _OPENPOSE_LAYOUTS.get(values.size)
+            if this is None:
+                raise ValueError(
+                    f"{file}: {field}: expected 75 (BODY_25) or 54 (COCO-18) values, got {values.size}"
+                )
+            if layout is not None and this != layout:
+                raise ValueError(f"{file}: {field}: {this} person among {layout} people; expected one model")
+            layout = this
+            joints = values.reshape(-1, 3)
+            frames.add(joints[:, :2], joints[:, 2], at)
+    return _assemble(path, "openpose", frames, layout or "body25", ".pose_keypoints_2d", ".pose_keypoints_2d")
+
+
+# --------------------------------------------------------------------------- VideoPose3D npz
+
+
+def _read_videopose3d(path: Path) -> Detections:
+    # Layout: VideoPose3D INFERENCE.md and data/prepare_data_2d_custom.py: np.savez_compressed(
+    # positions_2d={video: {"custom": [(F, 17, 2) COCO order]}}, metadata={"layout_name": "coco",
+    # "num_joints": 17, "keypoints_symmetry": ..., "video_metadata": {video: {"w", "h"}}}).
+    # The dicts are pickles: read_videopose3d_npz unpickles only numpy arrays and builtins.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+    except zipfile.BadZipFile:
+        raise ValueError(f"{path}: not an .npz archive; expected VideoPose3D's data_2d_custom_*.npz") from None
+    if "positions_2d.npy" not in members:
+        raise ValueError(f"{path}: missing field 'positions_2d'; expected VideoPose3D's data_2d_custom_*.npz")
+    positions = read_videopose3d_npz(path, "positions_2d")
+    metadata = read_videopose3d_npz(path, "metadata") if "metadata.npy" in members else {}
+    if isinstance(metadata, dict) and metadata.get("layout_name", "coco") != "coco":
+        raise ValueError(f"{path}: metadata.layout_name: expected 'coco', got {metadata['layout_name']!r}")
+    if not isinstance(positions, dict) or not positions:
+        raise ValueError(f"{path}: positions_2d: expected a non-empty dict {{video: {{'custom': [array (F, 17, 2)]}}}}")
+    frames = _Frames.empty()
+    for video, actions in positions.items():
+        at = f"positions_2d[{video!r}]"
+        if not isinstance(actions, dict) or not isinstance(actions.get("custom"), list):
+            raise ValueError(f"{path}: {at}: expected {{'custom': [array (F, 17, 2)]}}, got {_short(actions)}")
+        cameras = actions["custom"]
+        for c, array in enumerate(cameras):
+            field = f"{at}['custom'][{c}]"
+            if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
+                shape = getattr(array, "shape", type(array).__name__)
+                expected = "an array (F, 17, 2) or (F, 17, 3) in COCO order"
+                raise ValueError(f"{path}: {field}: expected {expected}, got {shape}")
+            if not np.issubdtype(array.dtype, np.number):
+                raise ValueError(f"{path}: {field}: expected numbers, got dtype {array.dtype}")
+            array = array.astype(np.float64)
+            prefix = f"{video}/" if len(cameras) == 1 else f"{video}/{c}/"
+            for i in range(array.shape[0]):
+                frames.names.append(f"{prefix}{i}")
+                scores = array[i, :, 2] if array.shape[2] == 3 else np.ones(17)
+                frames.add(array[i, :, :2], scores, f"{field}[{i}]")
+    return _assemble(path, "videopose3d", frames, "coco17")
+
+
+# --------------------------------------------------------------------------- plain arrays
+
+
+def _read_array(path: Path) -> Detections:
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as err:
+            raise ValueError(f"{path}: unreadable .npy ({err}); expected a numeric array (N, 17, 2|3)") from None
+        if array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
+            raise ValueError(f"{path}: array: expected shape (N, 17, 2) or (N, 17, 3) in H36M order, got {array.shape}")
+        if not np.issubdtype(array.dtype, np.number):
+            raise ValueError(f"{path}: array: expected numbers, got dtype {array.dtype}")
+        array = array.astype(np.float64)
+    else:
+        array = _read_csv(path)
+    if array.shape[0] == 0:
+        raise ValueError(f"{path}: holds no poses; expected (N, 17, 2|3) with N >= 1")
+    frames = _Frames.empty()
+    for i in range(array.shape[0]):
+        frames.names.append(str(i))
+        frames.add(array[i, :, :2], array[i, :, 2] if array.shape[2] == 3 else np.ones(17), f"row {i}")
+    return _assemble(path, "array", frames, "h36m")
+
+
+def _read_csv(path: Path) -> np.ndarray:
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a text file; expected .npy or .csv poses") from None
+    if not lines:
+        raise ValueError(f"{path}: file is empty; expected one row of 34 or 51 values per pose")
+    rows = []
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.split(",")]
+        try:
+            rows.append([float(c) for c in cells])
+        except ValueError:
+            if i == 0:
+                continue  # header line
+            expected = "34 or 51 comma-separated numbers"
+            raise ValueError(f"{path}: line {i + 1}: expected {expected}, got {_short(line)}") from None
+        if len(cells) not in (34, 51):
+            expected = "34 (x, y) or 51 (x, y, score) values per pose"
+            raise ValueError(f"{path}: line {i + 1}: expected {expected}, got {len(cells)}")
+        if len(rows[-1]) != len(rows[0]):
+            raise ValueError(f"{path}: line {i + 1}: {len(cells)} values after rows of {len(rows[0])}")
+    if not rows:
+        raise ValueError(f"{path}: holds a header but no poses")
+    values = np.asarray(rows)
+    return values.reshape(len(rows), 17, values.shape[1] // 17)
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def _json_kind(content: Any) -> str | None:
+    """The format a parsed JSON looks like, or None."""
+    if isinstance(content, dict):
+        return "openpose" if "people" in content else None
+    if not isinstance(content, list) or not content or not isinstance(content[0], dict):
+        return None
+    first = content[0]
+    if "instances" in first:
+        return "mmpose"
+    if "image_id" in first:
+        return "coco"
+    keypoints = first.get("keypoints")
+    if isinstance(keypoints, list) and keypoints:
+        return "mmpose" if isinstance(keypoints[0], list) else "coco"
+    return None
+
+
+_JSON_EXPECTED = "expected MMPose, COCO-results or OpenPose JSON"
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of ``path`` (file or folder), judged by content; ValueError when unknown or mixed."""
+    return _detect(Path(path))[0]
+
+
+def _detect(path: Path) -> tuple[str, dict[Path, Any]]:
+    """The format of ``path`` and the JSON files parsed on the way (so readers parse each once)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_dir():
+        parsed = {file: _read_json(file) for file in _json_files(path)}
+        kinds: dict[str, Path] = {}
+        for file, content in parsed.items():
+            kind = "mmpose" if content == [] else _json_kind(content)
+            if kind is None:
+                raise ValueError(f"{file}: unknown JSON layout; {_JSON_EXPECTED}")
+            if kind == "coco":
+                raise ValueError(f"{file}: COCO results in a folder; pass the COCO JSON file itself")
+            kinds.setdefault(kind, file)
+        if len(kinds) > 1:
+            (a, fa), (b, fb) = list(kinds.items())[:2]
+            raise ValueError(
+                f"{path}: folder mixes formats ({a}: {fa.name}, {b}: {fb.name}); expected one format per folder"
+            )
+        return next(iter(kinds)), parsed
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if not head.strip():
+        raise ValueError(f"{path}: file is empty; expected detector output")
+    if head.startswith(b"PK\x03\x04"):
+        return "videopose3d", {}
+    if head.startswith(b"\x93NUMPY"):
+        return "array", {}
+    if head.lstrip()[:1] in (b"[", b"{"):
+        content = _read_json(path)
+        if content == []:
+            raise ValueError(f"{path}: an empty JSON list: no detections, and no way to tell the format; pass format=")
+        kind = _json_kind(content)
+        if kind is None:
+            raise ValueError(f"{path}: unknown JSON layout; {_JSON_EXPECTED}")
+        return kind, {path: content}
+    return "array", {}
+
+
+def read_keypoints(path: str | Path, format: str | None = None) -> Detections:
+    """Read detector output at ``path`` (file or folder) into :class:`Detections`.
+
+    ``format`` (one of :data:`FORMATS`) overrides detection by content. Raises ``ValueError``
+    naming the file, the field and the expected form on bad input.
+    """
+    path = Path(path)
+    parsed: dict[Path, Any] = {}
+    if format is None:
+        format, parsed = _detect(path)
+    elif format not in FORMATS:
+        raise ValueError(f"unknown keypoint format {format!r}; expected one of {', '.join(FORMATS)}")
+    elif not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_dir() and format not in ("mmpose", "openpose"):
+        raise ValueError(f"{path}: a folder; format {format!r} is one file (folders hold MMPose or OpenPose JSONs)")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ValueError(f"{path}: file is empty; expected {format} detector output")
+    if format == "mmpose":
+        detections = _read_mmpose(path, parsed)
+    elif format == "coco":
+        detections = _read_coco(path, parsed)
+    elif format == "openpose":
+        detections = _read_openpose(path, parsed)
+    elif format == "videopose3d":
+        detections = _read_videopose3d(path)
+    else:
+        detections = _read_array(path)
+    if detections.num_frames == 0:
+        raise ValueError(f"{path}: holds no frames; expected at least one frame of detections")
+    return detections
+
+
+# --------------------------------------------------------------------------- writers
+
+
+def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode("utf-8")))
+
+
+def _people(
+    frames: Sequence[np.ndarray], scores: Sequence[np.ndarray] | None, joints: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for i, people in enumerate(frames):
+        people = np.asarray(people, dtype=np.float64).reshape(-1, joints, 2)
+        s = np.ones(people.shape[:2]) if scores is None else np.asarray(scores[i], dtype=np.float64).reshape(-1, joints)
+        out.append((people, s))
+    return out
+
+
+def _mmpose_instances_json(people: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+    return [
+        {
+            "keypoints": xy.tolist(),
+            "keypoint_scores": s.tolist(),
+            "bbox": [[*xy.min(axis=0).tolist(), *xy.max(axis=0).tolist()]],
+            "bbox_score": float(s.mean()),
+        }
+        for xy, s in zip(people, scores)
+    ]
+
+
+def write_mmpose_json(
+    path: str | Path, frames: Sequence[np.ndarray], scores: Sequence[np.ndarray] | None = None
+) -> None:
+    """Write MMPose's video layout ``[{"frame_id", "instances"}]``; ``frames[i]`` is (K_i, 17, 2) COCO-17 px."""
+    video = [
+        {"frame_id": i, "instances": _mmpose_instances_json(people, s)}
+        for i, (people, s) in enumerate(_people(frames, scores, 17))
+    ]
+    _write_json(Path(path), video)
+
+
+def write_mmpose_folder(
+    folder: str | Path, frames: Sequence[np.ndarray], scores: Sequence[np.ndarray] | None = None
+) -> None:
+    """Write one MMPose image JSON per frame, ``{i:06d}.json``; ``frames[i]`` is (K_i, 17, 2) COCO-17 px."""
+    for i, (people, s) in enumerate(_people(frames, scores, 17)):
+        _write_json(Path(folder) / f"{i:06d}.json", _mmpose_instances_json(people, s))
+
+
+def write_coco_json(
+    path: str | Path,
+    frames: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray] | None = None,
+    image_ids: Sequence[Any] | None = None,
+) -> None:
+    """Write COCO keypoint results; ``frames[i]`` is (K_i, 17, 2) COCO-17 px (empty frames leave no trace)."""
+    results = []
+    for i, (people, s) in enumerate(_people(frames, scores, 17)):
+        for xy, sc in zip(people, s):
+            results.append({
+                "image_id": i if image_ids is None else image_ids[i],
+                "category_id": 1,
+                "keypoints": np.concatenate([xy, sc[:, None]], axis=1).ravel().tolist(),
+                "score": float(sc.mean()),
+            })
+    _write_json(Path(path), results)
+
+
+def write_openpose_folder(
+    folder: str | Path,
+    frames: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray] | None = None,
+    prefix: str = "video",
+) -> None:
+    """Write OpenPose ``--write_json`` files ``{prefix}_{i:012d}_keypoints.json``.
+
+    ``frames[i]``: (K_i, 25, 2) BODY_25 or (K_i, 18, 2) COCO-18 pixels.
+    """
+    for i, people in enumerate(frames):
+        joints = np.shape(people)[-2] if np.ndim(people) == 3 else 25
+        people, s = _people([people], None if scores is None else [scores[i]], joints)[0]
+        content = {
+            "version": 1.3,
+            "people": [
+                {
+                    "person_id": [-1],
+                    "pose_keypoints_2d": np.concatenate([xy, sc[:, None]], axis=1).ravel().tolist(),
+                    "face_keypoints_2d": [],
+                    "hand_left_keypoints_2d": [],
+                    "hand_right_keypoints_2d": [],
+                    "pose_keypoints_3d": [],
+                    "face_keypoints_3d": [],
+                    "hand_left_keypoints_3d": [],
+                    "hand_right_keypoints_3d": [],
+                }
+                for xy, sc in zip(people, s)
+            ],
+        }
+        _write_json(Path(folder) / f"{prefix}_{i:012d}_keypoints.json", content)
+
+
+def write_videopose3d_npz(
+    path: str | Path, videos: Mapping[str, np.ndarray], image_size: tuple[int, int] = (1000, 1000)
+) -> None:
+    """Write VideoPose3D's custom 2D dataset; ``videos[name]`` is (F, 17, 2) COCO-17 px, ``image_size`` (w, h)."""
+    positions = {name: {"custom": [np.asarray(k, dtype=np.float32)]} for name, k in videos.items()}
+    metadata = {
+        "layout_name": "coco",
+        "num_joints": 17,
+        # COCO left / right joints, as VideoPose3D's prepare_data_2d_custom.py records them.
+        "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
+        "video_metadata": {name: {"w": int(image_size[0]), "h": int(image_size[1])} for name in videos},
+    }
+    _atomic_write(Path(path), lambda f: np.savez_compressed(f, positions_2d=positions, metadata=metadata))
+
+
+def write_array(path: str | Path, keypoints: np.ndarray, scores: np.ndarray | None = None) -> None:
+    """Write ``keypoints (N, 17, 2)`` H36M px (plus ``scores (N, 17)``) as ``.npy`` or ``.csv``."""
+    path = Path(path)
+    array = np.asarray(keypoints, dtype=np.float64)
+    if scores is not None:
+        array = np.concatenate([array, np.asarray(scores, dtype=np.float64)[..., None]], axis=-1)
+    if path.suffix.lower() == ".npy":
+        _atomic_write(path, lambda f: np.save(f, array.astype(np.float32), allow_pickle=False))
+    elif path.suffix.lower() == ".csv":
+        channels = ("x", "y", "score")[: array.shape[-1]]
+        header = ",".join(f"{j}_{c}" for j in JOINT_NAMES for c in channels)
+        rows = "\n".join(",".join(repr(float(v)) for v in row) for row in array.reshape(len(array), -1))
+        _atomic_write(path, lambda f: f.write(f"{header}\n{rows}\n".encode("utf-8")))
+    else:
+        raise ValueError(f"{path}: expected a .npy or .csv path for poses")
