@@ -125,7 +125,7 @@ def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
 def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], epoch: int, step: int, out: Path) -> None:
     if torch.isfinite(loss):
         return
-    detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+    detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
     raise TrainingDiverged(
         f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1} ({detail}); training stopped. "
         f"The last good checkpoint in {out} is intact: lower --lr, try --precision fp32, or check the input data."
@@ -221,7 +221,7 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
             optimizer.zero_grad(set_to_none=True)
             nll.backward()
             optimizer.step()
-            total += float(nll) * len(idx)
+            total += float(nll.detach()) * len(idx)
             count += len(idx)
             bar.set_postfix(nll=f"{total / count:.3f}")
             if deadline.passed():
@@ -364,7 +364,7 @@ def train_lifter(config: TrainConfig, progress: bool = True) -> dict[str, float]
                 loss.backward()
                 optimizer.step()
                 for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * len(idx)
+                    sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
                 count += len(idx)
                 bar.set_postfix(loss=f"{sums['total'] / count:.3f}")
                 if deadline.passed():

@@ -140,6 +140,7 @@ def _atomic_target(path: Path) -> tuple[int, str]:
 def _fsync_rename(tmp: str, path: Path) -> None:
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is meant to be shared
     os.replace(tmp, path)
 
 

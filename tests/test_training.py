@@ -1,0 +1,143 @@
+"""Training loops end to end on a small synthetic cache: checkpoints, resume, NaN, evaluation."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from elepose import checkpoint
+from elepose.model_io import load_flow, load_lifter
+from elepose.training import FlowConfig, TrainConfig, TrainingDiverged, train_flow, train_lifter
+from tests.synthetic import write_cache
+
+SMALL = {"hidden": 64}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return write_cache(tmp_path_factory.mktemp("cache"), n_train=1024, n_test=256)
+
+
+@pytest.fixture(scope="module")
+def flow_run(cache, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("flow")
+    train_flow(FlowConfig(data=str(cache), out=str(out), hidden=64, blocks=4, epochs=3, batch_size=128, lr=1e-3, device="cpu"), progress=False)
+    return out
+
+
+def _lifter_config(cache: Path, flow: Path, out: Path, **changes) -> TrainConfig:
+    base = TrainConfig(
+        data=str(cache), flow=str(flow), out=str(out), epochs=2, batch_size=128, hidden=64,
+        eval_samples=128, reliability_rotations=4, device="cpu", epoch_samples=512,
+    )
+    return replace(base, **changes)
+
+
+def test_flow_run_folder_holds_weights_pca_config_and_log(flow_run):
+    names = {p.name for p in flow_run.iterdir()}
+    assert {"config.json", "model.safetensors", "pca.safetensors", "resume.pt", "metrics.csv", "run.json"} <= names
+    prior, config = load_flow(flow_run)
+    assert config["kind"] == "elepose-flow" and config["epoch"] == 3
+    assert prior.pca_fitted and prior.explained_variance > 0.9
+    rows = (flow_run / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 4  # header + 3 epochs
+    first, last = float(rows[1].split(",")[2]), float(rows[-1].split(",")[2])
+    assert last < first  # test NLL falls
+
+
+def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path):
+    straight = tmp_path / "straight"
+    train_lifter(_lifter_config(cache, flow_run, straight), progress=False)
+    split = tmp_path / "split"
+    train_lifter(_lifter_config(cache, flow_run, split, epochs=1), progress=False)
+    train_lifter(_lifter_config(cache, flow_run, split, epochs=2, resume=True), progress=False)
+    a = checkpoint.load_weights(straight / "model.safetensors")
+    b = checkpoint.load_weights(split / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert len((split / "metrics.csv").read_text().splitlines()) == 3
+
+
+def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_path):
+    out = tmp_path / "lifter"
+    train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
+    lifter, prior, config = load_lifter(out)
+    assert config["kind"] == "elepose-lifter" and config["elevation_branch"]
+    assert len(config["reliability"]["nll_quantiles"]) == 101
+    with pytest.raises(checkpoint.CheckpointError, match="kind"):
+        load_lifter(flow_run)
+    bad = json.loads((out / "config.json").read_text())
+    bad["format_version"] = 999
+    (out / "config.json").write_text(json.dumps(bad))
+    with pytest.raises(checkpoint.CheckpointError, match="format_version"):
+        load_lifter(out)
+
+
+def test_nan_loss_stops_training_and_keeps_last_checkpoint(cache, flow_run, tmp_path, monkeypatch):
+    import elepose.training as training
+
+    out = tmp_path / "nan"
+    train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
+    before = (out / "model.safetensors").read_bytes()
+    real = training.elepose_losses
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(training, "elepose_losses", poisoned)
+    with pytest.raises(TrainingDiverged, match="intact"):
+        train_lifter(_lifter_config(cache, flow_run, out, epochs=2, resume=True), progress=False)
+    assert (out / "model.safetensors").read_bytes() == before
+
+
+def test_supervised_and_ablations_train(cache, flow_run, tmp_path):
+    for name, changes in {
+        "supervised": {"supervised": True},
+        "no_elevation": {"elevation": False, "elevation_prior": "uniform:-20,20"},
+        "no_bone": {"bone_prior": False},
+        "towers": {"variant": "towers"},
+    }.items():
+        metrics = train_lifter(_lifter_config(cache, flow_run, tmp_path / name, epochs=1, **changes), progress=False)
+        assert metrics["pa_mpjpe"] > 0 and torch.isfinite(torch.tensor(metrics["train_total"]))
+
+
+def test_evaluate_command_writes_report_and_figures(cache, flow_run, tmp_path):
+    from elepose.cli import _register_all, app
+
+    out = tmp_path / "lifter"
+    train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
+    _register_all()
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", "--checkpoint", str(out), "--data", str(cache), "--json", str(tmp_path / "r.json"),
+         "--figures", str(tmp_path / "fig"), "--rotations", "4", "--device", "cpu"],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    for kind in ("gt", "detected"):
+        for protocol in ("standard", "elepose_code"):
+            assert set(report[kind][protocol]) == {"mpjpe", "n_mpjpe", "pa_mpjpe", "n_pck", "auc", "cps"}
+        assert set(report[kind]["baselines"]) == {"flat", "mean_depth"}
+        assert -1 <= report[kind]["elevation"]["correlation"] <= 1
+    assert (tmp_path / "fig" / "nll_vs_error.png").stat().st_size > 1000
+    assert (tmp_path / "fig" / "best_worst.png").stat().st_size > 1000
+
+
+def test_evaluate_refuses_a_flow_folder(cache, flow_run):
+    from elepose.cli import _register_all, app
+
+    _register_all()
+    result = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(flow_run), "--data", str(cache)])
+    assert result.exit_code == 2
+    assert "elepose-lifter" in result.output
