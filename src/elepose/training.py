@@ -275,8 +275,16 @@ def _bone_ratios(choice: str, train: PoseSplit, manifest: dict[str, Any]) -> tup
     raise ValueError(f"--bone-ratios {choice!r}: expected data, h36m, 3dhp or a JSON file of 16 numbers")
 
 
-def train_lifter(config: TrainConfig, progress: bool = True) -> dict[str, float]:
-    """Train the lifter against the frozen flow (or supervised); returns the last epoch's metrics."""
+def train_lifter(
+    config: TrainConfig,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, torch.nn.Module], None] | None = None,
+) -> dict[str, float]:
+    """Train the lifter against the frozen flow (or supervised); returns the last epoch's metrics.
+
+    ``on_epoch_end(epoch, lifter)`` is called on every rank after each epoch (tests use it to
+    compare ranks under DDP).
+    """
     from elepose.evaluation import calibrate_reliability, evaluate_during_training
 
     device = pick_device(config.device)
@@ -399,6 +407,8 @@ def train_lifter(config: TrainConfig, progress: bool = True) -> dict[str, float]
                     )
             else:
                 _gather_rng(generator, dist_info)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, lifter)
             if _stop_all(deadline, dist_info):
                 if progress and dist_info.is_main:
                     tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
