@@ -272,3 +272,30 @@ def test_objective_without_elevation_branch_and_under_bf16_autocast() -> None:
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
     losses["total"].backward()
     assert torch.isfinite(net.elevation_head.weight.grad).all()
+
+
+def test_held_elevation_reaches_no_elevation_parameter_and_fixes_the_prior():
+    from elepose.models.lifter import LiftingNetwork
+
+    torch.manual_seed(0)
+    lifter = LiftingNetwork(hidden=16)
+    x = torch.randn(8, 17, 2) * 0.05
+    x[:, 0] = 0
+    terms = elepose_losses(
+        lifter, lambda p: p.pow(2).sum((-1, -2)), x, torch.ones(16), ElevationPrior.learned(),
+        torch.Generator().manual_seed(0), hold_elevation_rad=0.2,
+    )
+    terms["total"].backward()
+    assert lifter.elevation_head.weight.grad is None or torch.all(lifter.elevation_head.weight.grad == 0)
+    assert lifter.depth_head.weight.grad is not None and lifter.depth_head.weight.grad.abs().sum() > 0
+    assert float(terms["elevation_mu"]) == pytest.approx(0.2)
+    assert float(terms["elevation_sigma"]) < 1e-5
+
+
+def test_elevation_init_sets_the_starting_prediction():
+    from elepose.models.lifter import LiftingNetwork
+
+    lifter = LiftingNetwork(hidden=16, elevation_init_deg=10.0)
+    torch.nn.init.zeros_(lifter.elevation_head.weight)
+    out = lifter(torch.zeros(3, 17, 2))
+    torch.testing.assert_close(out.elevation, torch.full((3,), math.radians(10.0)))

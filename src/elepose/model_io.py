@@ -39,9 +39,9 @@ def build_flow(pca_bases: int | None, blocks: int, hidden: int, seed: int) -> Po
     return PosePrior(pca_bases=pca_bases, blocks=blocks, hidden=hidden, seed=seed)
 
 
-def build_lifter(hidden: int, variant: str, elevation: bool) -> LiftingNetwork:
-    """A fresh lifting network."""
-    return LiftingNetwork(hidden=hidden, variant=variant, elevation=elevation)
+def build_lifter(hidden: int, variant: str, elevation: bool, elevation_init_deg: float = 0.0) -> LiftingNetwork:
+    """A fresh lifting network (``elevation_init_deg``: starting elevation, see LiftingNetwork)."""
+    return LiftingNetwork(hidden=hidden, variant=variant, elevation=elevation, elevation_init_deg=elevation_init_deg)
 
 
 def _split_pca(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

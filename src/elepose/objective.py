@@ -287,6 +287,7 @@ def elepose_losses(
     generator: torch.Generator,
     weights: LossWeights = LossWeights(),
     use_bone_prior: bool = True,
+    hold_elevation_rad: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """One evaluation of the ElePose objective (Eq. 13) on a batch.
 
@@ -298,6 +299,10 @@ def elepose_losses(
     distribution; the learned prior needs the lifter's elevation branch. Without the branch
     there is no de-rotation (``e = 0``). ``use_bone_prior=False`` (ablation) leaves
     ``L_bone`` out of ``total`` but still reports it (detached).
+    ``hold_elevation_rad``: warm-up; every pose's elevation is taken as this constant (no
+    gradient reaches the elevation branch) and a learned prior collapses to it. The loss is
+    nearly symmetric under "negate every depth and the elevation" (the mirror image), and a
+    flat early lift drifts to the mirror unless the elevation is held while the depth forms.
 
     Returns a dict of scalars: ``total`` (with gradient), ``nf``, ``bone``, ``lift_3d``,
     ``deformation``, ``reprojection`` (with gradient), ``elevation_mu``, ``elevation_sigma``
@@ -310,6 +315,8 @@ def elepose_losses(
         )
     x = poses_2d.float()
     y, elevation = _lift(lifter, x)
+    if elevation is not None and hold_elevation_rad is not None:
+        elevation = torch.full_like(elevation, hold_elevation_rad).detach()
     if elevation is None and prior.kind == "learned":
         raise ValueError(
             "elepose_losses: the learned elevation prior needs a lifter with an elevation branch"

@@ -87,6 +87,8 @@ class TrainConfig:
     variant: str = "shared"
     elevation: bool = True
     elevation_prior: str = "learned"
+    elevation_init_deg: float = 10.0
+    elevation_warmup_steps: int = 300
     bone_prior: bool = True
     bone_ratios: str = "data"
     supervised: bool = False
@@ -305,7 +307,12 @@ def train_lifter(
         ratios_t = torch.tensor(ratios, device=device)
         prior_spec = parse_elevation_prior(config.elevation_prior, elevation_branch=config.elevation)
 
-        lifter = build_lifter(hidden=config.hidden, variant=config.variant, elevation=config.elevation and not config.supervised)
+        lifter = build_lifter(
+            hidden=config.hidden,
+            variant=config.variant,
+            elevation=config.elevation and not config.supervised,
+            elevation_init_deg=config.elevation_init_deg,
+        )
         start_epoch = 0
         generator = torch.Generator().manual_seed(config.seed * 7919 + dist_info.rank)
         resume_state = None
@@ -317,7 +324,8 @@ def train_lifter(
         lifter.to(device)
         model: torch.nn.Module = lifter
         if dist_info.enabled:
-            model = DistributedDataParallel(lifter)
+            # The elevation head gets no gradient while it is held during the warm-up.
+            model = DistributedDataParallel(lifter, find_unused_parameters=config.elevation_warmup_steps > 0)
         optimizer = torch.optim.Adam(lifter.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
         if resume_state is not None:
@@ -349,6 +357,7 @@ def train_lifter(
             "flow": flow_config,
         }
         metrics: dict[str, float] = {}
+        steps_per_epoch = len(_epoch_order(len(x_train), config.seed, 0, config.epoch_samples, dist_info)) // config.batch_size
         for epoch in range(start_epoch, config.epochs):
             model.train()
             order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, dist_info)
@@ -363,8 +372,11 @@ def train_lifter(
                         loss = supervised_loss(pred.float(), targets[idx].to(device))
                         terms = {"total": loss}
                     else:
+                        held = epoch * steps_per_epoch + step < config.elevation_warmup_steps
                         terms = elepose_losses(
-                            model, nll_fn, x, ratios_t, prior_spec, generator, weights=weights, use_bone_prior=config.bone_prior
+                            model, nll_fn, x, ratios_t, prior_spec, generator, weights=weights,
+                            use_bone_prior=config.bone_prior,
+                            hold_elevation_rad=math.radians(config.elevation_init_deg) if held and lifter.has_elevation else None,
                         )
                         loss = terms["total"]
                 _check_finite(loss, terms, epoch, step, out)

@@ -63,6 +63,13 @@ def train(
         None, "--elevation-prior",
         help="learned (default with the branch), uniform:LO,HI or normal:MEAN,STD in degrees (default without the branch: uniform:-20,20).",
     ),
+    elevation_init: float = typer.Option(
+        10.0, "--elevation-init",
+        help="Starting elevation of the branch, degrees (looking down positive): picks the real pose over its mirror image.",
+    ),
+    elevation_warmup: int = typer.Option(
+        300, "--elevation-warmup", help="Steps during which the elevation is held at --elevation-init while the depth forms.",
+    ),
     no_bone_prior: bool = typer.Option(False, "--no-bone-prior", help="Ablation: drop L_bone."),
     bone_ratios: str = typer.Option("data", "--bone-ratios", help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers."),
     supervised: bool = typer.Option(False, "--supervised", help="The supervised bound: same lifter, L2 loss on 3D ground truth."),
@@ -82,7 +89,7 @@ def train(
     with user_errors():
         config = TrainConfig(
             data=str(data), flow=str(flow_dir), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
-            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=prior,
+            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=prior, elevation_init_deg=elevation_init, elevation_warmup_steps=elevation_warmup,
             bone_prior=not no_bone_prior, bone_ratios=bone_ratios, supervised=supervised, input=input_2d,
             epoch_samples=epoch_samples, eval_samples=eval_samples, seed=seed, device=device, precision=precision,
             max_minutes=max_minutes, resume=resume,

@@ -22,6 +22,8 @@ looking down by ``theta`` sees the world's down direction as ``rotation_x(theta)
 
 from __future__ import annotations
 
+import math
+
 from typing import Literal, NamedTuple
 
 import torch
@@ -86,6 +88,7 @@ class LiftingNetwork(nn.Module):
         variant: ``"shared"`` (authors' code: one shared block, two 2-block branches) or
             ``"towers"`` (paper: separate 3-block towers for depth and elevation).
         elevation: build the elevation branch; ``False`` for the "no elevation" ablation.
+        elevation_init_deg: initial bias of the elevation head in degrees (looking down positive).
 
     Example:
         >>> net = LiftingNetwork(hidden=32)
@@ -103,6 +106,7 @@ class LiftingNetwork(nn.Module):
         hidden: int = 1024,
         variant: Literal["shared", "towers"] = "shared",
         elevation: bool = True,
+        elevation_init_deg: float = 0.0,
     ) -> None:
         super().__init__()
         if variant not in ("shared", "towers"):
@@ -134,6 +138,12 @@ class LiftingNetwork(nn.Module):
             )
         self.depth_head = nn.Linear(hidden, num_joints)
         self.elevation_head = nn.Linear(hidden, 1) if elevation else None
+        if self.elevation_head is not None:
+            # Symmetry breaker: the ElePose loss is (up to weak perspective) unchanged when every
+            # depth and the elevation change sign together (the mirror-image solution), so the
+            # starting elevation picks the basin. See README, "The mirror ambiguity".
+            with torch.no_grad():
+                self.elevation_head.bias.fill_(math.radians(elevation_init_deg))
 
     def forward(self, poses_2d: torch.Tensor) -> LiftOutput:
         """``poses_2d (B, J, 2)`` normalised, pelvis-centred -> :class:`LiftOutput`."""
