@@ -339,6 +339,7 @@ def train_lifter(
 
         log = RunLog(out, enabled=dist_info.is_main)
         deadline = _Deadline(config.max_minutes)
+        train_seconds = float(resume_state.get("train_seconds", 0.0)) if resume_state is not None else 0.0
         weights = LossWeights()
         nll_fn: Callable[[torch.Tensor], torch.Tensor] = prior.nll
         lifter_meta = {
@@ -391,12 +392,14 @@ def train_lifter(
                     break
             scheduler.step()
             seconds = time.perf_counter() - t0
+            train_seconds += seconds
             metrics = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
             for key in ("train_elevation_mu", "train_elevation_sigma"):
                 if key in metrics:
                     metrics[key + "_deg"] = math.degrees(metrics.pop(key))
             metrics["samples_per_s"] = count * dist_info.world_size / max(seconds, 1e-9)
             metrics["lr"] = optimizer.param_groups[0]["lr"]
+            metrics["train_seconds"] = train_seconds  # cumulative, training steps only
             if dist_info.is_main:
                 lifter.eval()
                 metrics.update(evaluate_during_training(lifter, test, norm, config.input, config.eval_samples, device))
@@ -410,7 +413,13 @@ def train_lifter(
                 rng_states = _gather_rng(generator, dist_info)
                 checkpoint.save_resume_state(
                     out / "resume.pt",
-                    {"epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_states},
+                    {
+                        "epoch": epoch,
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "rng": rng_states,
+                        "train_seconds": train_seconds,
+                    },
                 )
                 if progress:
                     tqdm.write(
