@@ -129,7 +129,7 @@ def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], epoch: int
         return
     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
     raise TrainingDiverged(
-        f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1} ({detail}); training stopped. "
+        f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} ({detail}); training stopped. "
         f"The last good checkpoint in {out} is intact: lower --lr, try --precision fp32, or check the input data."
     )
 
