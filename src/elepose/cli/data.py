@@ -1,4 +1,17 @@
-"""``elepose data build`` and ``elepose data summary``: the benchmark cache (SPEC section 8)."""
+"""``elepose data build`` and ``elepose data summary``: the pose cache of every data source.
+
+Sources: motion capture (``bandai``, ``cmu`` or a folder of ``.bvh`` files; virtual cameras,
+SPEC section 8) and the public datasets of the paper's tables, read by their loaders:
+
+- ``--source h36m --h36m-3d data_3d_h36m.npz --h36m-2d data_2d_h36m_gt.npz
+  [--h36m-detections data_2d_h36m_cpn_ft_h36m_dbb.npz]`` (:mod:`elepose.data.formats`);
+- ``--source 3dhp ROOT`` (:mod:`elepose.data.mpi_inf_3dhp`) and ``--source 3dpw ROOT``
+  (:mod:`elepose.data.threedpw`); ``ROOT`` is the second positional argument or ``--path ROOT``.
+
+Every source writes the same cache (``train.npz``, ``test.npz``, ``manifest.json``) through
+:func:`elepose.data.benchmark.write_cache` with the manifest of
+:func:`elepose.data.benchmark.cache_manifest`; the cache folder is replaced only on success.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +22,8 @@ from typing import Any, Optional
 import typer
 
 from elepose.cli.errors import InputError, user_errors
+
+__all__ = ["PUBLIC_SOURCES", "build_public_cache", "format_counts", "register"]
 
 data_app = typer.Typer(help="Build and inspect the benchmark cache.", no_args_is_help=True, add_completion=False)
 
@@ -26,57 +41,248 @@ def _mapping_argument(mapping: Optional[str]) -> Any:
     raise InputError(f"--mapping {mapping}: expected a JSON mapping file or one of {', '.join(sorted(BUILTIN_MAPPINGS))}")
 
 
+PUBLIC_SOURCES = ("h36m", "3dhp", "3dpw")
+"""``--source`` values read by the public-dataset loaders (anything else is motion capture)."""
+
+_MOCAP_ONLY = ("mapping", "seed", "elevation_mean", "elevation_std", "distance", "focal", "data_root", "limit_clips", "workers")
+_H36M_ONLY = ("h36m_3d", "h36m_2d", "h36m_detections")
+_DATASET_NAMES = {"h36m": "Human3.6M", "3dhp": "MPI-INF-3DHP", "3dpw": "3DPW"}
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the parameter ``name`` was set on the command line (or environment), not defaulted."""
+    origin = ctx.get_parameter_source(name)
+    return origin is not None and origin.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _option_flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 @data_app.command("build")
 def build(
-    source: str = typer.Option(..., "--source", help="bandai, cmu, or a folder of .bvh files."),
-    mapping: Optional[str] = typer.Option(None, "--mapping", help="Joint mapping: a built-in name or a JSON file (default: detect)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the cameras and detection noise."),
-    elevation_mean: float = typer.Option(12.0, "--elevation-mean", help="Mean camera elevation, degrees (looking down positive)."),
-    elevation_std: float = typer.Option(6.0, "--elevation-std", help="Standard deviation of the camera elevation, degrees."),
-    distance: float = typer.Option(5.0, "--distance", help="Camera distance in metres (plus each window's pelvis excursion)."),
-    focal: float = typer.Option(1150.0, "--focal", help="Focal length, pixels (1000x1000 images)."),
+    ctx: typer.Context,
+    source: str = typer.Option(..., "--source", help="bandai, cmu, a folder of .bvh files, or a public dataset: h36m, 3dhp, 3dpw."),
+    path: Optional[Path] = typer.Argument(None, metavar="PATH", help="3dhp / 3dpw: the dataset's root folder (or use --path).", show_default=False),
+    path_option: Optional[Path] = typer.Option(None, "--path", help="3dhp / 3dpw: the dataset's root folder (same as the positional PATH)."),
+    h36m_3d: Optional[Path] = typer.Option(None, "--h36m-3d", help="h36m: VideoPose3D's data_3d_h36m.npz."),
+    h36m_2d: Optional[Path] = typer.Option(None, "--h36m-2d", help="h36m: VideoPose3D's data_2d_h36m_gt.npz (ground-truth 2D)."),
+    h36m_detections: Optional[Path] = typer.Option(
+        None, "--h36m-detections", help="h36m: detected 2D, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz (default: copy of the ground truth)."
+    ),
+    train_stride: Optional[int] = typer.Option(None, "--train-stride", help="h36m/3dhp/3dpw: every N-th training frame (default h36m 1, 3dhp 10, 3dpw 1)."),
+    test_stride: Optional[int] = typer.Option(None, "--test-stride", help="3dhp/3dpw: every N-th test frame (default 1; h36m's test protocol is every 64th)."),
+    mapping: Optional[str] = typer.Option(None, "--mapping", help="Mocap: joint mapping, a built-in name or a JSON file (default: detect)."),
+    seed: int = typer.Option(0, "--seed", help="Mocap: seed of the cameras and detection noise."),
+    elevation_mean: float = typer.Option(12.0, "--elevation-mean", help="Mocap: mean camera elevation, degrees (looking down positive)."),
+    elevation_std: float = typer.Option(6.0, "--elevation-std", help="Mocap: standard deviation of the camera elevation, degrees."),
+    distance: float = typer.Option(5.0, "--distance", help="Mocap: camera distance in metres (plus each window's pelvis excursion)."),
+    focal: float = typer.Option(1150.0, "--focal", help="Mocap: focal length, pixels (1000x1000 images)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Cache folder to write (default: cache/SOURCE); replaced only on success."),
-    data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/ and cmu/."),
-    limit_clips: Optional[int] = typer.Option(None, "--limit-clips", help="Use only this many clips (a fixed subset)."),
-    workers: int = typer.Option(2, "--workers", help="Processes loading clips (1: none)."),
+    data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Mocap: folder holding bandai/ and cmu/."),
+    limit_clips: Optional[int] = typer.Option(None, "--limit-clips", help="Mocap: use only this many clips (a fixed subset)."),
+    workers: int = typer.Option(2, "--workers", help="Mocap: processes loading clips (1: none)."),
 ) -> None:
-    """Motion capture -> 17 joints -> virtual cameras -> 2D; writes train.npz, test.npz, manifest.json."""
+    """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
+
+    Motion capture -> 17 joints -> virtual cameras -> 2D (--source bandai|cmu|FOLDER);
+    Human3.6M from VideoPose3D's files (--source h36m --h36m-3d F --h36m-2d F);
+    MPI-INF-3DHP and 3DPW from their download folders (--source 3dhp ROOT, --source 3dpw ROOT).
+    """
+    with user_errors():
+        if source in PUBLIC_SOURCES:
+            misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
+            if misplaced:
+                raise InputError(f"{', '.join(misplaced)}: only for motion-capture sources (bandai, cmu, a .bvh folder), not --source {source}")
+            root = _dataset_root(source, path, path_option)
+            if source != "h36m" and any(_given(ctx, n) for n in _H36M_ONLY):
+                raise InputError(f"--h36m-3d/--h36m-2d/--h36m-detections: only for --source h36m, not --source {source}")
+            if source == "h36m" and test_stride is not None:
+                raise InputError("--test-stride: Human3.6M's test protocol is fixed (frames 0, 64, 128, ... of S9 and S11)")
+            if source == "h36m" and (h36m_3d is None or h36m_2d is None):
+                raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
+            for name, value in (("--train-stride", train_stride), ("--test-stride", test_stride)):
+                if value is not None and value < 1:
+                    raise InputError(f"{name}: expected a positive number of frames, got {value}")
+            target = out if out is not None else Path("cache") / source
+            started = time.perf_counter()
+            typer.echo(f"reading {_DATASET_NAMES[source]} ...", err=True)
+            manifest = build_public_cache(
+                source, target, root=root, h36m_3d=h36m_3d, h36m_2d=h36m_2d, h36m_detections=h36m_detections,
+                train_stride=train_stride, test_stride=test_stride,
+            )
+            typer.echo(format_counts(manifest))
+            typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+            return
+        misplaced = [_option_flag(n) for n in (*_H36M_ONLY, "train_stride", "test_stride") if _given(ctx, n)]
+        if path is not None or path_option is not None:
+            misplaced.append("PATH/--path")
+        if misplaced:
+            raise InputError(f"{', '.join(misplaced)}: only for --source {'|'.join(PUBLIC_SOURCES)}; a folder of .bvh files goes in --source")
+        _build_mocap(source, mapping, seed, elevation_mean, elevation_std, distance, focal, out, data_root, limit_clips, workers)
+
+
+def _dataset_root(source: str, path: Optional[Path], path_option: Optional[Path]) -> Optional[Path]:
+    """The dataset folder of ``--source 3dhp|3dpw`` from PATH or ``--path`` (None for h36m)."""
+    if path is not None and path_option is not None and path != path_option:
+        raise InputError(f"PATH {path} and --path {path_option}: give the dataset folder once")
+    root = path if path is not None else path_option
+    if source == "h36m":
+        if root is not None:
+            raise InputError("--source h36m reads files: give --h36m-3d FILE --h36m-2d FILE [--h36m-detections FILE], not a folder")
+        return None
+    if root is None:
+        raise InputError(f"--source {source} needs the dataset folder: elepose data build --source {source} ROOT (or --path ROOT)")
+    return root
+
+
+def _build_mocap(
+    source: str,
+    mapping: Optional[str],
+    seed: int,
+    elevation_mean: float,
+    elevation_std: float,
+    distance: float,
+    focal: float,
+    out: Optional[Path],
+    data_root: Path,
+    limit_clips: Optional[int],
+    workers: int,
+) -> None:
+    """``--source bandai|cmu|FOLDER``: the virtual-camera benchmark (SPEC section 8)."""
     from tqdm import tqdm
 
     from elepose.data.benchmark import BuildOptions, build_cache
     from elepose.data.cameras import CameraOptions
 
-    with user_errors():
-        if elevation_std < 0 or distance <= 0 or focal <= 0:
-            raise InputError("--elevation-std must be >= 0, --distance and --focal > 0")
-        options = BuildOptions(
-            seed=seed,
-            cameras=CameraOptions(elevation_mean_deg=elevation_mean, elevation_std_deg=elevation_std, distance=distance, focal=focal),
+    if elevation_std < 0 or distance <= 0 or focal <= 0:
+        raise InputError("--elevation-std must be >= 0, --distance and --focal > 0")
+    options = BuildOptions(
+        seed=seed,
+        cameras=CameraOptions(elevation_mean_deg=elevation_mean, elevation_std_deg=elevation_std, distance=distance, focal=focal),
+    )
+    target = out if out is not None else Path("cache") / Path(source).name
+    started = time.perf_counter()
+    bars: list[tqdm] = []
+
+    def progress(items: Any, total: int) -> Any:
+        bars.append(tqdm(items, total=total, desc="clips", unit="clip"))
+        return bars[-1]
+
+    try:
+        manifest = build_cache(
+            source,
+            target,
+            options,
+            mapping=_mapping_argument(mapping),
+            data_root=data_root,
+            limit_clips=limit_clips,
+            workers=workers,
+            progress=progress,
         )
-        target = out if out is not None else Path("cache") / Path(source).name
-        started = time.perf_counter()
-        bars: list[tqdm] = []
+    finally:
+        for bar in bars:  # end the bar's line so an error message starts on its own
+            bar.close()
+    typer.echo(format_counts(manifest))
+    typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
 
-        def progress(items: Any, total: int) -> Any:
-            bars.append(tqdm(items, total=total, desc="clips", unit="clip"))
-            return bars[-1]
 
-        try:
-            manifest = build_cache(
-                source,
-                target,
-                options,
-                mapping=_mapping_argument(mapping),
-                data_root=data_root,
-                limit_clips=limit_clips,
-                workers=workers,
-                progress=progress,
-            )
-        finally:
-            for bar in bars:  # end the bar's line so an error message starts on its own
-                bar.close()
-        typer.echo(format_counts(manifest))
-        typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+def _load_public(
+    source: str,
+    root: Optional[Path],
+    h36m_3d: Optional[Path],
+    h36m_2d: Optional[Path],
+    h36m_detections: Optional[Path],
+    train_stride: Optional[int],
+    test_stride: Optional[int],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Read a public dataset: ``(splits, source entry for the manifest, extra manifest keys)``."""
+    from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
+
+    strides = {k: v for k, v in (("train_stride", train_stride), ("test_stride", test_stride)) if v is not None}
+    if source == "h36m":
+        from elepose.data.formats import H36M_TEST_STRIDE, H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS, load_videopose3d_h36m
+
+        if h36m_3d is None or h36m_2d is None:
+            raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
+        splits = load_videopose3d_h36m(h36m_3d, h36m_2d, h36m_detections, **strides)
+        entry: dict[str, Any] = {
+            "source": "h36m",
+            "label": "h36m",
+            "datasets": ["h36m"],
+            "files": {
+                "positions_3d": str(h36m_3d),
+                "positions_2d_gt": str(h36m_2d),
+                "positions_2d_detected": None if h36m_detections is None else str(h36m_detections),
+            },
+            "train_subjects": list(H36M_TRAIN_SUBJECTS),
+            "test_subjects": list(H36M_TEST_SUBJECTS),
+            "train_stride": strides.get("train_stride", 1),
+            "test_stride": H36M_TEST_STRIDE,
+            "poses_2d_detected": "copy of the ground-truth 2D" if h36m_detections is None else f"from {h36m_detections}",
+        }
+        authors: dict[str, Any] = {"values": list(H36M_BONE_RATIOS), "source": "ElePose authors' code (SPEC section 6)", "train_option": "--bone-ratios h36m"}
+    elif source == "3dhp":
+        from elepose.data import mpi_inf_3dhp
+
+        splits, metadata = mpi_inf_3dhp.load_3dhp(Path(str(root)), **strides)
+        metadata.pop("bone_ratios", None)
+        entry = {"source": "3dhp", "label": mpi_inf_3dhp.SOURCE, "datasets": [mpi_inf_3dhp.SOURCE], "metadata": metadata}
+        authors = {
+            "values": list(MPI_INF_3DHP_BONE_RATIOS),
+            "source": "ElePose authors' code, commit c1620ec (commented out); SPEC section 6",
+            "train_option": "--bone-ratios 3dhp",
+        }
+    else:
+        from elepose.data import threedpw
+
+        splits, metadata = threedpw.load_3dpw(Path(str(root)), **strides)
+        metadata.pop("bone_ratios", None)
+        entry = {"source": "3dpw", "label": threedpw.SOURCE, "datasets": [threedpw.SOURCE], "metadata": metadata}
+        authors = {"values": None, "source": "none published for 3DPW"}
+    sets = {"authors": authors}
+    return splits, entry, sets
+
+
+def build_public_cache(
+    source: str,
+    out: Path,
+    root: Optional[Path] = None,
+    h36m_3d: Optional[Path] = None,
+    h36m_2d: Optional[Path] = None,
+    h36m_detections: Optional[Path] = None,
+    train_stride: Optional[int] = None,
+    test_stride: Optional[int] = None,
+) -> dict[str, Any]:
+    """Read ``source`` (``h36m``, ``3dhp`` or ``3dpw``) and write its cache to ``out``; returns the manifest.
+
+    The manifest is :func:`elepose.data.benchmark.cache_manifest`'s (``bone_ratios`` = computed
+    from the training 3D, the default of ``elepose train --bone-ratios data``) plus
+    ``bone_ratio_sets``: ``train_split`` (those values) and ``authors`` (published constants,
+    with the ``elepose train`` option that selects them; none for 3DPW). ``None`` strides take
+    each loader's default. Nothing is written unless the whole cache was built.
+    """
+    from elepose.data.benchmark import BenchmarkCache, cache_manifest, write_cache
+
+    if source not in PUBLIC_SOURCES:
+        raise InputError(f"--source {source}: expected one of {', '.join(PUBLIC_SOURCES)}")
+    if source != "h36m" and root is None:
+        raise InputError(f"--source {source}: needs the dataset's root folder")
+    splits, entry, sets = _load_public(source, root, h36m_3d, h36m_2d, h36m_detections, train_stride, test_stride)
+    train, test = splits["train"], splits["test"]
+    if len(test) == 0:
+        raise ValueError(f"{_DATASET_NAMES[source]}: the test split holds no poses")
+    manifest = cache_manifest(train, test, [entry])
+    manifest["bone_ratio_sets"] = {
+        "train_split": {
+            "values": manifest["bone_ratios"],
+            "source": "elepose.skeleton.bone_ratios of this cache's training 3D (camera frame)",
+            "train_option": "--bone-ratios data (the default)",
+        },
+        **sets,
+    }
+    write_cache(out, BenchmarkCache(train, test, manifest))
+    return manifest
 
 
 def format_counts(manifest: dict[str, Any]) -> str:
@@ -111,11 +317,20 @@ def summary(cache_dir: Path = typer.Argument(..., help="A cache folder from `ele
                     + (f", poses {poses.mean():.1f} +- {poses.std():.1f}" if len(poses) else "")
                 )
         typer.echo(f"2D scale (mean pelvis-head, train GT): {manifest['scale_2d']:.2f} px")
-        typer.echo("bone ratios (train 3D):")
-        for (a, b), ratio in zip(BONES, np.asarray(manifest["bone_ratios"])):
-            typer.echo(f"  {JOINT_NAMES[a]:>14} -> {JOINT_NAMES[b]:<14} {ratio:.4f}")
+        sets = {k: v["values"] for k, v in manifest.get("bone_ratio_sets", {}).items() if k != "train_split" and v.get("values")}
+        header = "".join(f" {name:>8}" for name in sets)
+        typer.echo(f"bone ratios (train 3D){' and ' + ', '.join(sets) if sets else ''}:")
+        if sets:
+            typer.echo(f"  {'':>14}    {'':<14} {'train':>6}{header}")
+        for i, ((a, b), ratio) in enumerate(zip(BONES, np.asarray(manifest["bone_ratios"]))):
+            others = "".join(f" {values[i]:>8.4f}" for values in sets.values())
+            typer.echo(f"  {JOINT_NAMES[a]:>14} -> {JOINT_NAMES[b]:<14} {ratio:.4f}{others}")
+        for entry in manifest.get("sources", []):
+            where = entry.get("metadata", {}).get("root") or entry.get("files") or entry.get("data_root") or entry.get("source")
+            typer.echo(f"source {entry.get('source')} ({entry.get('label')}): {where}")
         software = manifest.get("software", {})
-        typer.echo(f"seed {manifest.get('seed')}, elepose {software.get('elepose')}, numpy {software.get('numpy')}")
+        seed = f"seed {manifest['seed']}, " if "seed" in manifest else ""
+        typer.echo(f"{seed}elepose {software.get('elepose')}, numpy {software.get('numpy')}")
 
 
 def register(app: typer.Typer) -> None:

@@ -71,6 +71,7 @@ __all__ = [
     "detection_noise",
     "render_clip",
     "assemble_split",
+    "cache_manifest",
     "build_benchmark",
     "find_clip_files",
     "limit_files",
@@ -297,23 +298,36 @@ def _split_counts(split: PoseSplit) -> dict[str, Any]:
     }
 
 
-def _manifest(train: PoseSplit, test: PoseSplit, options: BuildOptions, sources: list[dict[str, Any]]) -> dict[str, Any]:
+def cache_manifest(
+    train: PoseSplit, test: PoseSplit, sources: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    """The manifest of a cache of any source: sources, counts per split and dataset, the training
+    3D's bone ratios (``bone_ratios``, the value training uses by default), the 2D dataset scale
+    (mean pelvis-head px of the training ground truth) and software versions; ``extra`` keys are
+    added (and may override ``bone_ratios``). Raises ``ValueError`` for an empty training split.
+    """
     from elepose import __version__
     from elepose.geometry import pelvis_head_scale
 
     if len(train) == 0:
-        raise ValueError("build: the training split holds no poses (no clip had a view with every joint in the image)")
-    return {
+        raise ValueError("build: the training split holds no poses")
+    manifest = {
         "format": "elepose-pose-cache",
         "sources": sources,
-        "seed": options.seed,
-        "options": asdict(options),
         "counts": {"train": _split_counts(train), "test": _split_counts(test)},
         "bone_ratios": [float(r) for r in bone_ratios(train.poses_3d.astype(np.float64))],
         "bone_ratio_bones": [f"{JOINT_NAMES[a]}->{JOINT_NAMES[b]}" for a, b in BONES],
         "scale_2d": pelvis_head_scale(train.poses_2d),
         "software": {"elepose": __version__, "numpy": np.__version__},
     }
+    manifest.update(extra)
+    return manifest
+
+
+def _manifest(train: PoseSplit, test: PoseSplit, options: BuildOptions, sources: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(train) == 0:
+        raise ValueError("build: the training split holds no poses (no clip had a view with every joint in the image)")
+    return cache_manifest(train, test, sources, seed=options.seed, options=asdict(options))
 
 
 def build_benchmark(
