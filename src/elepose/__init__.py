@@ -6,3 +6,14 @@ the camera elevation and learns its distribution.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["Lifter", "LiftResult", "__version__"]
+
+
+def __getattr__(name: str):
+    """``elepose.Lifter`` and ``elepose.LiftResult``, imported on first use (keeps ``import elepose`` light)."""
+    if name in ("Lifter", "LiftResult"):
+        from elepose import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'elepose' has no attribute {name!r}")

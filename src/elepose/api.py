@@ -1,0 +1,401 @@
+"""Lifting people's own 2D detections to 3D with a trained ElePose checkpoint (the Python API).
+
+Three lines from detector output to 3D poses and how far to trust them::
+
+    from elepose.api import Lifter
+    lifter = Lifter.load("runs/lifter")
+    result = lifter.lift("video_keypoints.json", height_m=1.75)
+
+What :meth:`Lifter.lift` does, batched over every person of every frame:
+
+1. reads the input (an ``(N, 17, 2|3)`` array in H36M order, :class:`~elepose.data.keypoints.Detections`,
+   or a file / folder in any format of :mod:`elepose.data.keypoints`);
+2. marks joints with score below ``min_score`` as missing, skips people with too few visible
+   joints (or with the pelvis and both hips missing), and fills the rest from the flow prior's
+   PCA subspace (:func:`elepose.filling.fill_missing_joints`);
+3. normalises the 2D (``scale``, below), lifts it (Eq. 2 of ElePose) and predicts the camera
+   elevation;
+4. scores each lift by the flow's NLL averaged over ``rotations`` random virtual views (Sec. 4.3
+   of ElePose) and turns it into a reliability percentile against the NLL of the training poses
+   stored in the checkpoint (``100`` = less implausible than every training pose, ``0`` = more
+   implausible than all of them).
+
+``scale``: how a pose's pixels become network input. ``"checkpoint"`` uses the checkpoint's own
+normalisation (for a ``"dataset"`` checkpoint: the mean pelvis-to-head distance in pixels of the
+*training cameras*, only meaningful for 2D from similar cameras at similar distances). ``"pose"``
+divides each pose by its own size: the RMS joint distance to the pelvis for a ``"pose"``
+checkpoint (identical to ``"checkpoint"``), the pose's own pelvis-to-head distance for a
+``"dataset"`` checkpoint (the per-pose analogue of the mean pelvis-to-head distance). The default
+is the checkpoint's mode: ``"pose"`` for a pose-scale checkpoint, else ``"checkpoint"``.
+
+Units: ``poses_3d`` are camera-frame (x right, y down, z forward), pelvis-centred, in the
+lifter's normalised units (a pose about 10 units from the camera). With ``height_m`` each pose is
+scaled so that its skeleton height (:func:`skeleton_height`) equals ``height_m`` metres.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from elepose.data.keypoints import Detections, read_keypoints
+from elepose.evaluation import predict
+from elepose.filling import fill_missing_joints
+from elepose.geometry import DEPTH_OFFSET, normalise_2d, project, rms_scale, rotation_x, rotation_y
+from elepose.inputs import Normalisation
+from elepose.model_io import load_lifter
+from elepose.runtime import pick_device
+from elepose.skeleton import HEAD, JOINT_NAMES, NUM_JOINTS, PELVIS
+
+__all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height", "reliability_percentile", "view_nll"]
+
+SCALE_CHOICES = ("checkpoint", "pose")
+
+# Joint chains of the skeleton height: each leg (ankle-knee-hip), then pelvis-spine-thorax-neck-head.
+_LEGS = (((3, 2), (2, 1)), ((6, 5), (5, 4)))
+_TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))
+_LEFT_HIP, _RIGHT_HIP = 4, 1
+
+
+def skeleton_height(poses_3d: np.ndarray) -> np.ndarray:
+    """Ankle-to-head-top height along the skeleton ``(P,)`` of ``poses_3d (P, 17, 3)``.
+
+    The mean of the two legs' ankle-knee-hip lengths plus the pelvis-spine-thorax-neck-head
+    chain (H36M's joint 10 is the top of the head). The hip-to-pelvis bones, which run sideways,
+    are left out; so is the foot below the ankle, so for a person standing straight this is
+    a few centimetres under their height.
+    """
+    poses = np.asarray(poses_3d, dtype=np.float64)
+
+    def chain(bones: tuple[tuple[int, int], ...]) -> np.ndarray:
+        return sum(np.linalg.norm(poses[:, a] - poses[:, b], axis=-1) for a, b in bones)
+
+    return 0.5 * (chain(_LEGS[0]) + chain(_LEGS[1])) + chain(_TRUNK)
+
+
+def reliability_percentile(nll: np.ndarray, nll_quantiles: np.ndarray) -> np.ndarray:
+    """``100 - percentile`` of each ``nll (P,)`` within the training NLL's 101 percentiles.
+
+    Linear interpolation between the percentiles, clipped to [0, 100]: higher is more reliable.
+    """
+    quantiles = np.asarray(nll_quantiles, dtype=np.float64)
+    if quantiles.shape != (101,) or not np.all(np.diff(quantiles) >= 0):
+        raise ValueError(f"nll_quantiles: expected 101 non-decreasing values, got shape {quantiles.shape}")
+    percentile = np.interp(np.asarray(nll, dtype=np.float64), quantiles, np.linspace(0.0, 100.0, 101))
+    return 100.0 - percentile
+
+
+@torch.no_grad()
+def view_nll(
+    prior: torch.nn.Module,
+    poses_3d: torch.Tensor,
+    elevation: torch.Tensor,
+    elevation_mu: float,
+    elevation_sigma: float,
+    rotations: int = 16,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    batch_size: int = 65536,
+) -> torch.Tensor:
+    """Flow NLL averaged over ``rotations`` virtual views ``(P,)`` float64, on ``device``.
+
+    The same views as :func:`elepose.evaluation.reliability_nll` (same ``seed``, same draws:
+    de-rotate by the pose's ``elevation``, spin by ``U(-pi, pi)``, tilt by ``N(mu, sigma)``,
+    project), computed for all views of a chunk of poses at once. ``poses_3d (P, 17, 3)``
+    lifter units, ``elevation (P,)`` radians; ``batch_size`` bounds poses x views per flow call.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    azimuth = (torch.rand(rotations, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
+    tilt = elevation_mu + elevation_sigma * torch.randn(rotations, generator=gen, dtype=torch.float64)
+    views = (rotation_x(tilt) @ rotation_y(azimuth)).float().to(device)  # (K, 3, 3)
+    chunk = max(1, batch_size // rotations)
+    out = []
+    for poses, elev in zip(poses_3d.split(chunk), elevation.split(chunk)):
+        poses = poses.to(device).float()
+        upright = torch.einsum("nij,nkj->nki", rotation_x(-elev.to(device).double()).float(), poses)
+        rotated = torch.einsum("vij,nkj->nvki", views, upright)  # (n, K, 17, 3)
+        projected = project(rotated, DEPTH_OFFSET).reshape(-1, NUM_JOINTS, 2)
+        out.append(prior.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+@dataclass(frozen=True)
+class LiftResult:
+    """3D poses lifted from 2D detections, one row per lifted person.
+
+    poses_3d: (P, 17, 3) camera frame, pelvis-centred, lifter's normalised units.
+    poses_3d_metres: (P, 17, 3) metres (each pose scaled to ``height_m``), or None.
+    elevation: (P,) predicted camera elevation, radians, looking down positive (0 without an
+        elevation branch).
+    nll: (P,) flow NLL averaged over random virtual views (lower = more plausible).
+    reliability: (P,) percentile 0..100 of the pose against the training poses' NLL (higher =
+        more reliable); NaN when the checkpoint holds no NLL calibration.
+    missing: (P, 17) bool, joints that were below ``min_score`` and were filled.
+    keypoints_2d: (P, 17, 2) the 2D input in pixels, filled joints included.
+    frame: (P,) index into ``frame_names``; person: (P,) index of the person within its frame.
+    frame_names: every frame of the input, frames with nobody included.
+    skipped: ``(frame, person, reason)`` for every person that was not lifted.
+    """
+
+    poses_3d: np.ndarray
+    poses_3d_metres: np.ndarray | None
+    elevation: np.ndarray
+    nll: np.ndarray
+    reliability: np.ndarray
+    missing: np.ndarray
+    keypoints_2d: np.ndarray
+    frame: np.ndarray
+    person: np.ndarray
+    frame_names: tuple[str, ...]
+    skipped: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.poses_3d.shape[0])
+
+    @property
+    def elevation_deg(self) -> np.ndarray:
+        """Predicted camera elevation ``(P,)`` in degrees."""
+        return np.degrees(self.elevation)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain numpy arrays (no objects, loadable with ``allow_pickle=False``) for an ``.npz``.
+
+        Keys: ``poses_3d``, ``poses_3d_metres`` (only with a height), ``elevation_deg``, ``nll``,
+        ``reliability``, ``missing``, ``keypoints_2d``, ``frame``, ``person``, ``frame_names``,
+        ``joint_names`` and ``skipped_frame`` / ``skipped_person`` / ``skipped_reason``.
+        """
+        arrays = {
+            "poses_3d": self.poses_3d.astype(np.float32),
+            "elevation_deg": self.elevation_deg.astype(np.float32),
+            "nll": self.nll.astype(np.float32),
+            "reliability": self.reliability.astype(np.float32),
+            "missing": self.missing.astype(bool),
+            "keypoints_2d": self.keypoints_2d.astype(np.float32),
+            "frame": self.frame.astype(np.int32),
+            "person": self.person.astype(np.int32),
+            "frame_names": np.array(self.frame_names, dtype=str),
+            "joint_names": np.array(JOINT_NAMES, dtype=str),
+            "skipped_frame": np.array([s[0] for s in self.skipped], dtype=np.int32),
+            "skipped_person": np.array([s[1] for s in self.skipped], dtype=np.int32),
+            "skipped_reason": np.array([s[2] for s in self.skipped], dtype=str),
+        }
+        if self.poses_3d_metres is not None:
+            arrays["poses_3d_metres"] = self.poses_3d_metres.astype(np.float32)
+        return arrays
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``frames`` (every frame, its ``people`` list possibly empty) and ``skipped``.
+
+        Each person: ``person``, ``joints_3d`` (17 x [x, y, z], normalised units),
+        ``joints_3d_metres`` (with a height), ``elevation_deg``, ``nll``, ``reliability``
+        (null when uncalibrated), ``missing`` (17 bools, true = filled) and ``keypoints_2d`` px.
+        """
+        frames: list[dict[str, Any]] = [{"name": name, "people": []} for name in self.frame_names]
+        for i in range(len(self)):
+            person: dict[str, Any] = {
+                "person": int(self.person[i]),
+                "joints_3d": np.round(self.poses_3d[i], 6).tolist(),
+                "elevation_deg": round(float(self.elevation_deg[i]), 4),
+                "nll": round(float(self.nll[i]), 5),
+                "reliability": None if np.isnan(self.reliability[i]) else round(float(self.reliability[i]), 3),
+                "missing": self.missing[i].tolist(),
+                "keypoints_2d": np.round(self.keypoints_2d[i], 3).tolist(),
+            }
+            if self.poses_3d_metres is not None:
+                person["joints_3d_metres"] = np.round(self.poses_3d_metres[i], 6).tolist()
+            frames[int(self.frame[i])]["people"].append(person)
+        skipped = [
+            {"frame": f, "frame_name": self.frame_names[f], "person": p, "reason": reason} for f, p, reason in self.skipped
+        ]
+        return {"joint_names": list(JOINT_NAMES), "frames": frames, "skipped": skipped}
+
+
+def _as_detections(keypoints: Any, format: str | None) -> Detections:
+    """An array ``(N, 17, 2|3)`` H36M px, a :class:`Detections`, or a path -> :class:`Detections`."""
+    if isinstance(keypoints, Detections):
+        return keypoints
+    if isinstance(keypoints, (str, Path)):
+        return read_keypoints(keypoints, format)
+    array = np.asarray(keypoints)
+    if array.ndim != 3 or array.shape[1:] not in ((NUM_JOINTS, 2), (NUM_JOINTS, 3)):
+        raise ValueError(f"keypoints: expected an array (N, 17, 2) or (N, 17, 3) in H36M order, got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"keypoints: expected numbers, got dtype {array.dtype}")
+    if array.shape[0] == 0:
+        raise ValueError("keypoints: holds no poses; expected (N, 17, 2|3) with N >= 1")
+    array = array.astype(np.float64)
+    bad = ~np.isfinite(array[..., :2]).all(axis=-1)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"keypoints: pose {i} joint {j} is NaN or inf; expected finite pixel coordinates")
+    scores = array[..., 2] if array.shape[2] == 3 else np.ones(array.shape[:2])
+    bad = ~(np.isfinite(scores) & (scores >= 0))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(f"keypoints: pose {i} joint {j} has score {scores[i, j]}; expected a finite score >= 0")
+    n = array.shape[0]
+    return Detections(
+        keypoints=array[..., :2].astype(np.float32),
+        scores=scores.astype(np.float32),
+        frame=np.arange(n, dtype=np.int32),
+        person=np.zeros(n, dtype=np.int32),
+        frame_names=tuple(str(i) for i in range(n)),
+        source_format="array",
+        path="<array>",
+    )
+
+
+class Lifter:
+    """A trained lifter with its flow prior, ready to lift 2D detections (see the module doc).
+
+    Args:
+        network: the lifting network (:class:`elepose.models.lifter.LiftingNetwork`).
+        prior: the flow prior (:class:`elepose.models.flow.PosePrior`) it was trained with.
+        config: the checkpoint's ``config.json``.
+        device: where the networks run.
+
+    Example:
+        >>> lifter = Lifter.load("runs/lifter")  # doctest: +SKIP
+        >>> result = lifter.lift(np.load("poses_2d.npy"), height_m=1.7)  # doctest: +SKIP
+        >>> result.poses_3d_metres.shape, result.reliability.min() >= 0  # doctest: +SKIP
+        ((100, 17, 3), True)
+    """
+
+    def __init__(self, network: torch.nn.Module, prior: torch.nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.network = network.to(self.device).eval()
+        self.prior = prior.to(self.device).eval()
+        self.config = config
+        self.normalisation = Normalisation(**config["normalisation"])
+        reliability = config.get("reliability") or {}
+        self.elevation_mu = float(reliability.get("elevation_mu", 0.0))
+        self.elevation_sigma = float(reliability.get("elevation_sigma", 0.0))
+        quantiles = reliability.get("nll_quantiles")
+        self.nll_quantiles = None if quantiles is None else np.asarray(quantiles, dtype=np.float64)
+        has_pca = getattr(prior, "pca_bases", None) is not None
+        self._pca = tuple(b.detach().double().cpu() for b in (prior.pca_mean, prior.pca_components, prior.pca_variance_ratio)) if has_pca else None
+
+    @classmethod
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Lifter":
+        """Load a lifter run folder (``elepose train --out``); ``device``: "cpu", "cuda" or "auto".
+
+        Raises :class:`elepose.checkpoint.CheckpointError` (a ``ValueError``) naming the file
+        and the field when the folder is not a lifter checkpoint of this format version.
+        """
+        network, prior, config = load_lifter(path)
+        dev = pick_device(device) if isinstance(device, str) else torch.device(device)
+        return cls(network, prior, config, dev)
+
+    @property
+    def default_scale(self) -> str:
+        """``"pose"`` for a pose-scale checkpoint, else ``"checkpoint"`` (see the module doc)."""
+        return "pose" if self.normalisation.mode == "pose" else "checkpoint"
+
+    def _scales(self, poses_px: torch.Tensor, scale: str) -> torch.Tensor:
+        """Per-pose scale ``(P,)`` px of the normalisation chosen by ``scale``."""
+        if scale == "checkpoint" or self.normalisation.mode == "pose":
+            return self.normalisation.scale_of(poses_px)
+        if scale == "pose":
+            return torch.linalg.norm(poses_px[:, HEAD] - poses_px[:, PELVIS], dim=-1)
+        raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
+
+    def lift(
+        self,
+        keypoints: np.ndarray | Detections | str | Path,
+        min_score: float = 0.3,
+        format: str | None = None,
+        height_m: float | None = None,
+        rotations: int = 16,
+        scale: Literal["checkpoint", "pose"] | None = None,
+        min_visible: int = 10,
+        batch_size: int = 8192,
+        seed: int = 0,
+    ) -> LiftResult:
+        """Lift 2D detections to 3D, with elevation, NLL and reliability (see the module doc).
+
+        ``keypoints``: an array ``(N, 17, 2)`` or ``(N, 17, 3)`` (third channel = score) in H36M
+        order, pixels, one person per frame; a :class:`Detections`; or a path read by
+        :func:`elepose.data.keypoints.read_keypoints` (``format`` overrides detection).
+        ``min_score``: joints scoring below it are missing and filled. ``min_visible``: people
+        with fewer visible joints are skipped. ``rotations``: virtual views per NLL; ``seed``
+        fixes them, so a pose's NLL does not depend on the other poses lifted with it.
+        """
+        scale = self.default_scale if scale is None else scale
+        if scale not in SCALE_CHOICES:
+            raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
+        if not (math.isfinite(min_score) and min_score >= 0):
+            raise ValueError(f"min_score: expected a finite number >= 0, got {min_score}")
+        if height_m is not None and not (math.isfinite(height_m) and height_m > 0):
+            raise ValueError(f"height_m: expected a positive height in metres, got {height_m}")
+        if rotations < 1:
+            raise ValueError(f"rotations: expected at least 1, got {rotations}")
+        if not 2 <= min_visible <= NUM_JOINTS:
+            raise ValueError(f"min_visible: expected 2..{NUM_JOINTS}, got {min_visible}")
+        detections = _as_detections(keypoints, format)
+
+        missing = detections.missing(min_score)
+        keep, skipped = self._screen(detections, missing, min_visible)
+        filled = detections.keypoints.astype(np.float64)
+        if self._pca is not None and missing[keep].any():
+            filled[keep] = fill_missing_joints(filled[keep], missing[keep], *self._pca)
+        poses_px = torch.as_tensor(filled[keep])
+        scales = self._scales(poses_px, scale) if len(poses_px) else torch.zeros(0, dtype=torch.float64)
+        degenerate = ~(torch.isfinite(scales) & (scales > 1e-6)).numpy()
+        for i in np.flatnonzero(keep)[degenerate]:
+            skipped.append((int(detections.frame[i]), int(detections.person[i]), "zero size: its joints lie on one point"))
+        keep[np.flatnonzero(keep)[degenerate]] = False
+        poses_px, scales = poses_px[~degenerate], scales[~degenerate]
+
+        if len(poses_px):
+            pred = predict(self.network, normalise_2d(poses_px, scales).float(), self.device, batch_size)
+            poses_3d, elevation = pred.poses_3d, pred.elevation
+        else:
+            poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
+        nll = view_nll(
+            self.prior, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
+            self.elevation_sigma, rotations, seed, self.device, batch_size * 8,
+        ).numpy()
+        if self.nll_quantiles is None:
+            reliability = np.full(len(nll), np.nan)
+        else:
+            reliability = reliability_percentile(nll, self.nll_quantiles)
+        metres = None
+        if height_m is not None:
+            metres = poses_3d * (height_m / np.maximum(skeleton_height(poses_3d), 1e-12))[:, None, None]
+        skipped.sort()
+        return LiftResult(
+            poses_3d=poses_3d,
+            poses_3d_metres=metres,
+            elevation=elevation,
+            nll=nll,
+            reliability=reliability,
+            missing=missing[keep],
+            keypoints_2d=filled[keep],
+            frame=detections.frame[keep].copy(),
+            person=detections.person[keep].copy(),
+            frame_names=detections.frame_names,
+            skipped=skipped,
+        )
+
+    def _screen(self, detections: Detections, missing: np.ndarray, min_visible: int) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+        """Which people can be lifted ``(P,)`` bool, and ``(frame, person, reason)`` for the rest."""
+        visible = (~missing).sum(axis=1)
+        few = visible < min_visible
+        no_root = missing[:, PELVIS] & missing[:, _LEFT_HIP] & missing[:, _RIGHT_HIP]
+        no_pca = missing.any(axis=1) & (self._pca is None)
+        keep = ~(few | no_root | no_pca)
+        skipped = []
+        for i in np.flatnonzero(~keep):
+            if few[i]:
+                reason = f"only {visible[i]} of 17 joints visible (score >= min_score); need {min_visible}"
+            elif no_root[i]:
+                reason = "pelvis and both hips missing"
+            else:
+                reason = "joints missing and the checkpoint's flow has no PCA to fill them"
+            skipped.append((int(detections.frame[i]), int(detections.person[i]), reason))
+        return keep, skipped

@@ -1,0 +1,146 @@
+"""``elepose lift``: a practitioner's 2D detections -> 3D poses, elevation and reliability.
+
+``--out OUT`` is a path prefix: the command writes ``OUT.npz`` and ``OUT.json`` (a trailing
+``.npz`` or ``.json`` on OUT is dropped first, so ``--out walk.json`` also gives ``walk.npz``).
+Everything (reading, lifting, the picture) is computed and checked before anything is written;
+then every file is written under a temporary name and renamed, so an error leaves no output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import typer
+
+from elepose.cli.errors import InputError, user_errors
+
+__all__ = ["output_paths", "lift", "register"]
+
+_RENDER_SUFFIXES = (".png", ".gif", ".mp4")
+
+
+def output_paths(out: Path) -> tuple[Path, Path]:
+    """``(OUT.npz, OUT.json)`` for the ``--out`` prefix (a ``.npz`` / ``.json`` suffix is dropped)."""
+    if out.suffix.lower() in (".npz", ".json"):
+        out = out.with_suffix("")
+    if not out.name:
+        raise InputError(f"--out {out}: expected a file name prefix such as results/walk")
+    return Path(f"{out}.npz"), Path(f"{out}.json")
+
+
+def _temp_name(path: Path) -> Path:
+    """A fresh temporary file next to ``path`` with the same suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def _check_render(render: Path | None) -> None:
+    if render is None:
+        return
+    suffix = render.suffix.lower()
+    if suffix not in _RENDER_SUFFIXES:
+        raise InputError(f"--render {render}: expected a .png (one frame), .gif or .mp4 (the sequence) file name")
+    if suffix == ".mp4":
+        import matplotlib
+
+        if shutil.which(matplotlib.rcParams["animation.ffmpeg_path"]) is None:
+            raise InputError(f"--render {render}: writing .mp4 needs ffmpeg, which is not installed; use .gif")
+
+
+def _render(path: Path, result: Any, frame: int | None) -> None:
+    """Draw one frame (PNG) or the first person of every frame (GIF / MP4) to ``path``."""
+    from elepose.render import render_pose, render_sequence
+
+    poses = result.poses_3d if result.poses_3d_metres is None else result.poses_3d_metres
+    if len(result) == 0:
+        raise InputError(f"--render {path}: nobody was lifted, nothing to draw")
+    if path.suffix.lower() == ".png":
+        if frame is None:
+            row = 0
+        else:
+            if not 0 <= frame < len(result.frame_names):
+                raise InputError(f"--frame {frame}: the input has frames 0..{len(result.frame_names) - 1}")
+            rows = np.flatnonzero(result.frame == frame)
+            if len(rows) == 0:
+                raise InputError(f"--frame {frame}: nobody was lifted in frame {result.frame_names[frame]!r}")
+            row = int(rows[0])
+        title = f"frame {result.frame_names[result.frame[row]]}, person {result.person[row]}: elevation {result.elevation_deg[row]:.1f} deg, reliability {result.reliability[row]:.0f}"
+        render_pose(path, result.keypoints_2d[row], poses[row], title=title, missing=result.missing[row])
+    else:
+        _, first = np.unique(result.frame, return_index=True)  # the first person of each frame with people
+        render_sequence(path, result.keypoints_2d[first], poses[first], missing=result.missing[first])
+
+
+def lift(
+    input_path: Path = typer.Argument(..., help="2D keypoints: MMPose/COCO JSON, OpenPose folder, VideoPose3D .npz, .npy/.csv (H36M order)."),
+    checkpoint_dir: Path = typer.Option(..., "--checkpoint", help="Lifter run folder from `elepose train`."),
+    out: Path = typer.Option(..., "--out", help="Output prefix: writes OUT.npz and OUT.json."),
+    format: Optional[str] = typer.Option(None, "--format", help="mmpose, coco, openpose, videopose3d or array (default: detected)."),
+    min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing and filled from the PCA subspace."),
+    min_visible: int = typer.Option(10, "--min-visible", help="Skip people with fewer visible joints."),
+    height: Optional[float] = typer.Option(None, "--height", help="The person's height in metres: also write 3D in metres."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="2D normalisation: checkpoint or pose (default: the checkpoint's mode)."),
+    rotations: int = typer.Option(16, "--rotations", help="Virtual views averaged into each pose's NLL."),
+    render: Optional[Path] = typer.Option(None, "--render", help="Picture: out.png (one frame), out.gif or out.mp4 (sequence)."),
+    frame: Optional[int] = typer.Option(None, "--frame", help="Frame index drawn by --render x.png (default: the first with a person)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    batch_size: int = typer.Option(8192, "--batch-size", help="Poses per network call."),
+) -> None:
+    """Lift 2D detections to 3D: joints, camera elevation, NLL and a reliability percentile."""
+    from elepose.api import Lifter
+
+    with user_errors():
+        npz_path, json_path = output_paths(out)
+        _check_render(render)
+        if batch_size < 1:
+            raise InputError(f"--batch-size: expected at least 1, got {batch_size}")
+        lifter = Lifter.load(checkpoint_dir, device=device)
+        result = lifter.lift(
+            input_path, min_score=min_score, format=format, height_m=height, rotations=rotations,
+            scale=scale, min_visible=min_visible, batch_size=batch_size,
+        )
+        meta = {
+            "checkpoint": str(checkpoint_dir),
+            "input": str(input_path),
+            "format": format,
+            "min_score": min_score,
+            "min_visible": min_visible,
+            "height_m": height,
+            "scale": scale or lifter.default_scale,
+            "rotations": rotations,
+            "units": "poses_3d: camera frame (x right, y down, z forward), pelvis-centred, normalised lifter units; "
+            "*_metres: scaled to height_m; elevation in degrees, looking down positive",
+        }
+        temps: list[tuple[Path, Path]] = []
+        try:
+            if render is not None:
+                temps.append((_temp_name(render), render))
+                _render(temps[-1][0], result, frame)
+            tmp = _temp_name(npz_path)
+            temps.append((tmp, npz_path))
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **result.to_arrays())
+            tmp = _temp_name(json_path)
+            temps.append((tmp, json_path))
+            tmp.write_text(json.dumps({**meta, **result.to_json()}, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            for tmp, final in temps:
+                os.replace(tmp, final)
+        finally:
+            for tmp, _ in temps:
+                tmp.unlink(missing_ok=True)
+    lifted, skipped = len(result), len(result.skipped)
+    typer.echo(f"lifted {lifted} people in {len(result.frame_names)} frames ({skipped} skipped); wrote {npz_path} and {json_path}")
+    if render is not None:
+        typer.echo(f"picture written to {render}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lift")(lift)
