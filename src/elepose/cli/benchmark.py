@@ -1,0 +1,51 @@
+"""``elepose benchmark``: the whole pipeline on the Bandai benchmark, one report (issue 4)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from elepose.cli.errors import user_errors
+
+
+def benchmark(
+    profile: str = typer.Option("quick", "--profile", help="quick (about 20 min on 2 CPU cores) or full (the paper's schedules; for a GPU)."),
+    data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Run folder (default runs/benchmark-PROFILE); finished runs there are reused."),
+    results: Path = typer.Option(Path("benchmarks/RESULTS.md"), "--results", help="Report to write; results.json and figures/ go beside it."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
+    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated run names (plus what they need), e.g. elepose,supervised."),
+    verbose: bool = typer.Option(False, "--verbose", help="Show the training loops' progress bars."),
+) -> None:
+    """Build the cache, train every row of the paper's tables, evaluate, time, and write RESULTS.md."""
+    from elepose.runtime import pick_device
+    from elepose.suite import PROFILES, run_benchmark
+
+    with user_errors():
+        if profile not in PROFILES:
+            raise ValueError(f"--profile {profile!r}: expected quick or full")
+        pick_device(device)
+        names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+        report = run_benchmark(
+            profile,
+            work if work is not None else Path("runs") / f"benchmark-{profile}",
+            results,
+            data_root=data_root,
+            device=device,
+            only=names,
+            command=shlex.join(["elepose", *sys.argv[1:]]),
+            log=lambda message: typer.echo(message, err=True),
+            verbose=verbose,
+        )
+    if report["failed"]:
+        typer.echo(f"error: {len(report['failed'])} run(s) failed: {', '.join(report['failed'])} (see {results})", err=True)
+        raise typer.Exit(code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``elepose benchmark`` to ``app``."""
+    app.command("benchmark")(benchmark)

@@ -1,0 +1,1028 @@
+"""The benchmark pipeline behind ``elepose benchmark``: build, train, evaluate, time, report.
+
+One call of :func:`run_benchmark` builds the Bandai cache, pretrains the flows (the main one
+with 26 PCA bases, one without PCA and a PCA sweep), trains every lifter of the report
+(ElePose over three seeds, the paper's Table 5 ablations, the fixed-prior baselines, the
+supervised bound, ElePose in fp32), evaluates each on the test split (ground-truth and
+detected 2D, both metric protocols), measures speed (:mod:`elepose.speed`) and writes
+``RESULTS.md`` with ``results.json`` beside it and figures in ``figures/`` beside that.
+
+Runs live in a work folder; a run whose ``config.json`` reached its planned epoch with the
+same settings is not trained again, so an interrupted benchmark resumes where it stopped
+(a run cut short inside its schedule continues from its last epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from elepose.data.cache import load_manifest, load_split, write_json_atomic
+from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
+
+__all__ = [
+    "Profile",
+    "PROFILES",
+    "Run",
+    "plan_runs",
+    "run_benchmark",
+    "PAPER_H36M",
+    "time_to_accuracy",
+    "render_markdown",
+]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and schedules of one benchmark profile (epochs of ``*_epoch_samples`` random samples)."""
+
+    name: str
+    flow_epochs: int
+    flow_epoch_samples: int | None
+    lifter_epochs: int
+    lifter_epoch_samples: int | None
+    hidden: int = 1024
+    flow_hidden: int = 1024
+    flow_blocks: int = 8
+    batch_size: int = 256
+    precision: str = "bf16"
+    pca_sweep: tuple[int, ...] = (14, 20, 26, 32)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    eval_samples: int | None = 8000
+    rotations: int = 20
+    train_eval_samples: int = 2048
+    train_rotations: int = 10
+    elevation_warmup_steps: int = 300
+    speed_warmup_steps: int = 3
+    speed_steps: int = 10
+    lift_poses: int = 4096
+    lift_rotations: int = 16  # the default of `elepose lift` / Lifter.lift
+    lift_rotations_paper: int = 100  # the paper's Sec. 4.3
+    matmul_seconds: float = 0.5
+    latency_repeats: int = 20
+    limit_clips: int | None = None
+
+
+PROFILES: dict[str, Profile] = {
+    # About 20 minutes on 2 CPU cores: short flows, ~140k samples per lifter in 7 short epochs.
+    "quick": Profile(
+        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=7, lifter_epoch_samples=20_000,
+        eval_samples=8000, rotations=20,
+    ),
+    # The paper's schedules (flow and lifter 100 epochs over all training poses); meant for a GPU.
+    "full": Profile(
+        name="full", flow_epochs=100, flow_epoch_samples=None, lifter_epochs=100, lifter_epoch_samples=None,
+        pca_sweep=tuple(range(10, 35, 2)), eval_samples=None, rotations=100, train_eval_samples=4096,
+        train_rotations=100, speed_steps=30, lift_poses=32768,
+    ),
+    # For tests: tiny networks on a small cache, one epoch each (seconds).
+    "tiny": Profile(
+        name="tiny", flow_epochs=1, flow_epoch_samples=512, lifter_epochs=1, lifter_epoch_samples=512, hidden=32,
+        flow_hidden=32, flow_blocks=2, batch_size=128, pca_sweep=(10,), eval_samples=256, rotations=4,
+        train_eval_samples=128, train_rotations=2, elevation_warmup_steps=1, speed_warmup_steps=1, speed_steps=2,
+        lift_poses=256, lift_rotations=4, lift_rotations_paper=8, latency_repeats=3, matmul_seconds=0.05,
+    ),
+}
+
+# Human3.6M numbers of the paper (another dataset: for orientation only).
+PAPER_H36M: dict[str, Any] = {
+    "source": "Wandt et al., ElePose, CVPR 2022 (../shared/paper/elepose-cvpr2022.txt)",
+    "table1_gt2d": {"pa_mpjpe": 36.7, "n_mpjpe": 64.0, "cps": 196.1},
+    "table4_detected": {"pa_mpjpe": 50.2, "n_mpjpe": 74.4, "cps": 165.3},
+    # Table 5 (PA-MPJPE, and the column the paper labels MPJPE)
+    "table5": {
+        "base": (77.9, 135.0),
+        "base+bone": (48.1, 83.8),
+        "base+bone+elevation": (45.5, 73.9),
+        "base+bone+pca": (43.1, 83.8),
+        "ours": (36.7, 64.0),
+    },
+}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One step of the benchmark: ``kind`` is cache | flow | lifter | speed; ``needs`` are run names."""
+
+    name: str
+    kind: str
+    label: str
+    out: Path
+    config: Any = None
+    needs: tuple[str, ...] = ()
+
+
+def _lifter_label(name: str) -> str:
+    return {
+        "elepose": "ElePose (seed 0)",
+        "elepose-fp32": "ElePose, fp32",
+        "fixed-prior": "Fixed prior U(-20,20) deg, no elevation branch",
+        "fixed-prior-true": "Fixed prior N(12,6) deg (the cameras' truth), no branch",
+        "supervised": "Supervised bound (3D ground truth)",
+        "base": "base (L_NF+L_3D+L_def+L_2D), no PCA, no elevation",
+        "base+bone": "base + L_bone, no PCA, no elevation",
+        "base+bone+elevation": "base + L_bone + elevation, no PCA",
+    }.get(name, name)
+
+
+def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: int | None = None) -> list[Run]:
+    """Every run of ``profile`` in execution order (cache, flows, lifters, speed)."""
+    runs = [Run("cache", "cache", "Bandai benchmark cache", cache)]
+    flow_base = FlowConfig(
+        data=str(cache), out="", epochs=profile.flow_epochs, epoch_samples=profile.flow_epoch_samples,
+        hidden=profile.flow_hidden, blocks=profile.flow_blocks, batch_size=profile.batch_size, device=device,
+    )
+    flows = {"flow": 26, "flow-nopca": None}
+    for bases in profile.pca_sweep:
+        if bases != 26:
+            flows[f"flow-pca{bases}"] = bases
+    for name, bases in flows.items():
+        out = work / name
+        label = "flow, no PCA" if bases is None else f"flow, {bases} PCA bases"
+        runs.append(Run(name, "flow", label, out, replace(flow_base, out=str(out), pca_bases=bases), ("cache",)))
+
+    lr_decay = 0.95
+    if profile.lifter_epoch_samples is not None and n_train:
+        # 0.95 per pass over the training set, spread over the shorter epochs.
+        lr_decay = 0.95 ** (min(profile.lifter_epoch_samples, n_train) / n_train)
+    lifter_base = TrainConfig(
+        data=str(cache), flow="", out="", epochs=profile.lifter_epochs, epoch_samples=profile.lifter_epoch_samples,
+        hidden=profile.hidden, batch_size=profile.batch_size, precision=profile.precision, lr_decay=lr_decay,
+        eval_samples=profile.train_eval_samples, reliability_rotations=profile.train_rotations,
+        elevation_warmup_steps=profile.elevation_warmup_steps, device=device,
+    )
+    fixed = {"elevation": False, "elevation_prior": "uniform:-20,20"}
+    lifters: dict[str, tuple[str, dict[str, Any]]] = {"elepose": ("flow", {})}
+    for seed in profile.seeds:
+        if seed != 0:
+            lifters[f"elepose-seed{seed}"] = ("flow", {"seed": seed})
+    lifters.update({
+        "elepose-fp32": ("flow", {"precision": "fp32"}),
+        "fixed-prior": ("flow", fixed),  # = Table 5's base + L_bone + PCA
+        "fixed-prior-true": ("flow", {"elevation": False, "elevation_prior": "normal:12,6"}),
+        "supervised": ("flow", {"supervised": True}),  # the loop builds no elevation branch
+        "base": ("flow-nopca", {**fixed, "bone_prior": False}),
+        "base+bone": ("flow-nopca", fixed),
+        "base+bone+elevation": ("flow-nopca", {}),
+    })
+    for bases in profile.pca_sweep:
+        if bases != 26:
+            lifters[f"pca{bases}"] = (f"flow-pca{bases}", {})
+    for name, (flow_name, changes) in lifters.items():
+        out = work / name
+        config = replace(lifter_base, flow=str(work / flow_name), out=str(out), **changes)
+        label = _lifter_label(name) if not name.startswith("pca") else f"ElePose, {name[3:]} PCA bases"
+        if name.startswith("elepose-seed"):
+            label = f"ElePose (seed {name[len('elepose-seed'):]})"
+        runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
+    runs.append(Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose")))
+    return runs
+
+
+# ---------------------------------------------------------------------------- run state
+
+
+def _settings(config: Any) -> dict[str, Any]:
+    values = json.loads(json.dumps(asdict(config)))
+    values.pop("resume", None)
+    return values
+
+
+def _run_state(run: Run) -> str:
+    """``done``, ``partial`` (same settings, fewer epochs: resume) or ``fresh``."""
+    folder = run.out
+    try:
+        settings = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "fresh"
+    if {k: settings.get(k) for k in _settings(run.config)} != _settings(run.config):
+        return "fresh"
+    epoch = int(config.get("epoch", 0))
+    if epoch == run.config.epochs:
+        return "done"
+    if 0 < epoch < run.config.epochs and (folder / "resume.pt").is_file():
+        return "partial"
+    return "fresh"
+
+
+def _train(run: Run, log: Callable[[str], None], verbose: bool) -> None:
+    state = _run_state(run)
+    if state == "done":
+        log(f"{run.name}: finished earlier, skipped")
+        return
+    if state == "fresh" and run.out.exists():
+        shutil.rmtree(run.out)
+    config = replace(run.config, resume=state == "partial")
+    if run.kind == "flow":
+        train_flow(config, progress=verbose)
+        return
+    started = time.perf_counter()
+
+    def on_epoch_end(epoch: int, lifter: torch.nn.Module) -> None:
+        row = _last_row(run.out / "metrics.csv")
+        log(
+            f"  {run.name} epoch {epoch}/{config.epochs}: PA-MPJPE {row.get('pa_mpjpe', float('nan')):.1f} mm, "
+            f"{row.get('samples_per_s', float('nan')):.0f} samples/s ({time.perf_counter() - started:.0f} s)"
+        )
+
+    train_lifter(config, progress=verbose, on_epoch_end=on_epoch_end)
+
+
+def _read_metrics(path: Path) -> list[dict[str, float]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        values = {}
+        for k, v in row.items():
+            try:
+                values[k] = float(v)
+            except (TypeError, ValueError):
+                pass
+        out.append(values)
+    return out
+
+
+def _last_row(path: Path) -> dict[str, float]:
+    rows = _read_metrics(path)
+    return rows[-1] if rows else {}
+
+
+def time_to_accuracy(rows: list[dict[str, float]], within: float = 0.10) -> dict[str, float] | None:
+    """Minutes of training until PA-MPJPE first came within ``within`` of the run's final value.
+
+    ``rows``: per-epoch ``metrics.csv`` rows with ``pa_mpjpe`` and cumulative ``train_seconds``.
+    Resolution is one epoch. Returns ``minutes``, ``epoch``, ``final_pa_mpjpe``, ``total_minutes``.
+    """
+    rows = [r for r in rows if math.isfinite(r.get("pa_mpjpe", float("nan"))) and "train_seconds" in r]
+    if not rows:
+        return None
+    final = rows[-1]["pa_mpjpe"]
+    for row in rows:
+        if row["pa_mpjpe"] <= final * (1.0 + within):
+            return {
+                "minutes": row["train_seconds"] / 60.0,
+                "epoch": int(row["epoch"]),
+                "final_pa_mpjpe": final,
+                "total_minutes": rows[-1]["train_seconds"] / 60.0,
+                "epochs": int(rows[-1]["epoch"]),
+            }
+    return None
+
+
+# ---------------------------------------------------------------------------- evaluation
+
+
+def _test_subset(test: Any, samples: int | None) -> Any:
+    if samples is None or samples >= len(test):
+        return test
+    idx = np.sort(np.random.default_rng(0).choice(len(test), samples, replace=False))
+    return test.subset(idx)
+
+
+def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, per_dataset: bool) -> dict[str, Any]:
+    """Evaluate a finished lifter run (cached in ``evaluation.json`` for the same epoch and sizes)."""
+    from elepose.evaluation import evaluate_checkpoint, predict, score
+    from elepose.inputs import Normalisation, normalise, select_2d
+    from elepose.metrics import roc_auc
+    from elepose.model_io import load_lifter
+    from elepose.runtime import pick_device
+
+    cached_path = run.out / "evaluation.json"
+    lifter, prior, config = load_lifter(run.out)
+    key = {"epoch": config.get("epoch"), "samples": profile.eval_samples, "rotations": profile.rotations, "per_dataset": per_dataset}
+    if cached_path.is_file():
+        cached = json.loads(cached_path.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return cached
+    dev = pick_device(device)
+    lifter.to(dev)
+    subset = _test_subset(test, profile.eval_samples)
+    report, per_pose = evaluate_checkpoint(lifter, prior, config, train, subset, None, profile.rotations, dev)
+    bad = per_pose["pa_mpjpe"] > 100.0
+    report["reliability"] = {
+        "threshold_mm": 100.0,
+        "positives": int(bad.sum()),
+        "roc_auc": roc_auc(per_pose["nll"], bad) if bad.any() and not bad.all() else None,
+        "median_nll_below_50mm": _median(per_pose["nll"][per_pose["pa_mpjpe"] < 50.0]),
+        "median_nll_50_100mm": _median(per_pose["nll"][(per_pose["pa_mpjpe"] >= 50.0) & ~bad]),
+        "median_nll_above_100mm": _median(per_pose["nll"][bad]),
+    }
+    if per_dataset:
+        norm = Normalisation(**config["normalisation"])
+        sources = subset.pose_source
+        report["per_dataset"] = {}
+        for kind in ("gt", "detected"):
+            pred = predict(lifter, normalise(select_2d(subset, kind), norm), dev)
+            for dataset in sorted(set(sources.tolist())):
+                mask = sources == dataset
+                scored = score(pred.poses_3d[mask], subset.poses_3d[mask].astype(np.float64))
+                report["per_dataset"].setdefault(dataset, {"poses": int(mask.sum())})[kind] = scored
+        np.savez(
+            run.out / "per_pose.npz", pa_mpjpe=per_pose["pa_mpjpe"], nll=per_pose["nll"],
+            elevation_pred_deg=np.degrees(predict(lifter, normalise(subset.poses_2d, norm), dev).elevation),
+            elevation_true_deg=subset.elevation_deg,
+        )
+    report["key"] = key
+    write_json_atomic(cached_path, report)
+    return json.loads(json.dumps(report))
+
+
+def _median(values: np.ndarray) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+# ---------------------------------------------------------------------------- speed
+
+
+def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: Callable[[str], None]) -> dict[str, Any]:
+    from elepose import speed
+    from elepose.inputs import Normalisation, normalise
+    from elepose.model_io import load_flow
+    from elepose.runtime import pick_device
+
+    dev = pick_device(device)
+    prior, flow_config = load_flow(work / "flow")
+    train = load_split(cache / "train.npz")
+    test = load_split(cache / "test.npz")
+    norm = Normalisation(**flow_config["normalisation"])
+    n = min(len(train), 32 * profile.batch_size)
+    inputs = normalise(train.poses_2d[:n], norm)
+    result: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch_size": profile.batch_size}
+    flops = speed.training_flops_per_sample(
+        hidden=profile.hidden, pca_bases=26, flow_blocks=profile.flow_blocks, flow_hidden=profile.flow_hidden
+    )
+    result["flops_per_sample"] = flops
+    result["precisions"] = {}
+    for precision in ("fp32", "bf16"):
+        log(f"speed: {precision} matmul and training step")
+        rate = speed.matmul_rate(profile.batch_size, profile.hidden, precision, dev, profile.matmul_seconds)
+        step = speed.training_throughput(
+            prior, inputs, profile.hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
+        )
+        achieved = step["samples_per_s"] * flops["total"]
+        result["precisions"][precision] = {
+            "matmul_flops_per_s": rate,
+            "samples_per_s": step["samples_per_s"],
+            "achieved_flops_per_s": achieved,
+            "fraction_of_matmul": achieved / rate,
+            "timed_steps": step["steps"],
+        }
+    log("speed: per-operator profile of the fp32 step")
+    result["profile_fp32"] = speed.profile_training_step(prior, inputs, profile.hidden, "fp32", dev, profile.batch_size, steps=2)
+    log("speed: lifting throughput")
+    poses = test.poses_2d[: profile.lift_poses]
+    result["lift"] = speed.lift_throughput(str(work / "elepose"), poses, profile.lift_rotations, dev, profile.latency_repeats)
+    result["lift_paper_rotations"] = speed.lift_throughput(
+        str(work / "elepose"), poses, profile.lift_rotations_paper, dev, profile.latency_repeats
+    )
+    result["lift_no_reliability"] = _lift_without_reliability(work / "elepose", poses, dev)
+    result["memory"] = speed.peak_memory(dev)
+    return result
+
+
+def _lift_without_reliability(folder: Path, poses_px: np.ndarray, dev: torch.device) -> dict[str, float]:
+    from elepose.evaluation import predict
+    from elepose.inputs import Normalisation, normalise
+    from elepose.model_io import load_lifter
+
+    lifter, _, config = load_lifter(folder)
+    lifter.to(dev)
+    norm = Normalisation(**config["normalisation"])
+    predict(lifter, normalise(poses_px[:8], norm), dev)
+    start = time.perf_counter()
+    predict(lifter, normalise(poses_px, norm), dev)
+    return {"batched_poses_per_s": len(poses_px) / (time.perf_counter() - start), "batch_size": int(len(poses_px))}
+
+
+# ---------------------------------------------------------------------------- environment
+
+
+def _machine(device: str) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "device": device,
+        "platform": platform.platform(),
+    }
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other work on the machine slows every timing)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _software() -> dict[str, str]:
+    from elepose import __version__
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "elepose": __version__}
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        return commit.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# ---------------------------------------------------------------------------- the pipeline
+
+
+@dataclass
+class _Outcome:
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def failed(self) -> list[str]:
+        return [name for name, s in self.status.items() if s["status"] == "failed"]
+
+
+def _select(runs: list[Run], only: list[str] | None) -> list[Run]:
+    if not only:
+        return runs
+    by_name = {r.name: r for r in runs}
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise ValueError(f"--only: unknown run(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    wanted: set[str] = set()
+    stack = list(only)
+    while stack:
+        name = stack.pop()
+        if name not in wanted:
+            wanted.add(name)
+            stack.extend(by_name[name].needs)
+    return [r for r in runs if r.name in wanted]
+
+
+def run_benchmark(
+    profile: Profile | str,
+    work: str | Path,
+    results: str | Path,
+    data_root: str | Path = "../shared/data",
+    device: str = "auto",
+    only: list[str] | None = None,
+    cache: str | Path | None = None,
+    command: str = "",
+    log: Callable[[str], None] = print,
+    verbose: bool = False,
+) -> dict[str, Any]:
+    """Run (or resume) the benchmark and write ``results`` (Markdown), ``results.json`` and figures.
+
+    ``cache``: use this ready cache folder instead of building the Bandai one under ``work``.
+    ``only``: run just these runs (and what they need); the report covers every finished run.
+    Returns the results dictionary; ``results["failed"]`` lists runs that failed.
+    """
+    if isinstance(profile, str):
+        if profile not in PROFILES:
+            raise ValueError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        profile = PROFILES[profile]
+    work = Path(work)
+    results = Path(results)
+    cache_dir = Path(cache) if cache is not None else work / "cache"
+    started = time.perf_counter()
+    load_start = _load_average()
+
+    def say(message: str) -> None:
+        log(f"[{time.perf_counter() - started:7.1f} s] {message}")
+
+    outcome = _Outcome()
+    n_train = None
+    if (cache_dir / "manifest.json").is_file():
+        n_train = _train_count(cache_dir)
+    runs = plan_runs(profile, work, cache_dir, device, n_train)
+    selected = _select(runs, only)
+    work.mkdir(parents=True, exist_ok=True)
+    say(f"benchmark profile {profile.name}: {len(selected)} runs in {work}")
+    for index, run in enumerate(selected, 1):
+        missing = [n for n in run.needs if outcome.status.get(n, {}).get("status") == "failed"]
+        if missing:
+            outcome.status[run.name] = {"status": "failed", "error": f"not run: {', '.join(missing)} failed", "seconds": 0.0}
+            say(f"({index}/{len(selected)}) {run.name}: skipped, {', '.join(missing)} failed")
+            continue
+        say(f"({index}/{len(selected)}) {run.name}: {run.label}")
+        t0 = time.perf_counter()
+        try:
+            if run.kind == "cache":
+                _ensure_cache(cache_dir, cache is not None, data_root, profile, say)
+                if n_train is None:  # the lr decay per short epoch depends on the training set's size
+                    n_train = _train_count(cache_dir)
+                    runs = plan_runs(profile, work, cache_dir, device, n_train)
+            elif run.kind in ("flow", "lifter"):
+                run = {r.name: r for r in runs}[run.name]
+                _train(run, say, verbose)
+            else:
+                _speed_run(profile, work, cache_dir, device, say)
+            outcome.status[run.name] = {"status": "ok", "seconds": time.perf_counter() - t0}
+        except Exception as err:  # keep going; the report lists the failure
+            outcome.status[run.name] = {
+                "status": "failed",
+                "error": f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc(limit=6),
+                "seconds": time.perf_counter() - t0,
+            }
+            say(f"{run.name} FAILED: {type(err).__name__}: {err}")
+    say("evaluating and writing the report")
+    report = _collect(profile, runs, work, cache_dir, device, outcome, say)
+    report.update({
+        "command": command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {**_machine(device), "load_average_start": load_start, "load_average_end": _load_average()},
+        "software": _software(),
+        "git_commit": _git_commit(),
+        "profile": asdict(profile),
+        "work": str(work),
+        "wall_seconds": time.perf_counter() - started,
+        "runs": outcome.status,
+        "failed": outcome.failed(),
+    })
+    _write_report(report, results, profile)
+    say(f"wrote {results} and {results.parent / 'results.json'}" + (f"; FAILED: {', '.join(report['failed'])}" if report["failed"] else ""))
+    return report
+
+
+def _train_count(cache_dir: Path) -> int:
+    manifest = load_manifest(cache_dir)
+    counts = manifest.get("counts", {}).get("train", {})
+    if "poses" in counts:
+        return int(counts["poses"])
+    return len(load_split(cache_dir / "train.npz"))
+
+
+def _ensure_cache(cache_dir: Path, provided: bool, data_root: str | Path, profile: Profile, say: Callable[[str], None]) -> None:
+    if (cache_dir / "manifest.json").is_file():
+        say("cache: present, skipped" if not provided else f"cache: using {cache_dir}")
+        return
+    if provided:
+        raise FileNotFoundError(f"{cache_dir}: no manifest.json (not a cache folder)")
+    from elepose.data.benchmark import build_cache
+
+    build_cache("bandai", cache_dir, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
+
+
+def _speed_run(profile: Profile, work: Path, cache_dir: Path, device: str, say: Callable[[str], None]) -> None:
+    path = work / "speed.json"
+    key = {"profile": asdict(profile), "device": device, "flow_epoch": _epoch(work / "flow"), "lifter_epoch": _epoch(work / "elepose")}
+    if path.is_file():
+        cached = json.loads(path.read_text(encoding="utf-8"))
+        if cached.get("key") == json.loads(json.dumps(key)):
+            say("speed: measured earlier, skipped")
+            return
+    result = _measure_speed(profile, work, cache_dir, device, say)
+    result["key"] = key
+    write_json_atomic(path, result)
+
+
+def _epoch(folder: Path) -> int | None:
+    try:
+        return int(json.loads((folder / "config.json").read_text(encoding="utf-8")).get("epoch", 0))
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- collecting results
+
+
+def _collect(
+    profile: Profile, runs: list[Run], work: Path, cache_dir: Path, device: str, outcome: _Outcome, say: Callable[[str], None]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"labels": {r.name: r.label for r in runs}, "lifters": {}, "flows": {}, "paper_h36m": PAPER_H36M}
+    if not (cache_dir / "manifest.json").is_file():
+        return out
+    manifest = load_manifest(cache_dir)
+    train = load_split(cache_dir / "train.npz")
+    test = load_split(cache_dir / "test.npz")
+    out["cache"] = {
+        "path": str(cache_dir),
+        "train_poses": len(train),
+        "test_poses": len(test),
+        "evaluated_poses": min(len(test), profile.eval_samples or len(test)),
+        "camera_elevation_train_deg": {"mean": float(train.camera_elevation.mean()), "std": float(train.camera_elevation.std())},
+        "camera_elevation_configured_deg": _configured_elevation(manifest),
+    }
+    for run in runs:
+        if run.kind == "flow" and _run_state(run) == "done":
+            config = json.loads((run.out / "config.json").read_text(encoding="utf-8"))
+            out["flows"][run.name] = {
+                "pca_bases": run.config.pca_bases,
+                "test_nll": config.get("metrics", {}).get("test_nll"),
+                "explained_variance": _explained_variance(run.out),
+            }
+        if run.kind != "lifter" or _run_state(run) != "done":
+            continue
+        try:
+            say(f"evaluate {run.name}")
+            evaluation = _evaluate(run, profile, train, test, device, per_dataset=run.name == "elepose")
+        except Exception as err:
+            outcome.status[run.name + ":evaluate"] = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0}
+            say(f"evaluate {run.name} FAILED: {err}")
+            continue
+        rows = _read_metrics(run.out / "metrics.csv")
+        out["lifters"][run.name] = {
+            "evaluation": evaluation,
+            "time_to_accuracy": time_to_accuracy(rows),
+            "train_samples_per_s": float(np.mean([r["samples_per_s"] for r in rows])) if rows else None,
+            "precision": run.config.precision,
+            "curve": [{"epoch": int(r["epoch"]), "minutes": r.get("train_seconds", 0.0) / 60.0, "pa_mpjpe": r.get("pa_mpjpe")} for r in rows],
+        }
+    speed_path = work / "speed.json"
+    if speed_path.is_file():
+        out["speed"] = json.loads(speed_path.read_text(encoding="utf-8"))
+        out["speed"].pop("key", None)
+    out["summary"] = _summary(out, profile)
+    out["lifter_training_minutes"] = sum(l["curve"][-1]["minutes"] for l in out["lifters"].values() if l["curve"])
+    return out
+
+
+def _configured_elevation(manifest: dict[str, Any]) -> dict[str, float] | None:
+    cams = manifest.get("options", {}).get("cameras", {})
+    if "elevation_mean_deg" in cams:
+        return {"mean": float(cams["elevation_mean_deg"]), "std": float(cams["elevation_std_deg"])}
+    return None
+
+
+def _explained_variance(folder: Path) -> float | None:
+    from elepose.model_io import load_flow
+
+    prior, _ = load_flow(folder)
+    return prior.explained_variance if prior.pca_bases is not None else None
+
+
+def _metric(out: dict[str, Any], run: str, kind: str = "gt", protocol: str = "standard", key: str = "pa_mpjpe") -> float | None:
+    lifter = out["lifters"].get(run)
+    if lifter is None:
+        return None
+    return lifter["evaluation"][kind][protocol][key]
+
+
+def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Derived numbers: seeds, PCA sweep, bf16 vs fp32, targets."""
+    summary: dict[str, Any] = {}
+    seed_runs = ["elepose"] + [f"elepose-seed{s}" for s in profile.seeds if s != 0]
+    seeds = {}
+    for key in ("pa_mpjpe", "n_mpjpe", "mpjpe"):
+        values = [_metric(out, r, key=key) for r in seed_runs if r in out["lifters"]]
+        if values:
+            seeds[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                          "min": float(min(values)), "max": float(max(values)), "n": len(values)}
+    summary["seeds"] = seeds
+    sweep = []
+    for name, flow in sorted(out["flows"].items(), key=lambda kv: (kv[1]["pca_bases"] is None, kv[1]["pca_bases"] or 0)):
+        bases = flow["pca_bases"]
+        lifter = "elepose" if bases == 26 else ("base+bone+elevation" if bases is None else f"pca{bases}")
+        sweep.append({"pca_bases": bases, "pa_mpjpe": _metric(out, lifter), "n_mpjpe": _metric(out, lifter, key="n_mpjpe"),
+                      "flow_test_nll": flow["test_nll"], "explained_variance": flow["explained_variance"], "lifter": lifter})
+    summary["pca_sweep"] = sweep
+
+    targets = []
+    ele, sup, fixed = _metric(out, "elepose"), _metric(out, "supervised"), _metric(out, "fixed-prior")
+    fp32 = _metric(out, "elepose-fp32")
+    speed = out.get("speed", {})
+    prec = speed.get("precisions", {})
+    if "fp32" in prec:
+        frac = prec["fp32"]["fraction_of_matmul"]
+        targets.append({"target": "training step >= 60 % of the fp32 matmul rate", "measured": f"{100 * frac:.0f} %", "met": frac >= 0.60})
+    if "fp32" in prec and "bf16" in prec:
+        ratio = prec["bf16"]["samples_per_s"] / prec["fp32"]["samples_per_s"]
+        summary["bf16_speedup"] = ratio
+        targets.append({"target": "bf16 >= 2x fp32 samples/s", "measured": f"{ratio:.2f}x", "met": ratio >= 2.0})
+    if ele is not None and fp32 is not None:
+        diff = (ele - fp32) / fp32 if profile.precision == "bf16" else (fp32 - ele) / ele
+        summary["bf16_vs_fp32_pa_mpjpe"] = diff
+        targets.append({"target": "bf16 final PA-MPJPE within 2 % of fp32", "measured": f"{100 * diff:+.1f} %", "met": abs(diff) <= 0.02})
+    if "lift" in speed:
+        rate = speed["lift"]["batched_poses_per_s"]
+        targets.append({"target": "lift with reliability >= 10,000 poses/s batched", "measured": f"{rate:,.0f} poses/s", "met": rate >= 10_000})
+    if ele is not None and sup is not None:
+        targets.append({"target": "ElePose PA-MPJPE <= 1.25x supervised", "measured": f"{ele / sup:.2f}x ({ele:.1f} vs {sup:.1f} mm)", "met": ele <= 1.25 * sup})
+    if ele is not None and fixed is not None:
+        gain = (fixed - ele) / fixed
+        summary["elevation_gain_over_fixed"] = gain
+        targets.append({"target": "elevation branch improves PA-MPJPE >= 10 % over the fixed prior", "measured": f"{100 * gain:+.1f} %", "met": gain >= 0.10})
+    summary["targets"] = targets
+    return summary
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+_METRIC_COLUMNS = (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("n_pck", "N-PCK"), ("auc", "AUC"), ("cps", "CPS"))
+_ACCURACY_ROWS = ("elepose", "elepose-fp32", "fixed-prior", "fixed-prior-true", "supervised")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _accuracy_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## 1. Accuracy", ""]
+    cache = r.get("cache", {})
+    lines.append(
+        f"Test split of the Bandai benchmark: {cache.get('evaluated_poses', '-')} of {cache.get('test_poses', '-')} poses "
+        "(a fixed random subset when fewer). Millimetres; N-PCK and AUC in percent. `standard` = SPEC section 7; "
+        "`elepose_code` = the authors' evaluation (reflections allowed, norm-ratio scale, CPS without alignment)."
+    )
+    lines.append("")
+    lifters = r["lifters"]
+    for kind, kind_label in (("gt", "ground-truth 2D"), ("detected", "detected 2D (noisy)")):
+        for protocol in ("standard", "elepose_code"):
+            lines += [f"### {kind_label}, {protocol} protocol", ""]
+            rows = []
+            for name in _ACCURACY_ROWS:
+                if name in lifters:
+                    values = lifters[name]["evaluation"][kind][protocol]
+                    rows.append([r["labels"].get(name, name)] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
+            if "elepose" in lifters:
+                for base, label in (("flat", "Trivial: flat (all depths 0)"), ("mean_depth", "Trivial: training mean depth per joint")):
+                    values = lifters["elepose"]["evaluation"][kind]["baselines"][base][protocol]
+                    rows.append([label] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
+            lines += _table(["method"] + [label for _, label in _METRIC_COLUMNS], rows) if rows else ["(no finished runs)"]
+            lines.append("")
+    paper = r["paper_h36m"]
+    lines += [
+        "### For orientation only: the paper's numbers on Human3.6M (another dataset)",
+        "",
+        "Not comparable with the Bandai rows above (different subjects, cameras, skeleton and training length).",
+        "",
+    ]
+    lines += _table(
+        ["paper row (Human3.6M)", "PA-MPJPE", "N-MPJPE", "CPS"],
+        [
+            ["Table 1, ElePose, ground-truth 2D", _f(paper["table1_gt2d"]["pa_mpjpe"]), _f(paper["table1_gt2d"]["n_mpjpe"]), _f(paper["table1_gt2d"]["cps"])],
+            ["Table 4, ElePose, detected 2D (CPN)", _f(paper["table4_detected"]["pa_mpjpe"]), _f(paper["table4_detected"]["n_mpjpe"]), _f(paper["table4_detected"]["cps"])],
+        ],
+    )
+    lines.append("")
+    per_dataset = lifters.get("elepose", {}).get("evaluation", {}).get("per_dataset")
+    if per_dataset:
+        lines += ["### ElePose per dataset (standard protocol)", ""]
+        rows = []
+        for dataset, values in per_dataset.items():
+            for kind in ("gt", "detected"):
+                m = values[kind]["standard"]
+                rows.append([dataset, kind, str(values["poses"]), _f(m["mpjpe"]), _f(m["n_mpjpe"]), _f(m["pa_mpjpe"]), _f(m["cps"])])
+        lines += _table(["dataset", "2D", "poses", "MPJPE", "N-MPJPE", "PA-MPJPE", "CPS"], rows)
+        lines.append("")
+    lines += ["### Ablations (paper Table 5), ground-truth 2D, standard protocol", ""]
+    ablations = (
+        ("base", "base"),
+        ("base+bone", "base+bone"),
+        ("base+bone+elevation", "base+bone+elevation"),
+        ("fixed-prior", "base+bone+pca"),
+        ("elepose", "ours"),
+    )
+    rows = []
+    for run, key in ablations:
+        pa_paper, mpjpe_paper = paper["table5"][key]
+        rows.append([key.replace("bone", "L_bone").replace("pca", "PCA"), run, _f(_metric(r, run)), _f(_metric(r, run, key="n_mpjpe")),
+                     _f(pa_paper), _f(mpjpe_paper)])
+    lines += _table(["configuration", "run", "PA-MPJPE", "N-MPJPE", "paper H36M PA-MPJPE", "paper H36M \"MPJPE\""], rows)
+    lines += ["", "The `base + L_bone + PCA` row is the fixed-prior run (no elevation branch, U(-20, 20) deg). "
+              "The paper's Table 5 labels its second column MPJPE; we list our N-MPJPE beside it.", ""]
+    return lines
+
+
+def _render_targets(r: dict[str, Any]) -> list[str]:
+    targets = r.get("summary", {}).get("targets", [])
+    if not targets:
+        return ["(no targets could be evaluated)", ""]
+    rows = [[t["target"], t["measured"], "yes" if t["met"] else "**no**"] for t in targets]
+    return _table(["target (issue 4)", "measured", "met"], rows) + [""]
+
+
+def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
+    """RESULTS.md from the results dictionary (every number printed here is in results.json)."""
+    machine, software, profile = r["machine"], r["software"], r["profile"]
+    lines = [
+        f"# ElePose benchmark: profile `{profile['name']}`",
+        "",
+        f"- Command: `{r['command']}`",
+        f"- Date: {r['date']}; wall time {r['wall_seconds'] / 60:.1f} min (this invocation; finished runs are reused)",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores (torch threads {machine['torch_threads']}), GPU: {machine['gpu'] or 'none'}; device `{machine['device']}`",
+        f"- Load average (1/5/15 min) at start {machine.get('load_average_start')}, at end {machine.get('load_average_end')} "
+        f"on {machine['cores']} cores" + (": other processes shared the CPU, so every timing here is slower than on an idle machine"
+                                         if _busy(machine) else ""),
+        f"- Lifter training time, all runs: {r.get('lifter_training_minutes', 0.0):.1f} min (training steps only)",
+        f"- Software: Python {software['python']}, torch {software['torch']}, numpy {software['numpy']}, elepose {software['elepose']}",
+        f"- Git commit: {r['git_commit'] or 'unknown'}",
+        f"- Work folder: `{r['work']}`",
+        "",
+        "### Profile settings",
+        "",
+    ]
+    lines += _table(["setting", "value"], [[k, f"`{v}`"] for k, v in profile.items()])
+    lines.append("")
+    if r["failed"]:
+        lines += ["## Failures", ""]
+        for name in r["failed"]:
+            lines.append(f"- `{name}`: {r['runs'][name].get('error', '')}")
+        lines.append("")
+    lines += ["## Targets", ""] + _render_targets(r)
+    lines += _accuracy_section(r)
+
+    summary = r.get("summary", {})
+    lines += ["## 2. PCA bases (paper Fig. 4)", "", f"![PCA sweep]({figures}/pca_sweep.png)", ""]
+    rows = [[str(s["pca_bases"]) if s["pca_bases"] is not None else "none (34-D)", s["lifter"], _f(s["pa_mpjpe"]), _f(s["n_mpjpe"]),
+             _f(s["flow_test_nll"], 2), _f(None if s["explained_variance"] is None else 100 * s["explained_variance"], 3)]
+            for s in summary.get("pca_sweep", [])]
+    lines += _table(["PCA bases", "lifter run", "PA-MPJPE", "N-MPJPE", "flow test NLL", "variance kept %"], rows)
+    lines += ["", "The no-PCA lifter is `base+bone+elevation` (elevation branch, bone prior, no PCA).", ""]
+
+    lines += ["## 3. Reliability (paper Fig. 5)", "", f"![NLL against PA-MPJPE]({figures}/nll_vs_error.png)", ""]
+    rel = r["lifters"].get("elepose", {}).get("evaluation", {}).get("reliability")
+    if rel:
+        lines += _table(
+            ["ROC AUC (NLL flags PA-MPJPE > 100 mm)", "poses > 100 mm", "median NLL < 50 mm", "50-100 mm", "> 100 mm"],
+            [[_f(rel["roc_auc"], 3), str(rel["positives"]), _f(rel["median_nll_below_50mm"], 2), _f(rel["median_nll_50_100mm"], 2),
+              _f(rel["median_nll_above_100mm"], 2)]],
+        )
+        lines += ["", f"NLL = flow NLL averaged over {profile['rotations']} virtual views per pose (paper: 100).", ""]
+
+    lines += ["## 4. Elevation", "", f"![predicted vs true elevation]({figures}/elevation.png)", ""]
+    cache = r.get("cache", {})
+    configured = cache.get("camera_elevation_configured_deg")
+    truth = cache.get("camera_elevation_train_deg", {})
+    lines.append(
+        "Cameras' true elevation: "
+        + (f"drawn from N({configured['mean']:.0f}, {configured['std']:.0f}) deg; " if configured else "")
+        + f"training cameras {_f(truth.get('mean'))} +- {_f(truth.get('std'))} deg."
+    )
+    lines.append("")
+    rows = []
+    for name, lifter in r["lifters"].items():
+        e = lifter["evaluation"]["gt"].get("elevation")
+        if not e:
+            continue
+        learned = lifter["evaluation"]["learned_elevation"]
+        rows.append([r["labels"].get(name, name), _f(e["correlation"], 3), _f(e["mae_deg"], 2),
+                     f"{_f(e['predicted_mean_deg'])} +- {_f(e['predicted_std_deg'])}", f"{_f(e['true_mean_deg'])} +- {_f(e['true_std_deg'])}",
+                     _f(learned["mu_deg"]), _f(learned["sigma_deg"], 2)])
+    lines += _table(["run", "r (pred vs true)", "MAE deg", "predicted deg", "true deg (test)", "learned mu_e", "learned sigma_e"], rows) if rows else ["(no run with an elevation branch)"]
+    lines.append("")
+
+    lines += _speed_section(r)
+
+    lines += ["## 6. Seeds", ""]
+    seeds = summary.get("seeds", {})
+    if seeds:
+        rows = [[k.upper().replace("_", "-"), _f(v["mean"]), _f(v["std"]), _f(v["min"]), _f(v["max"]), str(v["n"])] for k, v in seeds.items()]
+        lines += _table(["ElePose, GT 2D, standard", "mean", "std (n-1)", "min", "max", "seeds"], rows)
+    lines.append("")
+
+    lines += ["## Time to accuracy", "", f"![learning curves]({figures}/learning_curves.png)", ""]
+    rows = []
+    for name, lifter in r["lifters"].items():
+        t = lifter["time_to_accuracy"]
+        if t:
+            rows.append([r["labels"].get(name, name), lifter["precision"], _f(t["final_pa_mpjpe"]), _f(t["minutes"], 2), str(t["epoch"]),
+                         _f(t["total_minutes"], 2), str(t["epochs"]), _f(lifter["train_samples_per_s"], 0)])
+    lines += _table(["run", "precision", "final PA-MPJPE (epoch check)", "minutes to within 10 %", "epoch", "training minutes", "epochs", "samples/s"], rows) if rows else []
+    lines += [
+        "",
+        "PA-MPJPE here is the per-epoch check on a fixed test subset of "
+        f"{profile['train_eval_samples']} poses; minutes count training steps only. The resolution is one epoch "
+        f"({profile['lifter_epoch_samples'] or 'all'} samples), so short schedules give coarse times.",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _busy(machine: dict[str, Any]) -> bool:
+    loads = [v for key in ("load_average_start", "load_average_end") for v in (machine.get(key) or [])[:2]]
+    return bool(loads) and max(loads) > (machine.get("cores") or 1) + 0.5
+
+
+def _speed_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## 5. Speed", ""]
+    speed = r.get("speed")
+    if not speed:
+        return lines + ["(not measured)", ""]
+    flops = speed["flops_per_sample"]
+    lines.append(
+        f"Device `{speed['device']}`, {speed['threads']} threads, batch {speed['batch_size']}. FLOPs per training sample "
+        f"(analytic, from layer shapes): {flops['total'] / 1e6:.1f} M (lifter {flops['lifter'] / 1e6:.1f} M = 2 passes x "
+        f"forward+backward; flow {flops['flow'] / 1e6:.2f} M = forward + backward to its input)."
+    )
+    lines.append("")
+    rows = []
+    for precision, p in speed["precisions"].items():
+        rows.append([precision, _f(p["matmul_flops_per_s"] / 1e9), _f(p["samples_per_s"], 0), _f(p["achieved_flops_per_s"] / 1e9),
+                     f"{100 * p['fraction_of_matmul']:.0f} %"])
+    shape = f"{speed['batch_size']}x{r['profile']['hidden']} @ {r['profile']['hidden']}x{r['profile']['hidden']}"
+    lines += _table(["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows)
+    lines.append("")
+    lift = speed["lift"]
+    plain = speed.get("lift_no_reliability", {})
+    lines += _table(
+        ["lift", "poses/s (batched)", "batch", "batch-1 latency ms"],
+        [[f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}", _f(lift["batched_poses_per_s"], 0),
+          str(lift["batch_size"]), _f(lift["batch1_latency_ms"], 2)]]
+        + [[f"with reliability ({p['rotations']} views, the paper's count)", _f(p["batched_poses_per_s"], 0), str(p["batch_size"]),
+            _f(p["batch1_latency_ms"], 2)] for p in [speed.get("lift_paper_rotations")] if p]
+        + [["3D only (no reliability)", _f(plain.get("batched_poses_per_s"), 0), str(plain.get("batch_size", "-")), "-"]],
+    )
+    mem = speed["memory"]
+    lines += ["", f"Peak memory: {_f(mem['peak_rss_mib'], 0)} MiB resident (whole benchmark process, ru_maxrss)"
+              + (f", {_f(mem['peak_cuda_mib'], 0)} MiB CUDA allocated" if mem.get("peak_cuda_mib") is not None else "") + ".", ""]
+    ops = speed.get("profile_fp32", [])
+    if ops:
+        lines += ["Where an fp32 training step spends its time (torch.profiler, self time):", ""]
+        lines += _table(["operator", "ms per step", "% of step"], [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops])
+        lines.append("")
+    return lines
+
+
+def _write_report(report: dict[str, Any], results: Path, profile: Profile) -> None:
+    results.parent.mkdir(parents=True, exist_ok=True)
+    figures = results.parent / "figures"
+    try:
+        _figures(report, figures)
+    except Exception as err:  # a figure must not cost the tables
+        report.setdefault("figure_errors", []).append(f"{type(err).__name__}: {err}")
+    write_json_atomic(results.parent / "results.json", report)
+    text = render_markdown(report, os.path.relpath(figures, results.parent))
+    tmp = results.with_name(f".{results.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, results)
+
+
+def _figures(r: dict[str, Any], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from elepose.report import plot_nll_vs_error
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep = [s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    if sweep:
+        ax.plot([s["pca_bases"] for s in sweep], [s["pa_mpjpe"] for s in sweep], "o-")
+    ax.set_xlabel("PCA bases"), ax.set_ylabel("PA-MPJPE (mm)"), ax.set_title("PCA bases sweep (Bandai)")
+    fig.tight_layout(), fig.savefig(folder / "pca_sweep.png", dpi=80), plt.close(fig)
+
+    per_pose = Path(r["work"]) / "elepose" / "per_pose.npz"
+    if per_pose.is_file():
+        data = np.load(per_pose)
+        plot_nll_vs_error(folder / "nll_vs_error.png", data["pa_mpjpe"], data["nll"], title="Reliability: NLL against PA-MPJPE (Bandai)")
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.scatter(data["elevation_true_deg"], data["elevation_pred_deg"], s=2, alpha=0.3)
+        lo, hi = float(data["elevation_true_deg"].min()), float(data["elevation_true_deg"].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel("true camera elevation (deg)"), ax.set_ylabel("predicted (deg)"), ax.set_title("ElePose elevation")
+        fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80), plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, lifter in r["lifters"].items():
+        curve = [c for c in lifter["curve"] if c["pa_mpjpe"] is not None]
+        if curve and not name.startswith("pca"):
+            ax.plot([c["minutes"] for c in curve], [c["pa_mpjpe"] for c in curve], ".-", label=name, lw=1)
+    ax.set_xlabel("training minutes"), ax.set_ylabel("PA-MPJPE (mm, test subset)"), ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout(), fig.savefig(folder / "learning_curves.png", dpi=80), plt.close(fig)

@@ -1,0 +1,164 @@
+"""The benchmark pipeline end to end on a synthetic cache (tiny profile), FLOP counts, speed, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from elepose import speed, suite
+from elepose.models.flow import PosePrior
+from elepose.models.lifter import LiftingNetwork
+from tests.synthetic import write_cache
+
+SECTIONS = (
+    "## Targets",
+    "## 1. Accuracy",
+    "### ground-truth 2D, standard protocol",
+    "### detected 2D (noisy), elepose_code protocol",
+    "### For orientation only: the paper's numbers on Human3.6M (another dataset)",
+    "### Ablations (paper Table 5)",
+    "## 2. PCA bases (paper Fig. 4)",
+    "## 3. Reliability (paper Fig. 5)",
+    "## 4. Elevation",
+    "## 5. Speed",
+    "## 6. Seeds",
+    "## Time to accuracy",
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks gain nothing from threads, and one thread is not slowed by a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("bench")
+    cache = write_cache(root / "cache", n_train=1024, n_test=256)
+    report = suite.run_benchmark(
+        "tiny", root / "work", root / "out" / "RESULTS.md", device="cpu", cache=cache, command="test", log=lambda m: None
+    )
+    return root, report
+
+
+def test_tiny_benchmark_runs_every_step_without_failures(benchmark):
+    root, report = benchmark
+    assert report["failed"] == []
+    planned = {r.name for r in suite.plan_runs(suite.PROFILES["tiny"], root / "work", root / "cache", "cpu")}
+    assert set(report["runs"]) == planned
+    assert {"elepose", "elepose-seed1", "elepose-seed2", "supervised", "fixed-prior", "base", "pca10"} <= set(report["lifters"])
+
+
+def test_results_markdown_has_every_section_and_figures(benchmark):
+    root, _ = benchmark
+    text = (root / "out" / "RESULTS.md").read_text()
+    for section in SECTIONS:
+        assert section in text, section
+    assert "- Command: `test`" in text and "Git commit:" in text and "torch " in text
+    for name in ("pca_sweep.png", "nll_vs_error.png", "elevation.png", "learning_curves.png"):
+        assert (root / "out" / "figures" / name).stat().st_size > 1000
+
+
+def _row(text: str, label: str, section: str) -> list[str]:
+    body = text.split(section, 1)[1]
+    for line in body.splitlines():
+        if line.startswith(f"| {label} |"):
+            return [c.strip() for c in line.strip("|").split("|")]
+    raise AssertionError(f"row {label!r} not found under {section!r}")
+
+
+def test_numbers_in_markdown_match_results_json(benchmark):
+    root, _ = benchmark
+    text = (root / "out" / "RESULTS.md").read_text()
+    data = json.loads((root / "out" / "results.json").read_text())
+    label = data["labels"]["elepose"]
+    for kind, section in (("gt", "### ground-truth 2D, standard protocol"), ("detected", "### detected 2D (noisy), standard protocol")):
+        cells = _row(text, label, section)
+        values = data["lifters"]["elepose"]["evaluation"][kind]["standard"]
+        assert cells[1:] == [f"{values[k]:.1f}" for k in ("mpjpe", "n_mpjpe", "pa_mpjpe", "n_pck", "auc", "cps")]
+    supervised = _row(text, data["labels"]["supervised"], "### ground-truth 2D, elepose_code protocol")
+    assert supervised[3] == f"{data['lifters']['supervised']['evaluation']['gt']['elepose_code']['pa_mpjpe']:.1f}"
+    seeds = _row(text, "PA-MPJPE", "## 6. Seeds")
+    assert seeds[1] == f"{data['summary']['seeds']['pa_mpjpe']['mean']:.1f}" and seeds[-1] == "3"
+    bf16 = _row(text, "bf16", "## 5. Speed")
+    assert bf16[2] == f"{data['speed']['precisions']['bf16']['samples_per_s']:.0f}"
+
+
+def _linear_flops(module: nn.Module) -> int:
+    return sum(2 * m.in_features * m.out_features for m in module.modules() if isinstance(m, nn.Linear))
+
+
+@pytest.mark.parametrize("variant,elevation", [("shared", True), ("shared", False), ("towers", True)])
+def test_lifter_flops_equal_a_count_over_its_linear_layers(variant, elevation):
+    net = LiftingNetwork(hidden=48, variant=variant, elevation=elevation)
+    assert speed.lifter_forward_flops(48, variant, elevation) == _linear_flops(net)
+    flops = speed.training_flops_per_sample(hidden=48, variant=variant, elevation=elevation, pca_bases=10, flow_blocks=2, flow_hidden=16)
+    assert flops["lifter"] == 6 * _linear_flops(net)  # two passes, forward + backward (2x) each
+
+
+def test_flow_flops_equal_a_count_over_its_layers():
+    prior = PosePrior(pca_bases=10, blocks=3, hidden=16)
+    rotations = sum(2 * b.w_perm.shape[0] * b.w_perm.shape[1] for b in prior.flow.module_list)
+    assert speed.flow_forward_flops(10, 3, 16) == _linear_flops(prior) + rotations + 2 * 34 * 10
+    no_pca = PosePrior(pca_bases=None, blocks=2, hidden=8)
+    assert speed.flow_forward_flops(None, 2, 8) == _linear_flops(no_pca) + 2 * 2 * 34 * 34
+
+
+def test_speed_functions_return_positive_finite_numbers():
+    prior = PosePrior(pca_bases=10, blocks=2, hidden=16).fit_pca(torch.randn(200, 17, 2) * 0.1)
+    inputs = torch.randn(256, 17, 2) * 0.1
+    values = [
+        speed.matmul_rate(32, 64, "fp32", min_seconds=0.02),
+        speed.matmul_rate(32, 64, "bf16", min_seconds=0.02),
+        speed.training_throughput(prior, inputs, hidden=32, batch_size=32, warmup_steps=1, steps=2)["samples_per_s"],
+        speed.peak_memory()["peak_rss_mib"],
+    ]
+    assert all(math.isfinite(v) and v > 0 for v in values)
+    ops = speed.profile_training_step(prior, inputs, hidden=32, batch_size=32, steps=1, top=3)
+    assert len(ops) == 3 and all(o["ms_per_step"] > 0 for o in ops)
+
+
+def test_lift_throughput_is_positive(benchmark):
+    root, _ = benchmark
+    from elepose.data.cache import load_split
+
+    poses = load_split(root / "cache" / "test.npz").poses_2d[:64]
+    result = speed.lift_throughput(str(root / "work" / "elepose"), poses, rotations=2, latency_repeats=2)
+    assert result["batched_poses_per_s"] > 0 and result["batch1_latency_ms"] > 0 and result["batch_size"] == 64
+
+
+def test_second_invocation_trains_nothing(benchmark, monkeypatch):
+    root, first = benchmark
+
+    def fail(*args, **kwargs):
+        raise AssertionError("training ran again")
+
+    monkeypatch.setattr(suite, "train_flow", fail)
+    monkeypatch.setattr(suite, "train_lifter", fail)
+    monkeypatch.setattr(suite, "_measure_speed", fail)
+    again = suite.run_benchmark(
+        "tiny", root / "work", root / "again" / "RESULTS.md", device="cpu", cache=root / "cache", command="again", log=lambda m: None
+    )
+    assert again["failed"] == []
+    assert again["lifters"]["elepose"]["evaluation"]["gt"] == first["lifters"]["elepose"]["evaluation"]["gt"]
+
+
+def test_time_to_accuracy_finds_the_first_epoch_within_ten_percent():
+    rows = [{"epoch": e, "pa_mpjpe": v, "train_seconds": 60.0 * e} for e, v in [(1, 200.0), (2, 120.0), (3, 108.0), (4, 100.0)]]
+    result = suite.time_to_accuracy(rows)
+    assert result["epoch"] == 3 and result["minutes"] == pytest.approx(3.0) and result["final_pa_mpjpe"] == 100.0
+
+
+def test_unknown_only_name_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="unknown run"):
+        suite.run_benchmark("tiny", tmp_path / "w", tmp_path / "R.md", cache=tmp_path, only=["nope"], log=lambda m: None)
+
