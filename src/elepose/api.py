@@ -46,7 +46,7 @@ import torch
 from elepose.data.keypoints import Detections, read_keypoints
 from elepose.evaluation import predict
 from elepose.filling import fill_missing_joints
-from elepose.geometry import DEPTH_OFFSET, normalise_2d, project, rms_scale, rotation_x, rotation_y
+from elepose.geometry import DEPTH_OFFSET, normalise_2d, project, rotation_x, rotation_y
 from elepose.inputs import Normalisation
 from elepose.model_io import load_lifter
 from elepose.runtime import pick_device

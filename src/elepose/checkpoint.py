@@ -10,13 +10,13 @@ leaves a damaged checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from elepose.atomic import atomic_write
 
 __all__ = [
     "FORMAT_VERSION",
@@ -37,25 +37,10 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, damaged, of another kind or of another format version."""
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
     """Write a state dict to a safetensors file atomically (tensors copied to contiguous CPU)."""
     plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    _atomic_write(Path(path), lambda tmp: save_file(plain, tmp))
+    atomic_write(path, lambda tmp: save_file(plain, tmp))
 
 
 def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
@@ -78,7 +63,7 @@ def save_config(path: str | Path, config: dict[str, Any]) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
 
-    _atomic_write(Path(path), write)
+    atomic_write(path, write)
 
 
 def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -108,7 +93,7 @@ def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
 
 def save_resume_state(path: str | Path, state: dict[str, Any]) -> None:
     """Write training state (tensors, numbers, strings, nested dicts/lists) with ``torch.save``, atomically."""
-    _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_resume_state(path: str | Path) -> dict[str, Any]:

@@ -16,10 +16,7 @@ True
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -28,6 +25,7 @@ from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from elepose.atomic import atomic_write
 from elepose.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 
 __all__ = ["SIDE_COLOURS", "joint_side", "joint_colours", "bone_colours", "render_pose", "render_sequence"]
@@ -133,19 +131,6 @@ class _Figure:
         self.figure.suptitle(title or "")
 
 
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary name with ``path``'s suffix, then rename to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_pose(
     path: str | Path,
     keypoints_2d: np.ndarray,
@@ -162,7 +147,7 @@ def render_pose(
     missing = _missing_mask(missing)
     figure = _Figure(keypoints_2d, pose_3d)
     figure.draw(keypoints_2d, pose_3d, missing, title)
-    _atomic(Path(path), lambda tmp: figure.figure.savefig(tmp, format="png"))
+    atomic_write(Path(path), lambda tmp: figure.figure.savefig(tmp, format="png"))
 
 
 def render_sequence(
@@ -204,4 +189,4 @@ def render_sequence(
                 figure.draw(keypoints_2d[f], poses_3d[f], missing[f], f"frame {f}")
                 writer.grab_frame()
 
-    _atomic(path, write)
+    atomic_write(path, write)

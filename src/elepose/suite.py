@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from elepose.atomic import atomic_write
 from elepose.data.cache import load_manifest, load_split, write_json_atomic
 from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
 
@@ -985,9 +986,7 @@ def _write_report(report: dict[str, Any], results: Path, profile: Profile) -> No
         report.setdefault("figure_errors", []).append(f"{type(err).__name__}: {err}")
     write_json_atomic(results.parent / "results.json", report)
     text = render_markdown(report, os.path.relpath(figures, results.parent))
-    tmp = results.with_name(f".{results.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, results)
+    atomic_write(results, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def _figures(r: dict[str, Any], folder: Path) -> None:

@@ -9,15 +9,14 @@ then every file is written under a temporary name and renamed, so an error leave
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import typer
 
+from elepose.atomic import commit, temp_path
 from elepose.cli.errors import InputError, user_errors
 
 __all__ = ["output_paths", "lift", "register"]
@@ -32,14 +31,6 @@ def output_paths(out: Path) -> tuple[Path, Path]:
     if not out.name:
         raise InputError(f"--out {out}: expected a file name prefix such as results/walk")
     return Path(f"{out}.npz"), Path(f"{out}.json")
-
-
-def _temp_name(path: Path) -> Path:
-    """A fresh temporary file next to ``path`` with the same suffix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    return Path(tmp)
 
 
 def _check_render(render: Path | None) -> None:
@@ -122,17 +113,17 @@ def lift(
         temps: list[tuple[Path, Path]] = []
         try:
             if render is not None:
-                temps.append((_temp_name(render), render))
+                temps.append((temp_path(render), render))
                 _render(temps[-1][0], result, frame)
-            tmp = _temp_name(npz_path)
+            tmp = temp_path(npz_path)
             temps.append((tmp, npz_path))
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, **result.to_arrays())
-            tmp = _temp_name(json_path)
+            tmp = temp_path(json_path)
             temps.append((tmp, json_path))
             tmp.write_text(json.dumps({**meta, **result.to_json()}, indent=1, allow_nan=False) + "\n", encoding="utf-8")
             for tmp, final in temps:
-                os.replace(tmp, final)
+                commit(tmp, final)
         finally:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)

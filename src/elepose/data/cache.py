@@ -26,13 +26,13 @@ Files are written to a temporary name and renamed, so a failed build leaves noth
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from elepose.atomic import atomic_write
 
 __all__ = ["PoseSplit", "save_split", "load_split", "write_json_atomic", "load_manifest", "SPLITS"]
 
@@ -132,31 +132,17 @@ _DTYPES: dict[str, Any] = {
 }
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-
-
-def _fsync_rename(tmp: str, path: Path) -> None:
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp creates 0600; a cache is meant to be shared
-    os.replace(tmp, path)
-
-
 def save_split(path: str | Path, split: PoseSplit) -> None:
     """Write ``split`` to ``path`` (``.npz``, uncompressed, deterministic bytes) atomically."""
     path = Path(path)
     split.validate(str(path))
     arrays = {f.name: np.asarray(getattr(split, f.name), dtype=_DTYPES[f.name]) for f in fields(split)}
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        _fsync_rename(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def load_split(path: str | Path) -> PoseSplit:
@@ -178,16 +164,13 @@ def load_split(path: str | Path) -> PoseSplit:
 
 def write_json_atomic(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    path = Path(path)
-    fd, tmp = _atomic_target(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        _fsync_rename(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
 
 
 def load_manifest(cache_dir: str | Path) -> dict[str, Any]:

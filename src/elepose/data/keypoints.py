@@ -36,9 +36,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from elepose.atomic import atomic_write
 from elepose.data.formats import read_videopose3d_npz
 from elepose.skeleton import (
     JOINT_NAMES,
@@ -592,15 +591,11 @@ def read_keypoints(path: str | Path, format: str | None = None) -> Detections:
 
 
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    def to_file(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, to_file)
 
 
 def _write_json(path: Path, obj: Any) -> None:

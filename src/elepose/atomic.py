@@ -1,0 +1,38 @@
+"""Atomic file writes: nothing half-written is ever left under the final name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["temp_path", "commit", "atomic_write"]
+
+
+def temp_path(path: str | Path) -> Path:
+    """A fresh empty temporary file beside ``path`` with the same suffix (the folder is created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def commit(tmp: str | Path, path: str | Path) -> None:
+    """fsync ``tmp``, give it ordinary permissions (mkstemp makes 0600) and rename it to ``path``."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_name)``, then :func:`commit` it to ``path``; the temporary goes on failure."""
+    tmp = temp_path(path)
+    try:
+        write(str(tmp))
+        commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
