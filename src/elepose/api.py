@@ -44,15 +44,15 @@ import numpy as np
 import torch
 
 from elepose.data.keypoints import Detections, read_keypoints
-from elepose.evaluation import predict
+from elepose.evaluation import predict, reliability_nll
 from elepose.filling import fill_missing_joints
-from elepose.geometry import DEPTH_OFFSET, normalise_2d, project, rotation_x, rotation_y
+from elepose.geometry import normalise_2d
 from elepose.inputs import Normalisation
 from elepose.model_io import load_lifter
 from elepose.runtime import pick_device
 from elepose.skeleton import HEAD, JOINT_NAMES, NUM_JOINTS, PELVIS
 
-__all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height", "reliability_percentile", "view_nll"]
+__all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height", "reliability_percentile"]
 
 SCALE_CHOICES = ("checkpoint", "pose")
 
@@ -88,40 +88,6 @@ def reliability_percentile(nll: np.ndarray, nll_quantiles: np.ndarray) -> np.nda
         raise ValueError(f"nll_quantiles: expected 101 non-decreasing values, got shape {quantiles.shape}")
     percentile = np.interp(np.asarray(nll, dtype=np.float64), quantiles, np.linspace(0.0, 100.0, 101))
     return 100.0 - percentile
-
-
-@torch.no_grad()
-def view_nll(
-    prior: torch.nn.Module,
-    poses_3d: torch.Tensor,
-    elevation: torch.Tensor,
-    elevation_mu: float,
-    elevation_sigma: float,
-    rotations: int = 16,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    batch_size: int = 65536,
-) -> torch.Tensor:
-    """Flow NLL averaged over ``rotations`` virtual views ``(P,)`` float64, on ``device``.
-
-    The same views as :func:`elepose.evaluation.reliability_nll` (same ``seed``, same draws:
-    de-rotate by the pose's ``elevation``, spin by ``U(-pi, pi)``, tilt by ``N(mu, sigma)``,
-    project), computed for all views of a chunk of poses at once. ``poses_3d (P, 17, 3)``
-    lifter units, ``elevation (P,)`` radians; ``batch_size`` bounds poses x views per flow call.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    azimuth = (torch.rand(rotations, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
-    tilt = elevation_mu + elevation_sigma * torch.randn(rotations, generator=gen, dtype=torch.float64)
-    views = (rotation_x(tilt) @ rotation_y(azimuth)).float().to(device)  # (K, 3, 3)
-    chunk = max(1, batch_size // rotations)
-    out = []
-    for poses, elev in zip(poses_3d.split(chunk), elevation.split(chunk)):
-        poses = poses.to(device).float()
-        upright = torch.einsum("nij,nkj->nki", rotation_x(-elev.to(device).double()).float(), poses)
-        rotated = torch.einsum("vij,nkj->nvki", views, upright)  # (n, K, 17, 3)
-        projected = project(rotated, DEPTH_OFFSET).reshape(-1, NUM_JOINTS, 2)
-        out.append(prior.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 @dataclass(frozen=True)
@@ -356,7 +322,7 @@ class Lifter:
             poses_3d, elevation = pred.poses_3d, pred.elevation
         else:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
-        nll = view_nll(
+        nll = reliability_nll(
             self.prior, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
             self.elevation_sigma, rotations, seed, self.device, batch_size * 8,
         ).numpy()

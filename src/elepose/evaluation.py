@@ -21,6 +21,7 @@ from elepose.data.cache import PoseSplit
 from elepose.geometry import DEPTH_OFFSET, project, rotation_x, rotation_y, unproject
 from elepose.inputs import Normalisation, normalise, select_2d, supervised_targets
 from elepose.metrics import PROTOCOLS, evaluate_poses, per_pose_errors
+from elepose.skeleton import NUM_JOINTS
 
 __all__ = [
     "Predictions",
@@ -68,26 +69,30 @@ def reliability_nll(
     elevation_sigma: float,
     rotations: int = 100,
     seed: int = 0,
+    device: torch.device | str = "cpu",
     batch_size: int = 65536,
 ) -> torch.Tensor:
-    """Flow NLL of a lifted pose averaged over ``rotations`` random virtual views (paper Sec. 4.3).
+    """Flow NLL of lifted poses averaged over ``rotations`` random virtual views (paper Sec. 4.3).
 
-    ``poses_3d (N, 17, 3)`` lifter units, ``elevation (N,)`` radians (looking down positive).
-    Each view de-rotates by the pose's elevation, spins by ``a ~ U(-pi, pi)`` and tilts by
-    ``N(mu, sigma)``, then projects; the same ``seed`` gives the same views. Returns ``(N,)``.
+    Each view de-rotates by the pose's ``elevation`` (looking down positive), spins by
+    ``U(-pi, pi)``, tilts by ``N(mu, sigma)`` and projects; the same ``seed`` draws the same
+    views for every pose, so a pose's NLL does not depend on the batch. Returns ``(P,)`` float64
+    on the CPU, computed on ``device`` for all views of a chunk of poses at once. ``poses_3d (P, 17, 3)``
+    lifter units, ``elevation (P,)`` radians; ``batch_size`` bounds poses x views per flow call.
     """
     gen = torch.Generator().manual_seed(seed)
-    n = poses_3d.shape[0]
     azimuth = (torch.rand(rotations, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
     tilt = elevation_mu + elevation_sigma * torch.randn(rotations, generator=gen, dtype=torch.float64)
-    view = (rotation_x(tilt) @ rotation_y(azimuth)).float()  # (K, 3, 3)
-    upright = torch.einsum("nij,nkj->nki", rotation_x(-elevation.double()).float(), poses_3d.float())
-    total = torch.zeros(n, dtype=torch.float64)
-    for k in range(rotations):
-        rotated = upright @ view[k].T
-        projected = project(rotated, DEPTH_OFFSET)
-        total += torch.cat([prior.nll(b) for b in projected.split(batch_size)]).double()
-    return total / rotations
+    views = (rotation_x(tilt) @ rotation_y(azimuth)).float().to(device)  # (K, 3, 3)
+    chunk = max(1, batch_size // rotations)
+    out = []
+    for poses, elev in zip(poses_3d.split(chunk), elevation.split(chunk)):
+        poses = poses.to(device).float()
+        upright = torch.einsum("nij,nkj->nki", rotation_x(-elev.to(device).double()).float(), poses)
+        rotated = torch.einsum("vij,nkj->nvki", views, upright)  # (n, K, 17, 3)
+        projected = project(rotated, DEPTH_OFFSET).reshape(-1, NUM_JOINTS, 2)
+        out.append(prior.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -112,8 +117,7 @@ def calibrate_reliability(
     elevation = torch.as_tensor(pred.elevation)
     mu = float(elevation.mean())
     sigma = float(elevation.std()) if len(elevation) > 1 else 0.0
-    nll = reliability_nll(prior.to("cpu"), torch.as_tensor(pred.poses_3d), elevation, mu, sigma, rotations, seed)
-    prior.to(device)
+    nll = reliability_nll(prior, torch.as_tensor(pred.poses_3d), elevation, mu, sigma, rotations, seed, device)
     quantiles = torch.quantile(nll, torch.linspace(0, 1, 101, dtype=torch.float64))
     return {"elevation_mu": mu, "elevation_sigma": sigma, "nll_quantiles": [float(q) for q in quantiles], "rotations": rotations}
 
