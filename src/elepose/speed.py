@@ -234,37 +234,11 @@ def profile_training_step(
 
 
 def _lift_function(checkpoint_dir: str, rotations: int, device: torch.device) -> tuple[Callable[[Any], Any], str]:
-    """A callable lifting ``(N, 17, 2)`` pixels with reliability, and how it lifts.
+    """A callable lifting ``(N, 17, 2)`` pixels with reliability (:class:`elepose.api.Lifter`), and how."""
+    from elepose.api import Lifter
 
-    Uses :class:`elepose.api.Lifter` when that module exists, otherwise the evaluation
-    functions it is built on (``predict`` + ``reliability_nll``).
-    """
-    try:
-        from elepose.api import Lifter
-    except ImportError:
-        Lifter = None
-    if Lifter is not None:
-        model = Lifter.load(checkpoint_dir, device=device)
-        return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.api.Lifter.lift(rotations={rotations})"
-
-    from elepose.evaluation import predict, reliability_nll
-    from elepose.inputs import Normalisation, normalise
-    from elepose.model_io import load_lifter
-
-    lifter, prior, config = load_lifter(checkpoint_dir)
-    lifter.to(device)
-    norm = Normalisation(**config["normalisation"])
-    rel = config.get("reliability", {})
-
-    def lift(poses_px: Any) -> Any:
-        pred = predict(lifter, normalise(poses_px, norm), device)
-        nll = reliability_nll(
-            prior, torch.as_tensor(pred.poses_3d), torch.as_tensor(pred.elevation),
-            rel.get("elevation_mu", 0.0), rel.get("elevation_sigma", 0.0), rotations,
-        )
-        return pred, nll
-
-    return lift, f"evaluation.predict + reliability_nll(rotations={rotations})"
+    model = Lifter.load(checkpoint_dir, device=device)
+    return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.api.Lifter.lift(rotations={rotations})"
 
 
 def lift_throughput(

@@ -57,6 +57,9 @@ class Profile:
     lifter_epochs: int
     lifter_epoch_samples: int | None
     hidden: int = 1024
+    lr: float = 2e-4  # lifter (SPEC section 5)
+    flow_lr: float = 1e-4  # flow (SPEC section 4)
+    speed_hidden: int = 1024  # lifter width of the speed measurements (the paper's)
     flow_hidden: int = 1024
     flow_blocks: int = 8
     batch_size: int = 256
@@ -79,10 +82,13 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # About 20 minutes on 2 CPU cores: short flows, ~140k samples per lifter in 7 short epochs.
+    # About 20 minutes on 2 CPU cores: 3-epoch flows and 240k samples per lifter, half-width
+    # lifters (512) and higher learning rates than the paper's (measured on the Bandai cache: a
+    # flow at 5e-4 reached in 3 epochs the test NLL of 10 epochs at 1e-4; a lifter at 5e-4 reached
+    # 44 mm PA-MPJPE in 240k samples, where 2e-4 needed 400k and 1e-3 was slower).
     "quick": Profile(
-        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=7, lifter_epoch_samples=20_000,
-        eval_samples=8000, rotations=20,
+        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=4, lifter_epoch_samples=60_000,
+        hidden=512, lr=5e-4, flow_lr=5e-4, eval_samples=8000, rotations=20,
     ),
     # The paper's schedules (flow and lifter 100 epochs over all training poses); meant for a GPU.
     "full": Profile(
@@ -93,7 +99,7 @@ PROFILES: dict[str, Profile] = {
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(
         name="tiny", flow_epochs=1, flow_epoch_samples=512, lifter_epochs=1, lifter_epoch_samples=512, hidden=32,
-        flow_hidden=32, flow_blocks=2, batch_size=128, pca_sweep=(10,), eval_samples=256, rotations=4,
+        flow_hidden=32, flow_blocks=2, batch_size=128, speed_hidden=32, pca_sweep=(10,), eval_samples=256, rotations=4,
         train_eval_samples=128, train_rotations=2, elevation_warmup_steps=1, speed_warmup_steps=1, speed_steps=2,
         lift_poses=256, lift_rotations=4, lift_rotations_paper=8, latency_repeats=3, matmul_seconds=0.05,
     ),
@@ -145,7 +151,8 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
     runs = [Run("cache", "cache", "Bandai benchmark cache", cache)]
     flow_base = FlowConfig(
         data=str(cache), out="", epochs=profile.flow_epochs, epoch_samples=profile.flow_epoch_samples,
-        hidden=profile.flow_hidden, blocks=profile.flow_blocks, batch_size=profile.batch_size, device=device,
+        hidden=profile.flow_hidden, blocks=profile.flow_blocks, batch_size=profile.batch_size, lr=profile.flow_lr,
+        device=device,
     )
     flows = {"flow": 26, "flow-nopca": None}
     for bases in profile.pca_sweep:
@@ -162,7 +169,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         lr_decay = 0.95 ** (min(profile.lifter_epoch_samples, n_train) / n_train)
     lifter_base = TrainConfig(
         data=str(cache), flow="", out="", epochs=profile.lifter_epochs, epoch_samples=profile.lifter_epoch_samples,
-        hidden=profile.hidden, batch_size=profile.batch_size, precision=profile.precision, lr_decay=lr_decay,
+        hidden=profile.hidden, batch_size=profile.batch_size, precision=profile.precision, lr=profile.lr, lr_decay=lr_decay,
         eval_samples=profile.train_eval_samples, reliability_rotations=profile.train_rotations,
         elevation_warmup_steps=profile.elevation_warmup_steps, device=device,
     )
@@ -368,17 +375,20 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
     norm = Normalisation(**flow_config["normalisation"])
     n = min(len(train), 32 * profile.batch_size)
     inputs = normalise(train.poses_2d[:n], norm)
-    result: dict[str, Any] = {"device": str(dev), "threads": torch.get_num_threads(), "batch_size": profile.batch_size}
+    result: dict[str, Any] = {
+        "device": str(dev), "threads": torch.get_num_threads(), "batch_size": profile.batch_size,
+        "hidden": profile.speed_hidden,
+    }
     flops = speed.training_flops_per_sample(
-        hidden=profile.hidden, pca_bases=26, flow_blocks=profile.flow_blocks, flow_hidden=profile.flow_hidden
+        hidden=profile.speed_hidden, pca_bases=26, flow_blocks=profile.flow_blocks, flow_hidden=profile.flow_hidden
     )
     result["flops_per_sample"] = flops
     result["precisions"] = {}
     for precision in ("fp32", "bf16"):
         log(f"speed: {precision} matmul and training step")
-        rate = speed.matmul_rate(profile.batch_size, profile.hidden, precision, dev, profile.matmul_seconds)
+        rate = speed.matmul_rate(profile.batch_size, profile.speed_hidden, precision, dev, profile.matmul_seconds)
         step = speed.training_throughput(
-            prior, inputs, profile.hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
+            prior, inputs, profile.speed_hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
         )
         achieved = step["samples_per_s"] * flops["total"]
         result["precisions"][precision] = {
@@ -389,7 +399,7 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
             "timed_steps": step["steps"],
         }
     log("speed: per-operator profile of the fp32 step")
-    result["profile_fp32"] = speed.profile_training_step(prior, inputs, profile.hidden, "fp32", dev, profile.batch_size, steps=2)
+    result["profile_fp32"] = speed.profile_training_step(prior, inputs, profile.speed_hidden, "fp32", dev, profile.batch_size, steps=2)
     log("speed: lifting throughput")
     poses = test.poses_2d[: profile.lift_poses]
     result["lift"] = speed.lift_throughput(str(work / "elepose"), poses, profile.lift_rotations, dev, profile.latency_repeats)
@@ -953,14 +963,17 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
     for precision, p in speed["precisions"].items():
         rows.append([precision, _f(p["matmul_flops_per_s"] / 1e9), _f(p["samples_per_s"], 0), _f(p["achieved_flops_per_s"] / 1e9),
                      f"{100 * p['fraction_of_matmul']:.0f} %"])
-    shape = f"{speed['batch_size']}x{r['profile']['hidden']} @ {r['profile']['hidden']}x{r['profile']['hidden']}"
+    width = speed.get("hidden", r["profile"]["hidden"])
+    shape = f"{speed['batch_size']}x{width} @ {width}x{width}"
+    lines.append(f"Training speed of a width-{width} lifter (the paper's 1024 unless the profile says otherwise):")
+    lines.append("")
     lines += _table(["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows)
     lines.append("")
     lift = speed["lift"]
     plain = speed.get("lift_no_reliability", {})
     lines += _table(
         ["lift", "poses/s (batched)", "batch", "batch-1 latency ms"],
-        [[f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}", _f(lift["batched_poses_per_s"], 0),
+        [[f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}, width {r['profile']['hidden']}", _f(lift["batched_poses_per_s"], 0),
           str(lift["batch_size"]), _f(lift["batch1_latency_ms"], 2)]]
         + [[f"with reliability ({p['rotations']} views, the paper's count)", _f(p["batched_poses_per_s"], 0), str(p["batch_size"]),
             _f(p["batch1_latency_ms"], 2)] for p in [speed.get("lift_paper_rotations")] if p]
