@@ -324,7 +324,7 @@ class Lifter:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
         nll = reliability_nll(
             self.prior, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
-            self.elevation_sigma, rotations, seed, self.device, batch_size * 8,
+            self.elevation_sigma, rotations, seed, self.device,
         ).numpy()
         if self.nll_quantiles is None:
             reliability = np.full(len(nll), np.nan)

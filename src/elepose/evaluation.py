@@ -70,7 +70,7 @@ def reliability_nll(
     rotations: int = 100,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    batch_size: int = 65536,
+    batch_size: int | None = None,
 ) -> torch.Tensor:
     """Flow NLL of lifted poses averaged over ``rotations`` random virtual views (paper Sec. 4.3).
 
@@ -78,12 +78,16 @@ def reliability_nll(
     ``U(-pi, pi)``, tilts by ``N(mu, sigma)`` and projects; the same ``seed`` draws the same
     views for every pose, so a pose's NLL does not depend on the batch. Returns ``(P,)`` float64
     on the CPU, computed on ``device`` for all views of a chunk of poses at once. ``poses_3d (P, 17, 3)``
-    lifter units, ``elevation (P,)`` radians; ``batch_size`` bounds poses x views per flow call.
+    lifter units, ``elevation (P,)`` radians; ``batch_size`` bounds poses x views per flow call
+    (default 4096 on CPU, which keeps the flow's ``(rows, hidden)`` activations near the caches:
+    2-3x faster on 2 cores than 65536; 65536 on CUDA).
     """
     gen = torch.Generator().manual_seed(seed)
     azimuth = (torch.rand(rotations, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
     tilt = elevation_mu + elevation_sigma * torch.randn(rotations, generator=gen, dtype=torch.float64)
     views = (rotation_x(tilt) @ rotation_y(azimuth)).float().to(device)  # (K, 3, 3)
+    if batch_size is None:
+        batch_size = 65536 if torch.device(device).type == "cuda" else 4096
     chunk = max(1, batch_size // rotations)
     out = []
     for poses, elev in zip(poses_3d.split(chunk), elevation.split(chunk)):

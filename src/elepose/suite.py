@@ -82,12 +82,12 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    # About 20 minutes on 2 CPU cores: 3-epoch flows and 240k samples per lifter, half-width
+    # About 15-20 minutes on 2 CPU cores: 3-epoch flows and 360k samples per lifter, half-width
     # lifters (512) and higher learning rates than the paper's (measured on the Bandai cache: a
     # flow at 5e-4 reached in 3 epochs the test NLL of 10 epochs at 1e-4; a lifter at 5e-4 reached
     # 44 mm PA-MPJPE in 240k samples, where 2e-4 needed 400k and 1e-3 was slower).
     "quick": Profile(
-        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=4, lifter_epoch_samples=60_000,
+        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=6, lifter_epoch_samples=60_000,
         hidden=512, lr=5e-4, flow_lr=5e-4, eval_samples=8000, rotations=20,
     ),
     # The paper's schedules (flow and lifter 100 epochs over all training poses); meant for a GPU.

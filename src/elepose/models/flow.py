@@ -127,7 +127,7 @@ class AllInOneBlock(nn.Module):
 
         self.subnet = nn.Sequential(
             _linear(self.splits[0], hidden, generator),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # in place: the (B, hidden) activation is the memory-bound step
             _linear(hidden, 2 * self.splits[1], generator),
         )
 
