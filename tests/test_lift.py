@@ -294,6 +294,7 @@ def test_reliability_nll_batches_of_any_size_agree(lifter, split):
     result = lifter.lift(split.poses_2d)
     args = (lifter.prior, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), 0.2, 0.1, 7, 3)
     np.testing.assert_allclose(reliability_nll(*args, batch_size=7).numpy(), reliability_nll(*args, batch_size=10_000).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(reliability_nll(*args).numpy(), reliability_nll(*args, batch_size=7).numpy(), rtol=1e-6)
 
 
 def test_pose_scale_is_invariant_to_image_zoom_and_checkpoint_dataset_scale_is_not(runs, split):

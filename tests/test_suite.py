@@ -162,3 +162,18 @@ def test_unknown_only_name_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown run"):
         suite.run_benchmark("tiny", tmp_path / "w", tmp_path / "R.md", cache=tmp_path, only=["nope"], log=lambda m: None)
 
+
+
+def test_profile_widths_and_learning_rates_reach_every_run(tmp_path):
+    profile = suite.PROFILES["quick"]
+    runs = suite.plan_runs(profile, tmp_path / "w", tmp_path / "cache", "cpu", n_train=120_000)
+    flows = [r for r in runs if r.kind == "flow"]
+    lifters = [r for r in runs if r.kind == "lifter"]
+    assert flows and all(r.config.lr == profile.flow_lr and r.config.hidden == profile.flow_hidden for r in flows)
+    assert len(lifters) == 13
+    assert all(r.config.lr == profile.lr and r.config.hidden == profile.hidden for r in lifters)
+    # 0.95 per pass over the training set, spread over epochs of 60k samples
+    assert lifters[0].config.lr_decay == pytest.approx(0.95 ** (60_000 / 120_000))
+    full = suite.plan_runs(suite.PROFILES["full"], tmp_path / "w", tmp_path / "cache", "cpu")
+    assert all(r.config.lr == 2e-4 and r.config.hidden == 1024 for r in full if r.kind == "lifter")
+    assert all(r.config.lr == 1e-4 for r in full if r.kind == "flow")
