@@ -34,6 +34,7 @@ import torch
 from elepose.atomic import atomic_write
 from elepose.data.cache import load_manifest, load_split, write_json_atomic
 from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.runtime import pick_device
 
 __all__ = [
     "Profile",
@@ -313,7 +314,6 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
     from elepose.inputs import Normalisation, normalise, select_2d
     from elepose.metrics import roc_auc
     from elepose.model_io import load_lifter
-    from elepose.runtime import pick_device
 
     cached_path = run.out / "evaluation.json"
     lifter, prior, config = load_lifter(run.out)
@@ -366,7 +366,6 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
     from elepose import speed
     from elepose.inputs import Normalisation, normalise
     from elepose.model_io import load_flow
-    from elepose.runtime import pick_device
 
     dev = pick_device(device)
     prior, flow_config = load_flow(work / "flow")
@@ -443,7 +442,7 @@ def _machine(device: str) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
-        "device": device,
+        "device": device if device != "auto" else f"auto -> {pick_device(device)}",
         "platform": platform.platform(),
     }
 
@@ -965,7 +964,7 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
                      f"{100 * p['fraction_of_matmul']:.0f} %"])
     width = speed.get("hidden", r["profile"]["hidden"])
     shape = f"{speed['batch_size']}x{width} @ {width}x{width}"
-    lines.append(f"Training speed of a width-{width} lifter (the paper's 1024 unless the profile says otherwise):")
+    lines.append(f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains:")
     lines.append("")
     lines += _table(["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows)
     lines.append("")
