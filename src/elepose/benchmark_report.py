@@ -1,0 +1,314 @@
+"""The benchmark report: ``RESULTS.md`` (tables of accuracy, targets, PCA sweep, reliability,
+elevation, speed, seeds, time to accuracy), ``results.json`` and the figures, rendered from the
+result dictionary that :func:`elepose.suite.run_benchmark` collects.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elepose.atomic import atomic_write
+from elepose.data.cache import write_json_atomic
+
+__all__ = ["metric", "render_markdown", "write_report"]
+
+
+def metric(out: dict[str, Any], run: str, kind: str = "gt", protocol: str = "standard", key: str = "pa_mpjpe") -> float | None:
+    """One metric of one lifter run from the collected results (None when the run is absent)."""
+    lifter = out["lifters"].get(run)
+    if lifter is None:
+        return None
+    return lifter["evaluation"][kind][protocol][key]
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+_METRIC_COLUMNS = (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("n_pck", "N-PCK"), ("auc", "AUC"), ("cps", "CPS"))
+_ACCURACY_ROWS = ("elepose", "elepose-fp32", "fixed-prior", "fixed-prior-true", "supervised")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _accuracy_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## 1. Accuracy", ""]
+    cache = r.get("cache", {})
+    lines.append(
+        f"Test split of the Bandai benchmark: {cache.get('evaluated_poses', '-')} of {cache.get('test_poses', '-')} poses "
+        "(a fixed random subset when fewer). Millimetres; N-PCK and AUC in percent. `standard` = SPEC section 7; "
+        "`elepose_code` = the authors' evaluation (reflections allowed, norm-ratio scale, CPS without alignment)."
+    )
+    lines.append("")
+    lifters = r["lifters"]
+    for kind, kind_label in (("gt", "ground-truth 2D"), ("detected", "detected 2D (noisy)")):
+        for protocol in ("standard", "elepose_code"):
+            lines += [f"### {kind_label}, {protocol} protocol", ""]
+            rows = []
+            for name in _ACCURACY_ROWS:
+                if name in lifters:
+                    values = lifters[name]["evaluation"][kind][protocol]
+                    rows.append([r["labels"].get(name, name)] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
+            if "elepose" in lifters:
+                for base, label in (("flat", "Trivial: flat (all depths 0)"), ("mean_depth", "Trivial: training mean depth per joint")):
+                    values = lifters["elepose"]["evaluation"][kind]["baselines"][base][protocol]
+                    rows.append([label] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
+            lines += _table(["method"] + [label for _, label in _METRIC_COLUMNS], rows) if rows else ["(no finished runs)"]
+            lines.append("")
+    paper = r["paper_h36m"]
+    lines += [
+        "### For orientation only: the paper's numbers on Human3.6M (another dataset)",
+        "",
+        "Not comparable with the Bandai rows above (different subjects, cameras, skeleton and training length).",
+        "",
+    ]
+    lines += _table(
+        ["paper row (Human3.6M)", "PA-MPJPE", "N-MPJPE", "CPS"],
+        [
+            ["Table 1, ElePose, ground-truth 2D", _f(paper["table1_gt2d"]["pa_mpjpe"]), _f(paper["table1_gt2d"]["n_mpjpe"]), _f(paper["table1_gt2d"]["cps"])],
+            ["Table 4, ElePose, detected 2D (CPN)", _f(paper["table4_detected"]["pa_mpjpe"]), _f(paper["table4_detected"]["n_mpjpe"]), _f(paper["table4_detected"]["cps"])],
+        ],
+    )
+    lines.append("")
+    per_dataset = lifters.get("elepose", {}).get("evaluation", {}).get("per_dataset")
+    if per_dataset:
+        lines += ["### ElePose per dataset (standard protocol)", ""]
+        rows = []
+        for dataset, values in per_dataset.items():
+            for kind in ("gt", "detected"):
+                m = values[kind]["standard"]
+                rows.append([dataset, kind, str(values["poses"]), _f(m["mpjpe"]), _f(m["n_mpjpe"]), _f(m["pa_mpjpe"]), _f(m["cps"])])
+        lines += _table(["dataset", "2D", "poses", "MPJPE", "N-MPJPE", "PA-MPJPE", "CPS"], rows)
+        lines.append("")
+    lines += ["### Ablations (paper Table 5), ground-truth 2D, standard protocol", ""]
+    ablations = (
+        ("base", "base"),
+        ("base+bone", "base+bone"),
+        ("base+bone+elevation", "base+bone+elevation"),
+        ("fixed-prior", "base+bone+pca"),
+        ("elepose", "ours"),
+    )
+    rows = []
+    for run, key in ablations:
+        pa_paper, mpjpe_paper = paper["table5"][key]
+        rows.append([key.replace("bone", "L_bone").replace("pca", "PCA"), run, _f(metric(r, run)), _f(metric(r, run, key="n_mpjpe")),
+                     _f(pa_paper), _f(mpjpe_paper)])
+    lines += _table(["configuration", "run", "PA-MPJPE", "N-MPJPE", "paper H36M PA-MPJPE", "paper H36M \"MPJPE\""], rows)
+    lines += ["", "The `base + L_bone + PCA` row is the fixed-prior run (no elevation branch, U(-20, 20) deg). "
+              "The paper's Table 5 labels its second column MPJPE; we list our N-MPJPE beside it.", ""]
+    return lines
+
+
+def _render_targets(r: dict[str, Any]) -> list[str]:
+    targets = r.get("summary", {}).get("targets", [])
+    if not targets:
+        return ["(no targets could be evaluated)", ""]
+    rows = [[t["target"], t["measured"], "yes" if t["met"] else "**no**"] for t in targets]
+    return _table(["target (issue 4)", "measured", "met"], rows) + [""]
+
+
+def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
+    """RESULTS.md from the results dictionary (every number printed here is in results.json)."""
+    machine, software, profile = r["machine"], r["software"], r["profile"]
+    lines = [
+        f"# ElePose benchmark: profile `{profile['name']}`",
+        "",
+        f"- Command: `{r['command']}`",
+        f"- Date: {r['date']}; wall time {r['wall_seconds'] / 60:.1f} min (this invocation; finished runs are reused)",
+        f"- Machine: {machine['cpu']}, {machine['cores']} cores (torch threads {machine['torch_threads']}), GPU: {machine['gpu'] or 'none'}; device `{machine['device']}`",
+        f"- Load average (1/5/15 min) at start {machine.get('load_average_start')}, at end {machine.get('load_average_end')} "
+        f"on {machine['cores']} cores" + (": other processes shared the CPU, so every timing here is slower than on an idle machine"
+                                         if _busy(machine) else ""),
+        f"- Lifter training time, all runs: {r.get('lifter_training_minutes', 0.0):.1f} min (training steps only)",
+        f"- Software: Python {software['python']}, torch {software['torch']}, numpy {software['numpy']}, elepose {software['elepose']}",
+        f"- Git commit: {r['git_commit'] or 'unknown'}",
+        f"- Work folder: `{r['work']}`",
+        "",
+        "### Profile settings",
+        "",
+    ]
+    lines += _table(["setting", "value"], [[k, f"`{v}`"] for k, v in profile.items()])
+    lines.append("")
+    if r["failed"]:
+        lines += ["## Failures", ""]
+        for name in r["failed"]:
+            lines.append(f"- `{name}`: {r['runs'][name].get('error', '')}")
+        lines.append("")
+    lines += ["## Targets", ""] + _render_targets(r)
+    lines += _accuracy_section(r)
+
+    summary = r.get("summary", {})
+    lines += ["## 2. PCA bases (paper Fig. 4)", "", f"![PCA sweep]({figures}/pca_sweep.png)", ""]
+    rows = [[str(s["pca_bases"]) if s["pca_bases"] is not None else "none (34-D)", s["lifter"], _f(s["pa_mpjpe"]), _f(s["n_mpjpe"]),
+             _f(s["flow_test_nll"], 2), _f(None if s["explained_variance"] is None else 100 * s["explained_variance"], 3)]
+            for s in summary.get("pca_sweep", [])]
+    lines += _table(["PCA bases", "lifter run", "PA-MPJPE", "N-MPJPE", "flow test NLL", "variance kept %"], rows)
+    lines += ["", "The no-PCA lifter is `base+bone+elevation` (elevation branch, bone prior, no PCA).", ""]
+
+    lines += ["## 3. Reliability (paper Fig. 5)", "", f"![NLL against PA-MPJPE]({figures}/nll_vs_error.png)", ""]
+    rel = r["lifters"].get("elepose", {}).get("evaluation", {}).get("reliability")
+    if rel:
+        lines += _table(
+            ["ROC AUC (NLL flags PA-MPJPE > 100 mm)", "poses > 100 mm", "median NLL < 50 mm", "50-100 mm", "> 100 mm"],
+            [[_f(rel["roc_auc"], 3), str(rel["positives"]), _f(rel["median_nll_below_50mm"], 2), _f(rel["median_nll_50_100mm"], 2),
+              _f(rel["median_nll_above_100mm"], 2)]],
+        )
+        lines += ["", f"NLL = flow NLL averaged over {profile['rotations']} virtual views per pose (paper: 100).", ""]
+
+    lines += ["## 4. Elevation", "", f"![predicted vs true elevation]({figures}/elevation.png)", ""]
+    cache = r.get("cache", {})
+    configured = cache.get("camera_elevation_configured_deg")
+    truth = cache.get("camera_elevation_train_deg", {})
+    lines.append(
+        "Cameras' true elevation: "
+        + (f"drawn from N({configured['mean']:.0f}, {configured['std']:.0f}) deg; " if configured else "")
+        + f"training cameras {_f(truth.get('mean'))} +- {_f(truth.get('std'))} deg."
+    )
+    lines.append("")
+    rows = []
+    for name, lifter in r["lifters"].items():
+        e = lifter["evaluation"]["gt"].get("elevation")
+        if not e:
+            continue
+        learned = lifter["evaluation"]["learned_elevation"]
+        rows.append([r["labels"].get(name, name), _f(e["correlation"], 3), _f(e["mae_deg"], 2),
+                     f"{_f(e['predicted_mean_deg'])} +- {_f(e['predicted_std_deg'])}", f"{_f(e['true_mean_deg'])} +- {_f(e['true_std_deg'])}",
+                     _f(learned["mu_deg"]), _f(learned["sigma_deg"], 2)])
+    lines += _table(["run", "r (pred vs true)", "MAE deg", "predicted deg", "true deg (test)", "learned mu_e", "learned sigma_e"], rows) if rows else ["(no run with an elevation branch)"]
+    lines.append("")
+
+    lines += _speed_section(r)
+
+    lines += ["## 6. Seeds", ""]
+    seeds = summary.get("seeds", {})
+    if seeds:
+        rows = [[k.upper().replace("_", "-"), _f(v["mean"]), _f(v["std"]), _f(v["min"]), _f(v["max"]), str(v["n"])] for k, v in seeds.items()]
+        lines += _table(["ElePose, GT 2D, standard", "mean", "std (n-1)", "min", "max", "seeds"], rows)
+    lines.append("")
+
+    lines += ["## Time to accuracy", "", f"![learning curves]({figures}/learning_curves.png)", ""]
+    rows = []
+    for name, lifter in r["lifters"].items():
+        t = lifter["time_to_accuracy"]
+        if t:
+            rows.append([r["labels"].get(name, name), lifter["precision"], _f(t["final_pa_mpjpe"]), _f(t["minutes"], 2), str(t["epoch"]),
+                         _f(t["total_minutes"], 2), str(t["epochs"]), _f(lifter["train_samples_per_s"], 0)])
+    lines += _table(["run", "precision", "final PA-MPJPE (epoch check)", "minutes to within 10 %", "epoch", "training minutes", "epochs", "samples/s"], rows) if rows else []
+    lines += [
+        "",
+        "PA-MPJPE here is the per-epoch check on a fixed test subset of "
+        f"{profile['train_eval_samples']} poses; minutes count training steps only. The resolution is one epoch "
+        f"({profile['lifter_epoch_samples'] or 'all'} samples), so short schedules give coarse times.",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _busy(machine: dict[str, Any]) -> bool:
+    loads = [v for key in ("load_average_start", "load_average_end") for v in (machine.get(key) or [])[:2]]
+    return bool(loads) and max(loads) > (machine.get("cores") or 1) + 0.5
+
+
+def _speed_section(r: dict[str, Any]) -> list[str]:
+    lines = ["## 5. Speed", ""]
+    speed = r.get("speed")
+    if not speed:
+        return lines + ["(not measured)", ""]
+    flops = speed["flops_per_sample"]
+    lines.append(
+        f"Device `{speed['device']}`, {speed['threads']} threads, batch {speed['batch_size']}. FLOPs per training sample "
+        f"(analytic, from layer shapes): {flops['total'] / 1e6:.1f} M (lifter {flops['lifter'] / 1e6:.1f} M = 2 passes x "
+        f"forward+backward; flow {flops['flow'] / 1e6:.2f} M = forward + backward to its input)."
+    )
+    lines.append("")
+    rows = []
+    for precision, p in speed["precisions"].items():
+        rows.append([precision, _f(p["matmul_flops_per_s"] / 1e9), _f(p["samples_per_s"], 0), _f(p["achieved_flops_per_s"] / 1e9),
+                     f"{100 * p['fraction_of_matmul']:.0f} %"])
+    width = speed.get("hidden", r["profile"]["hidden"])
+    shape = f"{speed['batch_size']}x{width} @ {width}x{width}"
+    lines.append(f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains:")
+    lines.append("")
+    lines += _table(["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows)
+    lines.append("")
+    lift = speed["lift"]
+    plain = speed.get("lift_no_reliability", {})
+    lines += _table(
+        ["lift", "poses/s (batched)", "batch", "batch-1 latency ms"],
+        [[f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}, width {r['profile']['hidden']}", _f(lift["batched_poses_per_s"], 0),
+          str(lift["batch_size"]), _f(lift["batch1_latency_ms"], 2)]]
+        + [[f"with reliability ({p['rotations']} views, the paper's count)", _f(p["batched_poses_per_s"], 0), str(p["batch_size"]),
+            _f(p["batch1_latency_ms"], 2)] for p in [speed.get("lift_paper_rotations")] if p]
+        + [["3D only (no reliability)", _f(plain.get("batched_poses_per_s"), 0), str(plain.get("batch_size", "-")), "-"]],
+    )
+    mem = speed["memory"]
+    lines += ["", f"Peak memory: {_f(mem['peak_rss_mib'], 0)} MiB resident (whole benchmark process, ru_maxrss)"
+              + (f", {_f(mem['peak_cuda_mib'], 0)} MiB CUDA allocated" if mem.get("peak_cuda_mib") is not None else "") + ".", ""]
+    ops = speed.get("profile_fp32", [])
+    if ops:
+        lines += ["Where an fp32 training step spends its time (torch.profiler, self time):", ""]
+        lines += _table(["operator", "ms per step", "% of step"], [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops])
+        lines.append("")
+    return lines
+
+
+def write_report(report: dict[str, Any], results: Path) -> None:
+    """Write ``results`` (markdown), ``results.json`` and ``figures/`` beside it, each atomically."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    figures = results.parent / "figures"
+    try:
+        _figures(report, figures)
+    except Exception as err:  # a figure must not cost the tables
+        report.setdefault("figure_errors", []).append(f"{type(err).__name__}: {err}")
+    write_json_atomic(results.parent / "results.json", report)
+    text = render_markdown(report, os.path.relpath(figures, results.parent))
+    atomic_write(results, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _figures(r: dict[str, Any], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from elepose.report import plot_nll_vs_error
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sweep = [s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    if sweep:
+        ax.plot([s["pca_bases"] for s in sweep], [s["pa_mpjpe"] for s in sweep], "o-")
+    ax.set_xlabel("PCA bases"), ax.set_ylabel("PA-MPJPE (mm)"), ax.set_title("PCA bases sweep (Bandai)")
+    fig.tight_layout(), fig.savefig(folder / "pca_sweep.png", dpi=80), plt.close(fig)
+
+    per_pose = Path(r["work"]) / "elepose" / "per_pose.npz"
+    if per_pose.is_file():
+        data = np.load(per_pose)
+        plot_nll_vs_error(folder / "nll_vs_error.png", data["pa_mpjpe"], data["nll"], title="Reliability: NLL against PA-MPJPE (Bandai)")
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.scatter(data["elevation_true_deg"], data["elevation_pred_deg"], s=2, alpha=0.3)
+        lo, hi = float(data["elevation_true_deg"].min()), float(data["elevation_true_deg"].max())
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel("true camera elevation (deg)"), ax.set_ylabel("predicted (deg)"), ax.set_title("ElePose elevation")
+        fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80), plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, lifter in r["lifters"].items():
+        curve = [c for c in lifter["curve"] if c["pa_mpjpe"] is not None]
+        if curve and not name.startswith("pca"):
+            ax.plot([c["minutes"] for c in curve], [c["pa_mpjpe"] for c in curve], ".-", label=name, lw=1)
+    ax.set_xlabel("training minutes"), ax.set_ylabel("PA-MPJPE (mm, test subset)"), ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout(), fig.savefig(folder / "learning_curves.png", dpi=80), plt.close(fig)
