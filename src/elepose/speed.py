@@ -33,6 +33,7 @@ from elepose.models.flow import PosePrior
 from elepose.models.lifter import LiftingNetwork
 from elepose.objective import ElevationPrior, elepose_losses
 from elepose.runtime import autocast
+from elepose.training import make_adam
 
 __all__ = [
     "matmul_rate",
@@ -161,7 +162,7 @@ def _setup_training(
     prior.to(device).eval()
     for p in prior.parameters():
         p.requires_grad_(False)
-    optimizer = torch.optim.Adam(lifter.parameters(), lr=2e-4, weight_decay=1e-5)
+    optimizer = make_adam(lifter.parameters(), lr=2e-4, weight_decay=1e-5)  # as training builds it
     generator = torch.Generator().manual_seed(seed)
     ratios = torch.ones(16, device=device)
     return lifter, optimizer, generator, ratios
