@@ -290,6 +290,7 @@ class Lifter:
         ``min_score``: joints scoring below it are missing and filled. ``min_visible``: people
         with fewer visible joints are skipped. ``rotations``: virtual views per NLL; ``seed``
         fixes them, so a pose's NLL does not depend on the other poses lifted with it.
+        ``batch_size``: poses per lifter call (the NLL chunks its poses x views by itself).
         """
         scale = self.default_scale if scale is None else scale
         if scale not in SCALE_CHOICES:

@@ -83,7 +83,7 @@ def lift(
     render: Optional[Path] = typer.Option(None, "--render", help="Picture: out.png (one frame), out.gif or out.mp4 (sequence)."),
     frame: Optional[int] = typer.Option(None, "--frame", help="Frame index drawn by --render x.png (default: the first with a person)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
-    batch_size: int = typer.Option(8192, "--batch-size", help="Poses per network call."),
+    batch_size: int = typer.Option(8192, "--batch-size", help="Poses per lifter call (the NLL picks its own chunks)."),
 ) -> None:
     """Lift 2D detections to 3D: joints, camera elevation, NLL and a reliability percentile."""
     from elepose.api import Lifter
