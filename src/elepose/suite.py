@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from elepose.benchmark_report import metric, render_markdown, write_report
+from elepose.benchmark_report import metric, write_report
 from elepose.data.cache import load_manifest, load_split, write_json_atomic
 from elepose.runtime import pick_device
 from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
@@ -44,7 +44,6 @@ __all__ = [
     "run_benchmark",
     "PAPER_H36M",
     "time_to_accuracy",
-    "render_markdown",
 ]
 
 
