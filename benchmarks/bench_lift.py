@@ -1,7 +1,7 @@
 """Speed of ``Lifter.lift``: poses per second on a batch, and the latency of one pose.
 
 A random-weight model of the default size (lifter width 1024; flow of 8 blocks, width 1024, on
-26 PCA bases) is written to a temporary run folder with :func:`elepose.model_io.save_lifter`
+26 PCA bases) is written to a temporary run folder with :func:`elepose.models.io.save_lifter`
 and loaded back the way users load one. Inputs are synthetic 2D poses (a standing template
 with jittered joints, random size and position), all joints visible unless ``--missing`` hides
 some. Run: ``python benchmarks/bench_lift.py [--device cpu|cuda] [--poses 20000] [--threads N] [--missing K]``.
@@ -17,10 +17,10 @@ import time
 import numpy as np
 import torch
 
-from elepose.api import Lifter
-from elepose.evaluation import calibrate_reliability
-from elepose.inputs import Normalisation, normalise
-from elepose.model_io import build_flow, build_lifter, save_lifter
+from elepose.lift.lifter import Lifter
+from elepose.evaluate.evaluation import calibrate_reliability
+from elepose.models.normalisation import Normalisation, normalise
+from elepose.models.io import build_flow, build_lifter, save_lifter
 
 # Front view of a standing person, H36M-17 order, pixels at about 100 px per 0.5 m.
 _TEMPLATE = np.array(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from elepose.data.benchmark import (
+from elepose.data.bandai import (
     BuildOptions,
     assign_splits,
     build_benchmark,

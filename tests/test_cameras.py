@@ -7,7 +7,7 @@ from scipy.spatial.transform import Rotation
 from elepose.data.cameras import (
     CameraOptions,
     draw_window_cameras,
-    elevation_from_rotation,
+    camera_elevation_deg,
     in_image,
     intrinsics,
     look_at,
@@ -68,10 +68,10 @@ def test_target_projects_to_image_centre_for_any_angles():
     np.testing.assert_allclose(depth, 5.5, atol=1e-12)
 
 
-def test_elevation_from_rotation_and_from_camera_position_equal_the_drawn_one():
+def test_camera_elevation_deg_and_from_camera_position_equal_the_drawn_one():
     pelvis = np.array([[0.0, 0.0, 1.0], [0.4, 0.1, 1.0], [0.8, -0.1, 1.02]])
     cams = draw_window_cameras(np.random.default_rng(3), pelvis, CameraOptions())
-    np.testing.assert_allclose(elevation_from_rotation(cams.R), cams.elevation_deg, atol=1e-9)
+    np.testing.assert_allclose(camera_elevation_deg(cams.R), cams.elevation_deg, atol=1e-9)
     centres = -np.einsum("vji,vj->vi", cams.R, cams.t)  # C = -R^T t
     offset = centres - pelvis.mean(axis=0)
     from_position = np.degrees(np.arctan2(offset[:, 2], np.linalg.norm(offset[:, :2], axis=1)))

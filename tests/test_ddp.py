@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from elepose.model_io import build_lifter
+from elepose.models.io import build_lifter
 from elepose.runtime import seed_everything
-from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
 from tests.synthetic import write_cache
 
 

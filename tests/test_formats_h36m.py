@@ -16,7 +16,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from elepose.data.cache import load_split, save_split
-from elepose.data.formats import (
+from elepose.data.h36m import (
     H36M_EXTRINSICS,
     H36M_INTRINSICS,
     load_videopose3d_h36m,

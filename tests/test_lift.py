@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from elepose.api import Lifter, reliability_percentile, skeleton_height
+from elepose.lift.lifter import Lifter, reliability_percentile, skeleton_height
 from elepose.data.keypoints import (
     write_array,
     write_coco_json,
@@ -22,12 +22,12 @@ from elepose.data.keypoints import (
     write_openpose_folder,
     write_videopose3d_npz,
 )
-from elepose.evaluation import predict, reliability_nll
+from elepose.evaluate.evaluation import predict, reliability_nll
 from elepose.geometry import rotation_x, rotation_y
-from elepose.filling import NOISE_SHARE, fill_missing_joints
-from elepose.inputs import normalise
+from elepose.lift.filling import NOISE_SHARE, fill_missing_joints
+from elepose.models.normalisation import normalise
 from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m
-from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
 from tests.synthetic import TEMPLATE, make_split, write_cache
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

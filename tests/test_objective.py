@@ -11,7 +11,7 @@ from scipy.spatial.transform import Rotation
 
 from elepose.geometry import project, rotation_x, rotation_y, unproject
 from elepose.models.lifter import LiftingNetwork
-from elepose.objective import (
+from elepose.train.objective import (
     CHEN_UNIFORM_PRIOR,
     ElevationPrior,
     LossWeights,

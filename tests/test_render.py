@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import elepose.render as render
-from elepose.render import SIDE_COLOURS, bone_colours, joint_colours, joint_side, render_pose, render_sequence
+import elepose.lift.render as render
+from elepose.lift.render import SIDE_COLOURS, bone_colours, joint_colours, joint_side, render_pose, render_sequence
 from elepose.skeleton import BONES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from elepose import speed, suite
+from elepose.benchmark import run as suite
+from elepose.benchmark import speed
 from elepose.models.flow import PosePrior
 from elepose.models.lifter import LiftingNetwork
 from tests.synthetic import write_cache

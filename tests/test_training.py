@@ -10,9 +10,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from elepose import checkpoint
-from elepose.model_io import load_flow, load_lifter
-from elepose.training import FlowConfig, TrainConfig, TrainingDiverged, train_flow, train_lifter
+from elepose.models import io as model_io
+from elepose.models.io import load_flow, load_lifter
+from elepose.train.loop import FlowConfig, TrainConfig, TrainingDiverged, train_flow, train_lifter
 from tests.synthetic import write_cache
 
 SMALL = {"hidden": 64}
@@ -56,8 +56,8 @@ def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path):
     split = tmp_path / "split"
     train_lifter(_lifter_config(cache, flow_run, split, epochs=1), progress=False)
     train_lifter(_lifter_config(cache, flow_run, split, epochs=2, resume=True), progress=False)
-    a = checkpoint.load_weights(straight / "model.safetensors")
-    b = checkpoint.load_weights(split / "model.safetensors")
+    a = model_io.load_weights(straight / "model.safetensors")
+    b = model_io.load_weights(split / "model.safetensors")
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
@@ -70,17 +70,17 @@ def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_pa
     lifter, prior, config = load_lifter(out)
     assert config["kind"] == "elepose-lifter" and config["elevation_branch"]
     assert len(config["reliability"]["nll_quantiles"]) == 101
-    with pytest.raises(checkpoint.CheckpointError, match="kind"):
+    with pytest.raises(model_io.CheckpointError, match="kind"):
         load_lifter(flow_run)
     bad = json.loads((out / "config.json").read_text())
     bad["format_version"] = 999
     (out / "config.json").write_text(json.dumps(bad))
-    with pytest.raises(checkpoint.CheckpointError, match="format_version"):
+    with pytest.raises(model_io.CheckpointError, match="format_version"):
         load_lifter(out)
 
 
 def test_nan_loss_stops_training_and_keeps_last_checkpoint(cache, flow_run, tmp_path, monkeypatch):
-    import elepose.training as training
+    import elepose.train.loop as training
 
     out = tmp_path / "nan"
     train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)

@@ -13,7 +13,7 @@ __all__ = ["Lifter", "LiftResult", "__version__"]
 def __getattr__(name: str):
     """``elepose.Lifter`` and ``elepose.LiftResult``, imported on first use (keeps ``import elepose`` light)."""
     if name in ("Lifter", "LiftResult"):
-        from elepose import api
+        from elepose.lift import lifter as api
 
         return getattr(api, name)
     raise AttributeError(f"module 'elepose' has no attribute {name!r}")

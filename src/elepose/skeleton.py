@@ -54,6 +54,7 @@ JOINT_NAMES: tuple[str, ...] = (
 NUM_JOINTS = 17
 PELVIS = 0
 HEAD = 10
+THORAX = 8
 PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15)
 BONES: tuple[tuple[int, int], ...] = tuple((PARENTS[j], j) for j in range(1, NUM_JOINTS))
 LEFT_JOINTS: tuple[int, ...] = (4, 5, 6, 11, 12, 13)

@@ -23,7 +23,7 @@ def benchmark(
 ) -> None:
     """Build the cache, train every row of the paper's tables, evaluate, time, and write RESULTS.md."""
     from elepose.runtime import pick_device
-    from elepose.suite import PROFILES, run_benchmark
+    from elepose.benchmark.run import PROFILES, run_benchmark
 
     with user_errors():
         if profile not in PROFILES:

@@ -4,13 +4,13 @@ Sources: motion capture (``bandai``, ``cmu`` or a folder of ``.bvh`` files; virt
 SPEC section 8) and the public datasets of the paper's tables, read by their loaders:
 
 - ``--source h36m --h36m-3d data_3d_h36m.npz --h36m-2d data_2d_h36m_gt.npz
-  [--h36m-detections data_2d_h36m_cpn_ft_h36m_dbb.npz]`` (:mod:`elepose.data.formats`);
+  [--h36m-detections data_2d_h36m_cpn_ft_h36m_dbb.npz]`` (:mod:`elepose.data.h36m`);
 - ``--source 3dhp ROOT`` (:mod:`elepose.data.mpi_inf_3dhp`) and ``--source 3dpw ROOT``
   (:mod:`elepose.data.threedpw`); ``ROOT`` is the second positional argument or ``--path ROOT``.
 
 Every source writes the same cache (``train.npz``, ``test.npz``, ``manifest.json``) through
-:func:`elepose.data.benchmark.write_cache` with the manifest of
-:func:`elepose.data.benchmark.cache_manifest`; the cache folder is replaced only on success.
+:func:`elepose.data.bandai.write_cache` with the manifest of
+:func:`elepose.data.bandai.cache_manifest`; the cache folder is replaced only on success.
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from typing import Any, Optional
 
 import typer
 
-from elepose.cli.errors import InputError, user_errors
+from elepose.cli.errors import user_errors
+from elepose.errors import InputError
 
-__all__ = ["PUBLIC_SOURCES", "build_public_cache", "format_counts", "register"]
+__all__ = ["format_counts", "register"]
 
 data_app = typer.Typer(help="Build and inspect the benchmark cache.", no_args_is_help=True, add_completion=False)
 
@@ -41,12 +42,8 @@ def _mapping_argument(mapping: Optional[str]) -> Any:
     raise InputError(f"--mapping {mapping}: expected a JSON mapping file or one of {', '.join(sorted(BUILTIN_MAPPINGS))}")
 
 
-PUBLIC_SOURCES = ("h36m", "3dhp", "3dpw")
-"""``--source`` values read by the public-dataset loaders (anything else is motion capture)."""
-
 _MOCAP_ONLY = ("mapping", "seed", "elevation_mean", "elevation_std", "distance", "focal", "data_root", "limit_clips", "workers")
 _H36M_ONLY = ("h36m_3d", "h36m_2d", "h36m_detections")
-_DATASET_NAMES = {"h36m": "Human3.6M", "3dhp": "MPI-INF-3DHP", "3dpw": "3DPW"}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -89,6 +86,8 @@ def build(
     Human3.6M from VideoPose3D's files (--source h36m --h36m-3d F --h36m-2d F);
     MPI-INF-3DHP and 3DPW from their download folders (--source 3dhp ROOT, --source 3dpw ROOT).
     """
+    from elepose.data.public import DATASET_NAMES, PUBLIC_SOURCES, build_public_cache
+
     with user_errors():
         if source in PUBLIC_SOURCES:
             misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
@@ -106,7 +105,7 @@ def build(
                     raise InputError(f"{name}: expected a positive number of frames, got {value}")
             target = out if out is not None else Path("cache") / source
             started = time.perf_counter()
-            typer.echo(f"reading {_DATASET_NAMES[source]} ...", err=True)
+            typer.echo(f"reading {DATASET_NAMES[source]} ...", err=True)
             manifest = build_public_cache(
                 source, target, root=root, h36m_3d=h36m_3d, h36m_2d=h36m_2d, h36m_detections=h36m_detections,
                 train_stride=train_stride, test_stride=test_stride,
@@ -152,7 +151,7 @@ def _build_mocap(
     """``--source bandai|cmu|FOLDER``: the virtual-camera benchmark (SPEC section 8)."""
     from tqdm import tqdm
 
-    from elepose.data.benchmark import BuildOptions, build_cache
+    from elepose.data.bandai import BuildOptions, build_cache
     from elepose.data.cameras import CameraOptions
 
     if elevation_std < 0 or distance <= 0 or focal <= 0:
@@ -185,104 +184,6 @@ def _build_mocap(
             bar.close()
     typer.echo(format_counts(manifest))
     typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
-
-
-def _load_public(
-    source: str,
-    root: Optional[Path],
-    h36m_3d: Optional[Path],
-    h36m_2d: Optional[Path],
-    h36m_detections: Optional[Path],
-    train_stride: Optional[int],
-    test_stride: Optional[int],
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Read a public dataset: ``(splits, source entry for the manifest, extra manifest keys)``."""
-    from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
-
-    strides = {k: v for k, v in (("train_stride", train_stride), ("test_stride", test_stride)) if v is not None}
-    if source == "h36m":
-        from elepose.data.formats import H36M_TEST_STRIDE, H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS, load_videopose3d_h36m
-
-        if h36m_3d is None or h36m_2d is None:
-            raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
-        splits = load_videopose3d_h36m(h36m_3d, h36m_2d, h36m_detections, **strides)
-        entry: dict[str, Any] = {
-            "source": "h36m",
-            "label": "h36m",
-            "datasets": ["h36m"],
-            "files": {
-                "positions_3d": str(h36m_3d),
-                "positions_2d_gt": str(h36m_2d),
-                "positions_2d_detected": None if h36m_detections is None else str(h36m_detections),
-            },
-            "train_subjects": list(H36M_TRAIN_SUBJECTS),
-            "test_subjects": list(H36M_TEST_SUBJECTS),
-            "train_stride": strides.get("train_stride", 1),
-            "test_stride": H36M_TEST_STRIDE,
-            "poses_2d_detected": "copy of the ground-truth 2D" if h36m_detections is None else f"from {h36m_detections}",
-        }
-        authors: dict[str, Any] = {"values": list(H36M_BONE_RATIOS), "source": "ElePose authors' code (SPEC section 6)", "train_option": "--bone-ratios h36m"}
-    elif source == "3dhp":
-        from elepose.data import mpi_inf_3dhp
-
-        splits, metadata = mpi_inf_3dhp.load_3dhp(Path(str(root)), **strides)
-        metadata.pop("bone_ratios", None)
-        entry = {"source": "3dhp", "label": mpi_inf_3dhp.SOURCE, "datasets": [mpi_inf_3dhp.SOURCE], "metadata": metadata}
-        authors = {
-            "values": list(MPI_INF_3DHP_BONE_RATIOS),
-            "source": "ElePose authors' code, commit c1620ec (commented out); SPEC section 6",
-            "train_option": "--bone-ratios 3dhp",
-        }
-    else:
-        from elepose.data import threedpw
-
-        splits, metadata = threedpw.load_3dpw(Path(str(root)), **strides)
-        metadata.pop("bone_ratios", None)
-        entry = {"source": "3dpw", "label": threedpw.SOURCE, "datasets": [threedpw.SOURCE], "metadata": metadata}
-        authors = {"values": None, "source": "none published for 3DPW"}
-    sets = {"authors": authors}
-    return splits, entry, sets
-
-
-def build_public_cache(
-    source: str,
-    out: Path,
-    root: Optional[Path] = None,
-    h36m_3d: Optional[Path] = None,
-    h36m_2d: Optional[Path] = None,
-    h36m_detections: Optional[Path] = None,
-    train_stride: Optional[int] = None,
-    test_stride: Optional[int] = None,
-) -> dict[str, Any]:
-    """Read ``source`` (``h36m``, ``3dhp`` or ``3dpw``) and write its cache to ``out``; returns the manifest.
-
-    The manifest is :func:`elepose.data.benchmark.cache_manifest`'s (``bone_ratios`` = computed
-    from the training 3D, the default of ``elepose train --bone-ratios data``) plus
-    ``bone_ratio_sets``: ``train_split`` (those values) and ``authors`` (published constants,
-    with the ``elepose train`` option that selects them; none for 3DPW). ``None`` strides take
-    each loader's default. Nothing is written unless the whole cache was built.
-    """
-    from elepose.data.benchmark import BenchmarkCache, cache_manifest, write_cache
-
-    if source not in PUBLIC_SOURCES:
-        raise InputError(f"--source {source}: expected one of {', '.join(PUBLIC_SOURCES)}")
-    if source != "h36m" and root is None:
-        raise InputError(f"--source {source}: needs the dataset's root folder")
-    splits, entry, sets = _load_public(source, root, h36m_3d, h36m_2d, h36m_detections, train_stride, test_stride)
-    train, test = splits["train"], splits["test"]
-    if len(test) == 0:
-        raise ValueError(f"{_DATASET_NAMES[source]}: the test split holds no poses")
-    manifest = cache_manifest(train, test, [entry])
-    manifest["bone_ratio_sets"] = {
-        "train_split": {
-            "values": manifest["bone_ratios"],
-            "source": "elepose.skeleton.bone_ratios of this cache's training 3D (camera frame)",
-            "train_option": "--bone-ratios data (the default)",
-        },
-        **sets,
-    }
-    write_cache(out, BenchmarkCache(train, test, manifest))
-    return manifest
 
 
 def format_counts(manifest: dict[str, Any]) -> str:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import typer
 
+from elepose.errors import InputError
 
-class InputError(ValueError):
-    """Bad user input: the message names the file, the field and what was expected."""
+__all__ = ["InputError", "user_errors"]
 
 
 @contextlib.contextmanager

@@ -46,9 +46,9 @@ def evaluate(
 ) -> None:
     """Score a trained lifter on the test split: GT and detected 2D, both metric protocols."""
     from elepose.data.cache import load_split, write_json_atomic
-    from elepose.evaluation import evaluate_checkpoint
+    from elepose.evaluate.evaluation import evaluate_checkpoint
     from elepose.metrics import roc_auc
-    from elepose.model_io import load_lifter
+    from elepose.models.io import load_lifter
     from elepose.runtime import pick_device
 
     with user_errors():
@@ -67,7 +67,7 @@ def evaluate(
         if json_path is not None:
             write_json_atomic(json_path, report)
         if figures is not None:
-            from elepose.report import plot_best_worst, plot_nll_vs_error
+            from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
 
             figures.mkdir(parents=True, exist_ok=True)
             plot_nll_vs_error(figures / "nll_vs_error.png", per_pose["pa_mpjpe"], per_pose["nll"])

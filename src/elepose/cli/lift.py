@@ -48,7 +48,7 @@ def _check_render(render: Path | None) -> None:
 
 def _render(path: Path, result: Any, frame: int | None) -> None:
     """Draw one frame (PNG) or the first person of every frame (GIF / MP4) to ``path``."""
-    from elepose.render import render_pose, render_sequence
+    from elepose.lift.render import render_pose, render_sequence
 
     poses = result.poses_3d if result.poses_3d_metres is None else result.poses_3d_metres
     if len(result) == 0:
@@ -86,7 +86,7 @@ def lift(
     batch_size: int = typer.Option(8192, "--batch-size", help="Poses per lifter call (the NLL picks its own chunks)."),
 ) -> None:
     """Lift 2D detections to 3D: joints, camera elevation, NLL and a reliability percentile."""
-    from elepose.api import Lifter
+    from elepose.lift.lifter import Lifter
 
     with user_errors():
         npz_path, json_path = output_paths(out)

@@ -32,7 +32,7 @@ def flow(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
 ) -> None:
     """Fit the PCA and pretrain the normalizing flow on 2D training poses (SPEC section 4)."""
-    from elepose.training import FlowConfig, TrainingDiverged, train_flow
+    from elepose.train.loop import FlowConfig, TrainingDiverged, train_flow
 
     with user_errors():
         config = FlowConfig(
@@ -83,7 +83,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
 ) -> None:
     """Train the lifting network with the frozen flow prior (SPEC sections 5 and 6)."""
-    from elepose.training import TrainConfig, TrainingDiverged, train_lifter
+    from elepose.train.loop import TrainConfig, TrainingDiverged, train_lifter
 
     prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
     with user_errors():

@@ -26,13 +26,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elepose.skeleton import PELVIS, THORAX
+
 __all__ = [
     "CameraOptions",
     "Cameras",
     "intrinsics",
     "look_at",
     "place_cameras",
-    "elevation_from_rotation",
+    "camera_elevation_deg",
+    "pinhole_project",
+    "torso_up",
+    "z_up_basis",
     "to_camera_frame",
     "project_points",
     "in_image",
@@ -144,15 +149,6 @@ def place_cameras(
     return Cameras(k, rotations, translations, azimuth_deg, elevation_deg, roll_deg)
 
 
-def elevation_from_rotation(rotation: np.ndarray) -> np.ndarray:
-    """Elevation ``(...)`` degrees (looking down positive) of world->camera rotations ``(..., 3, 3)``.
-
-    The optical axis in the world frame is the third row of ``R``; roll does not change it.
-    """
-    axis_z = np.asarray(rotation)[..., 2, 2]
-    return np.degrees(np.arcsin(np.clip(-axis_z, -1.0, 1.0)))
-
-
 def to_camera_frame(points_world: np.ndarray, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """``points_world (..., 3)`` -> camera frame ``(..., 3)`` with ``R (3, 3)``, ``t (3,)`` (or broadcastable stacks)."""
     return np.einsum("...ij,...j->...i", rotation, points_world) + translation
@@ -214,3 +210,47 @@ def draw_window_cameras(rng: np.random.Generator, pelvis: np.ndarray, options: C
     target = pelvis.mean(axis=0)
     excursion = float(np.linalg.norm(pelvis[:, :2] - target[:2], axis=-1).max())
     return place_cameras(target, options.distance + excursion, azimuth, elevation, roll, options.focal, options.image_size)
+
+
+# ----------------------------------------------------------------------------- cameras of recorded data
+
+
+def pinhole_project(K: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Project camera-frame ``points (..., 3)`` with intrinsics ``K (3, 3)`` -> pixels ``(..., 2)``."""
+    uvw = np.asarray(points, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
+    return uvw[..., :2] / uvw[..., 2:3]
+
+
+def torso_up(poses: np.ndarray) -> np.ndarray:
+    """Estimated world up ``(3,)``: the normalised mean pelvis->thorax direction of ``poses (N, 17, 3)``.
+
+    Over a clip of mostly upright people the torso's lean averages out, so this is the up
+    direction in the poses' frame to within a few degrees.
+    """
+    torso = poses[:, THORAX] - poses[:, PELVIS]
+    torso = torso / np.maximum(np.linalg.norm(torso, axis=-1, keepdims=True), 1e-9)
+    mean = torso.mean(axis=0)
+    norm = np.linalg.norm(mean)
+    if not np.isfinite(norm) or norm < 1e-6:
+        raise ValueError("cannot estimate the up direction: torso directions cancel out")
+    return mean / norm
+
+
+def z_up_basis(up: np.ndarray) -> np.ndarray:
+    """Rotation ``M (3, 3)``, det +1, taking the unit vector ``up`` to ``(0, 0, 1)``.
+
+    With a source world->camera rotation ``R``, ``R @ M.T`` is the rotation from a Z-up world.
+    """
+    up = np.asarray(up, dtype=np.float64)
+    up = up / np.linalg.norm(up)
+    helper = np.eye(3)[int(np.argmin(np.abs(up)))]
+    x = helper - helper.dot(up) * up
+    x /= np.linalg.norm(x)
+    y = np.cross(up, x)
+    return np.stack([x, y, up])
+
+
+def camera_elevation_deg(R: np.ndarray) -> np.ndarray:
+    """Elevation of cameras with world->camera ``R (..., 3, 3)`` in a Z-up world, degrees, looking down positive."""
+    forward_z = np.asarray(R)[..., 2, 2]  # z component (world) of the optical axis
+    return np.degrees(np.arcsin(np.clip(-forward_z, -1.0, 1.0)))

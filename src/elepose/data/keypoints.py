@@ -16,7 +16,7 @@ Formats (facts from each tool's documentation, named per reader):
                 ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25 or * 18}]}``.
 ``videopose3d`` VideoPose3D custom ``.npz``: ``positions_2d`` = {video: {"custom": [(F, 17, 2)]}}
                 in COCO order, plus ``metadata``; pickled dicts, read with
-                :func:`elepose.data.formats.read_videopose3d_npz` (numpy arrays only, no code).
+                :func:`elepose.data.h36m.read_videopose3d_npz` (numpy arrays only, no code).
 ``array``       ``.npy`` (N, 17, 2|3) or ``.csv`` rows of 34|51 values, H36M order, one person
                 per frame.
 ==============  ==========================================================================
@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from elepose.atomic import atomic_write
-from elepose.data.formats import read_videopose3d_npz
+from elepose.data.h36m import read_videopose3d_npz
 from elepose.skeleton import (
     JOINT_NAMES,
     NUM_JOINTS,

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from elepose.data.cache import PoseSplit
+from elepose.data.cameras import camera_elevation_deg, pinhole_project, torso_up, z_up_basis
 from elepose.skeleton import MPI_INF_3DHP_BONE_RATIOS, bone_ratios
 
 __all__ = [
@@ -56,10 +57,6 @@ __all__ = [
     "mpi17_to_h36m",
     "read_calibration",
     "fit_intrinsics",
-    "pinhole_project",
-    "torso_up",
-    "z_up_basis",
-    "camera_elevation_deg",
     "load_3dhp",
 ]
 
@@ -130,7 +127,6 @@ _AUTHORS_RATIOS_SOURCE = "ElePose authors' code, commit c1620ec (commented out);
 _COMPUTED_RATIOS_SOURCE = "elepose.skeleton.bone_ratios over this cache's training split (3D, camera frame)"
 # Y-up world (3DHP studio) -> our Z-up world: (x, y, z) -> (x, -z, y), det +1.
 _Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
-_PELVIS, _THORAX = 0, 8
 
 
 # ----------------------------------------------------------------------------- joint mapping
@@ -229,47 +225,6 @@ def fit_intrinsics(points_2d: np.ndarray, points_3d: np.ndarray) -> tuple[np.nda
         K[axis, axis], K[axis, 2] = focal, centre
     residual = pinhole_project(K, p3) - p2
     return K, float(np.sqrt((residual**2).sum(-1).mean()))
-
-
-def pinhole_project(K: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Project camera-frame ``points (..., 3)`` with intrinsics ``K (3, 3)`` -> pixels ``(..., 2)``."""
-    uvw = np.asarray(points, dtype=np.float64) @ np.asarray(K, dtype=np.float64).T
-    return uvw[..., :2] / uvw[..., 2:3]
-
-
-def torso_up(poses: np.ndarray) -> np.ndarray:
-    """Estimated world up ``(3,)``: the normalised mean pelvis->thorax direction of ``poses (N, 17, 3)``.
-
-    Over a clip of mostly upright people the torso's lean averages out, so this is the up
-    direction in the poses' frame to within a few degrees.
-    """
-    torso = poses[:, _THORAX] - poses[:, _PELVIS]
-    torso = torso / np.maximum(np.linalg.norm(torso, axis=-1, keepdims=True), 1e-9)
-    mean = torso.mean(axis=0)
-    norm = np.linalg.norm(mean)
-    if not np.isfinite(norm) or norm < 1e-6:
-        raise ValueError("cannot estimate the up direction: torso directions cancel out")
-    return mean / norm
-
-
-def z_up_basis(up: np.ndarray) -> np.ndarray:
-    """Rotation ``M (3, 3)``, det +1, taking the unit vector ``up`` to ``(0, 0, 1)``.
-
-    With a source world->camera rotation ``R``, ``R @ M.T`` is the rotation from a Z-up world.
-    """
-    up = np.asarray(up, dtype=np.float64)
-    up = up / np.linalg.norm(up)
-    helper = np.eye(3)[int(np.argmin(np.abs(up)))]
-    x = helper - helper.dot(up) * up
-    x /= np.linalg.norm(x)
-    y = np.cross(up, x)
-    return np.stack([x, y, up])
-
-
-def camera_elevation_deg(R: np.ndarray) -> np.ndarray:
-    """Elevation of cameras with world->camera ``R (..., 3, 3)`` in a Z-up world, degrees, looking down positive."""
-    forward_z = np.asarray(R)[..., 2, 2]  # z component (world) of the optical axis
-    return np.degrees(np.arcsin(np.clip(-forward_z, -1.0, 1.0)))
 
 
 # ----------------------------------------------------------------------------- readers

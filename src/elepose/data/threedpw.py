@@ -30,7 +30,7 @@ because H36M's thorax->neck/nose and neck/nose->head bones are about equally lon
 0.4481 and 0.4450, SPEC section 6).
 
 World frame: 3DPW's world is not documented as gravity aligned, so each sequence's up axis is
-estimated from its 3D (:func:`elepose.data.mpi_inf_3dhp.torso_up`) and snapped to the nearest
+estimated from its 3D (:func:`elepose.data.cameras.torso_up`) and snapped to the nearest
 world axis when within ``snap_up_deg``; camera rotations are stored for a Z-up world and the
 metadata records the axis and the estimate's deviation.
 """
@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from elepose.data.cache import PoseSplit
-from elepose.data.mpi_inf_3dhp import camera_elevation_deg, pinhole_project, torso_up, z_up_basis
+from elepose.data.cameras import camera_elevation_deg, pinhole_project, torso_up, z_up_basis
 from elepose.data.safe_pickle import load_pickle
 from elepose.skeleton import OPENPOSE_COCO18_NAMES, bone_ratios, openpose_coco18_to_h36m
 

@@ -1,1 +1,1 @@
-"""Networks: the normalizing-flow pose prior and the lifting network."""
+"""Models: the normalizing flow on 2D poses, the lifting network, input normalisation, run folders."""

@@ -31,9 +31,9 @@ import torch.nn.functional as F
 
 from elepose.models.flow import PosePrior
 from elepose.models.lifter import LiftingNetwork
-from elepose.objective import ElevationPrior, elepose_losses
+from elepose.train.objective import ElevationPrior, elepose_losses
 from elepose.runtime import autocast
-from elepose.training import make_adam
+from elepose.train.loop import make_adam
 
 __all__ = [
     "matmul_rate",
@@ -235,11 +235,11 @@ def profile_training_step(
 
 
 def _lift_function(checkpoint_dir: str, rotations: int, device: torch.device) -> tuple[Callable[[Any], Any], str]:
-    """A callable lifting ``(N, 17, 2)`` pixels with reliability (:class:`elepose.api.Lifter`), and how."""
-    from elepose.api import Lifter
+    """A callable lifting ``(N, 17, 2)`` pixels with reliability (:class:`elepose.lift.lifter.Lifter`), and how."""
+    from elepose.lift.lifter import Lifter
 
     model = Lifter.load(checkpoint_dir, device=device)
-    return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.api.Lifter.lift(rotations={rotations})"
+    return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.lift.lifter.Lifter.lift(rotations={rotations})"
 
 
 def lift_throughput(

@@ -19,7 +19,7 @@ import torch
 
 from elepose.data.cache import PoseSplit
 from elepose.geometry import DEPTH_OFFSET, project, rotation_x, rotation_y, unproject
-from elepose.inputs import Normalisation, normalise, select_2d, supervised_targets
+from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
 from elepose.metrics import PROTOCOLS, evaluate_poses, per_pose_errors
 from elepose.skeleton import NUM_JOINTS
 

@@ -4,7 +4,7 @@ One call of :func:`run_benchmark` builds the Bandai cache, pretrains the flows (
 with 26 PCA bases, one without PCA and a PCA sweep), trains every lifter of the report
 (ElePose over three seeds, the paper's Table 5 ablations, the fixed-prior baselines, the
 supervised bound, ElePose in fp32), evaluates each on the test split (ground-truth and
-detected 2D, both metric protocols), measures speed (:mod:`elepose.speed`) and writes
+detected 2D, both metric protocols), measures speed (:mod:`elepose.benchmark.speed`) and writes
 ``RESULTS.md`` with ``results.json`` beside it and figures in ``figures/`` beside that.
 
 Runs live in a work folder; a run whose ``config.json`` reached its planned epoch with the
@@ -31,10 +31,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from elepose.benchmark_report import metric, write_report
+from elepose.benchmark.report import metric, write_report
 from elepose.data.cache import load_manifest, load_split, write_json_atomic
 from elepose.runtime import pick_device
-from elepose.training import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
 
 __all__ = [
     "Profile",
@@ -309,10 +309,10 @@ def _test_subset(test: Any, samples: int | None) -> Any:
 
 def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, per_dataset: bool) -> dict[str, Any]:
     """Evaluate a finished lifter run (cached in ``evaluation.json`` for the same epoch and sizes)."""
-    from elepose.evaluation import evaluate_checkpoint, predict, score
-    from elepose.inputs import Normalisation, normalise, select_2d
+    from elepose.evaluate.evaluation import evaluate_checkpoint, predict, score
+    from elepose.models.normalisation import Normalisation, normalise, select_2d
     from elepose.metrics import roc_auc
-    from elepose.model_io import load_lifter
+    from elepose.models.io import load_lifter
 
     cached_path = run.out / "evaluation.json"
     lifter, prior, config = load_lifter(run.out)
@@ -362,9 +362,9 @@ def _median(values: np.ndarray) -> float | None:
 
 
 def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: Callable[[str], None]) -> dict[str, Any]:
-    from elepose import speed
-    from elepose.inputs import Normalisation, normalise
-    from elepose.model_io import load_flow
+    from elepose.benchmark import speed
+    from elepose.models.normalisation import Normalisation, normalise
+    from elepose.models.io import load_flow
 
     dev = pick_device(device)
     prior, flow_config = load_flow(work / "flow")
@@ -410,9 +410,9 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
 
 
 def _lift_without_reliability(folder: Path, poses_px: np.ndarray, dev: torch.device) -> dict[str, float]:
-    from elepose.evaluation import predict
-    from elepose.inputs import Normalisation, normalise
-    from elepose.model_io import load_lifter
+    from elepose.evaluate.evaluation import predict
+    from elepose.models.normalisation import Normalisation, normalise
+    from elepose.models.io import load_lifter
 
     lifter, _, config = load_lifter(folder)
     lifter.to(dev)
@@ -600,7 +600,7 @@ def _ensure_cache(cache_dir: Path, provided: bool, data_root: str | Path, profil
         return
     if provided:
         raise FileNotFoundError(f"{cache_dir}: no manifest.json (not a cache folder)")
-    from elepose.data.benchmark import build_cache
+    from elepose.data.bandai import build_cache
 
     build_cache("bandai", cache_dir, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
 
@@ -687,7 +687,7 @@ def _configured_elevation(manifest: dict[str, Any]) -> dict[str, float] | None:
 
 
 def _explained_variance(folder: Path) -> float | None:
-    from elepose.model_io import load_flow
+    from elepose.models.io import load_flow
 
     prior, _ = load_flow(folder)
     return prior.explained_variance if prior.pca_bases is not None else None

@@ -21,12 +21,13 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from elepose import __version__, checkpoint
+from elepose import __version__
+from elepose.models import io as model_io
 from elepose.data.cache import PoseSplit, load_manifest, load_split
 from elepose.geometry import unproject
-from elepose.inputs import Normalisation, normalise, select_2d, supervised_targets
+from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
 from elepose.losses import supervised_loss
-from elepose.model_io import (
+from elepose.models.io import (
     FLOW_KIND,
     LIFTER_KIND,
     build_flow,
@@ -35,8 +36,8 @@ from elepose.model_io import (
     save_flow,
     save_lifter,
 )
-from elepose.objective import LossWeights, elepose_losses, parse_elevation_prior
-from elepose.runlog import RunLog
+from elepose.train.objective import LossWeights, elepose_losses, parse_elevation_prior
+from elepose.train.runlog import RunLog
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
 
@@ -149,7 +150,7 @@ class _Deadline:
 
 
 def _write_run_config(out: Path, config: Any) -> None:
-    checkpoint.save_config(out / "run.json", {"kind": "run-settings", "elepose": __version__, **asdict(config)})
+    model_io.save_config(out / "run.json", {"kind": "run-settings", "elepose": __version__, **asdict(config)})
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -187,7 +188,7 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     generator = torch.Generator().manual_seed(config.seed)
     if config.resume:
         prior, _ = load_flow(out)
-        state = checkpoint.load_resume_state(out / "resume.pt")
+        state = model_io.load_resume_state(out / "resume.pt")
         optimizer = make_adam(prior.parameters(), config.lr, config.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
         optimizer.load_state_dict(state["optimizer"])
@@ -246,7 +247,7 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
         }
         log.log(epoch + 1, metrics)
         save_flow(out, prior, {**flow_meta, "epoch": epoch + 1, "metrics": metrics})
-        checkpoint.save_resume_state(
+        model_io.save_resume_state(
             out / "resume.pt",
             {"epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator)},
         )
@@ -293,7 +294,7 @@ def train_lifter(
     ``on_epoch_end(epoch, lifter)`` is called on every rank after each epoch (tests use it to
     compare ranks under DDP).
     """
-    from elepose.evaluation import calibrate_reliability, evaluate_during_training
+    from elepose.evaluate.evaluation import calibrate_reliability, evaluate_during_training
 
     device = pick_device(config.device)
     out = Path(config.out)
@@ -323,10 +324,10 @@ def train_lifter(
         generator = torch.Generator().manual_seed(config.seed * 7919 + dist_info.rank)
         resume_state = None
         if config.resume:
-            from elepose.model_io import load_lifter_weights
+            from elepose.models.io import load_lifter_weights
 
             load_lifter_weights(out, lifter)
-            resume_state = checkpoint.load_resume_state(out / "resume.pt")
+            resume_state = model_io.load_resume_state(out / "resume.pt")
         lifter.to(device)
         model: torch.nn.Module = lifter
         if dist_info.enabled:
@@ -417,7 +418,7 @@ def train_lifter(
                 log.log(epoch + 1, metrics)
                 save_lifter(out, lifter, prior, {**lifter_meta, "epoch": epoch + 1, "metrics": metrics, "reliability": reliability})
                 rng_states = _gather_rng(generator, dist_info)
-                checkpoint.save_resume_state(
+                model_io.save_resume_state(
                     out / "resume.pt",
                     {
                         "epoch": epoch,

@@ -1,6 +1,6 @@
 """The benchmark report: ``RESULTS.md`` (tables of accuracy, targets, PCA sweep, reliability,
 elevation, speed, seeds, time to accuracy), ``results.json`` and the figures, rendered from the
-result dictionary that :func:`elepose.suite.run_benchmark` collects.
+result dictionary that :func:`elepose.benchmark.run.run_benchmark` collects.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from elepose.report import plot_nll_vs_error
+    from elepose.evaluate.figures import plot_nll_vs_error
 
     folder.mkdir(parents=True, exist_ok=True)
     sweep = [s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None]

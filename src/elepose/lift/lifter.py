@@ -2,7 +2,7 @@
 
 Three lines from detector output to 3D poses and how far to trust them::
 
-    from elepose.api import Lifter
+    from elepose.lift.lifter import Lifter
     lifter = Lifter.load("runs/lifter")
     result = lifter.lift("video_keypoints.json", height_m=1.75)
 
@@ -12,7 +12,7 @@ What :meth:`Lifter.lift` does, batched over every person of every frame:
    or a file / folder in any format of :mod:`elepose.data.keypoints`);
 2. marks joints with score below ``min_score`` as missing, skips people with too few visible
    joints (or with the pelvis and both hips missing), and fills the rest from the flow prior's
-   PCA subspace (:func:`elepose.filling.fill_missing_joints`);
+   PCA subspace (:func:`elepose.lift.filling.fill_missing_joints`);
 3. normalises the 2D (``scale``, below), lifts it (Eq. 2 of ElePose) and predicts the camera
    elevation;
 4. scores each lift by the flow's NLL averaged over ``rotations`` random virtual views (Sec. 4.3
@@ -44,11 +44,11 @@ import numpy as np
 import torch
 
 from elepose.data.keypoints import Detections, read_keypoints
-from elepose.evaluation import predict, reliability_nll
-from elepose.filling import fill_missing_joints
+from elepose.evaluate.evaluation import predict, reliability_nll
+from elepose.lift.filling import fill_missing_joints
 from elepose.geometry import normalise_2d
-from elepose.inputs import Normalisation
-from elepose.model_io import load_lifter
+from elepose.models.normalisation import Normalisation
+from elepose.models.io import load_lifter
 from elepose.runtime import pick_device
 from elepose.skeleton import HEAD, JOINT_NAMES, NUM_JOINTS, PELVIS
 
@@ -250,7 +250,7 @@ class Lifter:
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Lifter":
         """Load a lifter run folder (``elepose train --out``); ``device``: "cpu", "cuda" or "auto".
 
-        Raises :class:`elepose.checkpoint.CheckpointError` (a ``ValueError``) naming the file
+        Raises :class:`elepose.models.io.CheckpointError` (a ``ValueError``) naming the file
         and the field when the folder is not a lifter checkpoint of this format version.
         """
         network, prior, config = load_lifter(path)

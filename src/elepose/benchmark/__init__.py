@@ -1,0 +1,1 @@
+"""The benchmark runner behind ``elepose benchmark``: plan, train, evaluate, time, report."""

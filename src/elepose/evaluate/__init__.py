@@ -1,0 +1,1 @@
+"""Evaluation: a lifter's accuracy, elevation and reliability on a split, and their figures."""

@@ -1,0 +1,202 @@
+"""Run folders on disk: safetensors weights, JSON configs and resume state, written atomically.
+
+A flow run folder: ``config.json`` (kind ``elepose-flow``), ``model.safetensors`` (coupling
+blocks), ``pca.safetensors`` (PCA mean and components). A lifter run folder: ``config.json``
+(kind ``elepose-lifter``, with the flow's config inside), ``model.safetensors`` (the lifter),
+and a copy of the flow's ``flow.safetensors`` + ``pca.safetensors``, so a lifter checkpoint
+alone is enough to lift and to score reliability. Training adds ``resume.pt`` (optimizer,
+scheduler, random-number states, epoch), read back with ``weights_only=True`` (SPEC 9).
+Every file is written to a temporary name, fsynced and renamed, so an interrupted write never
+leaves a damaged file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import json
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from elepose.atomic import atomic_write
+
+from elepose.models.flow import PosePrior
+from elepose.models.lifter import LiftingNetwork
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "save_weights",
+    "load_weights",
+    "save_config",
+    "load_config",
+    "save_resume_state",
+    "load_resume_state",
+    "FLOW_KIND",
+    "LIFTER_KIND",
+    "build_flow",
+    "build_lifter",
+    "save_flow",
+    "load_flow",
+    "save_lifter",
+    "load_lifter",
+    "load_lifter_weights",
+]
+
+FORMAT_VERSION = 1
+"""Bumped whenever the meaning of a checkpoint's files changes; older checkpoints are refused."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, damaged, of another kind or of another format version."""
+
+
+def save_weights(path: str | Path, tensors: dict[str, torch.Tensor]) -> None:
+    """Write a state dict to a safetensors file atomically (tensors copied to contiguous CPU)."""
+    plain = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(plain, tmp))
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a safetensors file onto the CPU; :class:`CheckpointError` when absent or damaged."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file not found")
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own error types
+        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
+
+
+def save_config(path: str | Path, config: dict[str, Any]) -> None:
+    """Write ``config`` (JSON-serialisable) with ``format_version`` added, atomically."""
+    payload = {"format_version": FORMAT_VERSION, **config}
+    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Read a ``config.json``; check its format version and, when given, its ``kind``.
+
+    Raises :class:`CheckpointError` naming the file and what was expected.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint config here (expected a run folder with config.json)")
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from err
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: field 'format_version' is {version!r}; this elepose reads version {FORMAT_VERSION}"
+        )
+    if kind is not None and config.get("kind") != kind:
+        raise CheckpointError(f"{path}: field 'kind' is {config.get('kind')!r}, expected {kind!r}")
+    return config
+
+
+def save_resume_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write training state (tensors, numbers, strings, nested dicts/lists) with ``torch.save``, atomically."""
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_resume_state(path: str | Path) -> dict[str, Any]:
+    """Read a state written by :func:`save_resume_state` with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no resume state (was the run started with this output folder?)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+FLOW_KIND = "elepose-flow"
+LIFTER_KIND = "elepose-lifter"
+
+
+def build_flow(pca_bases: int | None, blocks: int, hidden: int, seed: int) -> PosePrior:
+    """A fresh flow prior (PCA not yet fitted)."""
+    return PosePrior(pca_bases=pca_bases, blocks=blocks, hidden=hidden, seed=seed)
+
+
+def build_lifter(hidden: int, variant: str, elevation: bool, elevation_init_deg: float = 0.0) -> LiftingNetwork:
+    """A fresh lifting network (``elevation_init_deg``: starting elevation, see LiftingNetwork)."""
+    return LiftingNetwork(hidden=hidden, variant=variant, elevation=elevation, elevation_init_deg=elevation_init_deg)
+
+
+def _split_pca(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    pca = {k: v for k, v in state.items() if k.startswith("pca_")}
+    rest = {k: v for k, v in state.items() if not k.startswith("pca_")}
+    return rest, pca
+
+
+def _write_flow_weights(folder: Path, prior: PosePrior, weights_name: str) -> None:
+    rest, pca = _split_pca(prior.state_dict())
+    save_weights(folder / weights_name, rest)
+    save_weights(folder / "pca.safetensors", pca)
+
+
+def _read_flow(folder: Path, config: dict[str, Any], weights_name: str) -> PosePrior:
+    prior = build_flow(config["pca_bases"], config["blocks"], config["hidden"], config.get("seed", 0))
+    state = {**load_weights(folder / weights_name), **load_weights(folder / "pca.safetensors")}
+    try:
+        prior.load_state_dict(state)
+    except RuntimeError as err:
+        raise CheckpointError(f"{folder / weights_name}: weights do not match the config ({err})") from err
+    return prior.eval()
+
+
+def save_flow(out: str | Path, prior: PosePrior, config: dict[str, Any]) -> None:
+    """Write a flow run folder (weights first, config last, each atomically)."""
+    folder = Path(out)
+    _write_flow_weights(folder, prior, "model.safetensors")
+    save_config(folder / "config.json", {**config, "kind": FLOW_KIND})
+
+
+def load_flow(path: str | Path) -> tuple[PosePrior, dict[str, Any]]:
+    """Read a flow run folder, or the flow stored inside a lifter run folder."""
+    folder = Path(path)
+    config = load_config(folder)
+    if config.get("kind") == LIFTER_KIND:
+        return _read_flow(folder, config["flow"], "flow.safetensors"), config["flow"]
+    if config.get("kind") != FLOW_KIND:
+        raise CheckpointError(
+            f"{folder / 'config.json'}: field 'kind' is {config.get('kind')!r}, expected {FLOW_KIND!r} (a folder written by `elepose flow`)"
+        )
+    return _read_flow(folder, config, "model.safetensors"), config
+
+
+def save_lifter(out: str | Path, lifter: LiftingNetwork, prior: PosePrior, config: dict[str, Any]) -> None:
+    """Write a lifter run folder with its flow copied in (config written last)."""
+    folder = Path(out)
+    save_weights(folder / "model.safetensors", lifter.state_dict())
+    _write_flow_weights(folder, prior, "flow.safetensors")
+    save_config(folder / "config.json", {**config, "kind": LIFTER_KIND})
+
+
+def load_lifter_weights(path: str | Path, lifter: LiftingNetwork) -> None:
+    """Load ``model.safetensors`` of a lifter run folder into ``lifter`` (for resuming)."""
+    folder = Path(path)
+    try:
+        lifter.load_state_dict(load_weights(folder / "model.safetensors"))
+    except RuntimeError as err:
+        raise CheckpointError(f"{folder / 'model.safetensors'}: weights do not match this lifter ({err})") from err
+
+
+def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PosePrior, dict[str, Any]]:
+    """Read a lifter run folder -> ``(lifter, flow prior, config)``, both in eval mode on the CPU."""
+    folder = Path(path)
+    config = load_config(folder, kind=LIFTER_KIND)
+    lifter = build_lifter(config["hidden"], config["variant"], config["elevation_branch"])
+    load_lifter_weights(folder, lifter)
+    prior = _read_flow(folder, config["flow"], "flow.safetensors")
+    return lifter.eval(), prior, config
