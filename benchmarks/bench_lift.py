@@ -42,15 +42,15 @@ def random_checkpoint(folder: str, device: torch.device) -> None:
     train = synthetic_poses(4096, seed=1)
     norm = Normalisation.fit("pose", train)
     x = normalise(train, norm)
-    prior = build_flow(26, blocks=8, hidden=1024, seed=0).fit_pca(x.double())
+    flow = build_flow(26, blocks=8, hidden=1024, seed=0).fit_pca(x.double())
     lifter = build_lifter(1024, "shared", elevation=True)
-    reliability = calibrate_reliability(lifter.to(device), prior.to(device), x, device, rotations=4, samples=1024)
+    reliability = calibrate_reliability(lifter.to(device), flow.to(device), x, device, rotations=4, samples=1024)
     flow_config = {"kind": "elepose-flow", "pca_bases": 26, "blocks": 8, "hidden": 1024, "seed": 0, "normalisation": norm.to_dict()}
     config = {
         "hidden": 1024, "variant": "shared", "elevation_branch": True, "normalisation": norm.to_dict(),
         "flow": flow_config, "reliability": reliability, "input": "gt",
     }
-    save_lifter(folder, lifter.cpu(), prior.cpu(), config)
+    save_lifter(folder, lifter.cpu(), flow.cpu(), config)
 
 
 def _sync(device: torch.device) -> None:

@@ -1,4 +1,4 @@
-"""The normalizing-flow prior: exact log-determinants, invertibility, parity with FrEIA 0.2,
+"""The normalizing-flow: exact log-determinants, invertibility, parity with FrEIA 0.2,
 the PCA against numpy, learning on synthetic poses, bf16 autocast and seeding."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from scipy.stats import special_ortho_group
 from torch import nn
 
 from elepose.geometry import normalise_2d, project, rotation_x, rotation_y
-from elepose.models.flow import AllInOneBlock, CouplingFlow, PosePrior
+from elepose.models.flow import AllInOneBlock, CouplingFlow, PoseFlow
 
 Ff = pytest.importorskip("FrEIA.framework")
 Fm = pytest.importorskip("FrEIA.modules")
@@ -153,7 +153,7 @@ def test_inverse_undoes_forward() -> None:
 # -- parity with FrEIA 0.2 --------------------------------------------------------------------
 def test_default_state_dict_matches_freia_keys_and_shapes() -> None:
     torch.manual_seed(0)
-    ours = PosePrior().flow.state_dict()
+    ours = PoseFlow().flow.state_dict()
     reference = freia_reference_flow(26, blocks=8, hidden=1024).state_dict()
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in reference.items()}
     assert ours["module_list.0.subnet.0.weight"].shape == (1024, 13)
@@ -197,70 +197,70 @@ def test_our_weights_load_into_freia() -> None:
 # -- PCA --------------------------------------------------------------------------------------
 def test_pca_matches_numpy_svd() -> None:
     data = correlated_poses(500, rank=10, seed=0)
-    prior = PosePrior(pca_bases=12, blocks=1, hidden=8).double().fit_pca(torch.tensor(data))
+    flow = PoseFlow(pca_bases=12, blocks=1, hidden=8).double().fit_pca(torch.tensor(data))
     flat = data.reshape(500, 34)
     mean = flat.mean(axis=0)
     _, singular, vt = np.linalg.svd(flat - mean, full_matrices=False)
     reference = vt[:12]
-    np.testing.assert_allclose(prior.pca_mean.numpy(), mean, atol=1e-12)
+    np.testing.assert_allclose(flow.pca_mean.numpy(), mean, atol=1e-12)
     # Same subspace and same axes up to sign: compare projectors and |coefficients|.
     np.testing.assert_allclose(
-        prior.pca_components.numpy().T @ prior.pca_components.numpy(), reference.T @ reference, atol=1e-8
+        flow.pca_components.numpy().T @ flow.pca_components.numpy(), reference.T @ reference, atol=1e-8
     )
-    coefficients = prior.project(torch.tensor(data)).numpy()
+    coefficients = flow.project(torch.tensor(data)).numpy()
     np.testing.assert_allclose(np.abs(coefficients), np.abs((flat - mean) @ reference.T), atol=1e-8)
     ratio = singular**2 / np.sum(singular**2)
-    np.testing.assert_allclose(prior.pca_variance_ratio.numpy(), ratio[:12], atol=1e-12)
-    assert prior.explained_variance == pytest.approx(ratio[:12].sum(), abs=1e-12)
-    assert prior.explained_variance >= 0.99
+    np.testing.assert_allclose(flow.pca_variance_ratio.numpy(), ratio[:12], atol=1e-12)
+    assert flow.explained_variance == pytest.approx(ratio[:12].sum(), abs=1e-12)
+    assert flow.explained_variance >= 0.99
 
 
 def test_pca_is_not_whitened_and_back_projection_reconstructs() -> None:
     data = torch.tensor(correlated_poses(400, rank=6, seed=1))
-    prior = PosePrior(pca_bases=6, blocks=1, hidden=8).double().fit_pca(data)
-    coefficients = prior.project(data)
+    flow = PoseFlow(pca_bases=6, blocks=1, hidden=8).double().fit_pca(data)
+    coefficients = flow.project(data)
     variances = coefficients.var(dim=0)
     assert variances[0] > 2 * variances[-1]  # not whitened: the leading axis keeps its variance
     zeros = torch.zeros(6, dtype=torch.float64)
     torch.testing.assert_close(coefficients.mean(dim=0), zeros, atol=1e-12, rtol=0)
-    residual = (prior.back_project(coefficients) - data).pow(2).sum() / (data - data.mean(0)).pow(2).sum()
-    assert residual.item() == pytest.approx(1.0 - prior.explained_variance, abs=1e-10)
+    residual = (flow.back_project(coefficients) - data).pow(2).sum() / (data - data.mean(0)).pow(2).sum()
+    assert residual.item() == pytest.approx(1.0 - flow.explained_variance, abs=1e-10)
 
 
 def test_no_pca_flattens() -> None:
-    prior = PosePrior(pca_bases=None, blocks=1, hidden=8)
+    flow = PoseFlow(pca_bases=None, blocks=1, hidden=8)
     poses = torch.randn(3, 17, 2)
-    torch.testing.assert_close(prior.project(poses), poses.reshape(3, 34))
-    assert prior.dim == 34 and prior.explained_variance == 1.0
-    assert prior.sample(5, torch.Generator().manual_seed(0)).shape == (5, 17, 2)
+    torch.testing.assert_close(flow.project(poses), poses.reshape(3, 34))
+    assert flow.dim == 34 and flow.explained_variance == 1.0
+    assert flow.sample(5, torch.Generator().manual_seed(0)).shape == (5, 17, 2)
     with pytest.raises(ValueError, match="no PCA"):
-        prior.fit_pca(poses)
+        flow.fit_pca(poses)
 
 
 def test_bad_inputs_raise() -> None:
-    prior = PosePrior(pca_bases=4, blocks=1, hidden=8)
+    flow = PoseFlow(pca_bases=4, blocks=1, hidden=8)
     with pytest.raises(ValueError, match="not fitted"):
-        prior.nll(torch.randn(2, 17, 2))
+        flow.nll(torch.randn(2, 17, 2))
     with pytest.raises(ValueError, match=r"\(N, 17, 2\)"):
-        prior.fit_pca(torch.randn(10, 34))
+        flow.fit_pca(torch.randn(10, 34))
     with pytest.raises(ValueError, match="more than pca_bases"):
-        prior.fit_pca(torch.randn(4, 17, 2))
+        flow.fit_pca(torch.randn(4, 17, 2))
     with pytest.raises(ValueError, match="pca_bases"):
-        PosePrior(pca_bases=35)
+        PoseFlow(pca_bases=35)
 
 
-# -- the prior as a whole ---------------------------------------------------------------------
+# -- the flow as a whole ---------------------------------------------------------------------
 def test_nll_is_half_squared_norm_minus_logdet_and_pca_is_in_the_state_dict() -> None:
     g = torch.Generator().manual_seed(0)
     poses = synthetic_poses(200, g)
-    prior = PosePrior(pca_bases=8, blocks=2, hidden=16).fit_pca(poses)
-    z, logdet = prior(poses[:10])
-    torch.testing.assert_close(prior.nll(poses[:10]), 0.5 * (z**2).sum(1) - logdet)
-    copy = PosePrior(pca_bases=8, blocks=2, hidden=16, seed=7)
-    copy.load_state_dict(prior.state_dict())
-    assert {"pca_mean", "pca_components", "pca_variance_ratio"} <= set(prior.state_dict())
-    torch.testing.assert_close(copy.nll(poses[:10]), prior.nll(poses[:10]))
-    copy.load_state_dict(PosePrior(pca_bases=8, blocks=2, hidden=16).state_dict())  # unfitted
+    flow = PoseFlow(pca_bases=8, blocks=2, hidden=16).fit_pca(poses)
+    z, logdet = flow(poses[:10])
+    torch.testing.assert_close(flow.nll(poses[:10]), 0.5 * (z**2).sum(1) - logdet)
+    copy = PoseFlow(pca_bases=8, blocks=2, hidden=16, seed=7)
+    copy.load_state_dict(flow.state_dict())
+    assert {"pca_mean", "pca_components", "pca_variance_ratio"} <= set(flow.state_dict())
+    torch.testing.assert_close(copy.nll(poses[:10]), flow.nll(poses[:10]))
+    copy.load_state_dict(PoseFlow(pca_bases=8, blocks=2, hidden=16).state_dict())  # unfitted
     with pytest.raises(ValueError, match="not fitted"):
         copy.nll(poses[:10])
 
@@ -269,48 +269,48 @@ def test_pretraining_lowers_held_out_nll() -> None:
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
     train, held_out = synthetic_poses(8192, g), synthetic_poses(512, g)
-    prior = PosePrior(pca_bases=8, blocks=4, hidden=64, seed=0).fit_pca(train)
-    optimiser = torch.optim.Adam(prior.parameters(), lr=1e-3)
+    flow = PoseFlow(pca_bases=8, blocks=4, hidden=64, seed=0).fit_pca(train)
+    optimiser = torch.optim.Adam(flow.parameters(), lr=1e-3)
     with torch.no_grad():
-        initial = prior.nll(held_out).mean().item()
+        initial = flow.nll(held_out).mean().item()
     for _ in range(300):
-        loss = prior.nll(train[torch.randint(0, len(train), (256,), generator=g)]).mean()
+        loss = flow.nll(train[torch.randint(0, len(train), (256,), generator=g)]).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
-        final = prior.nll(held_out).mean().item()
+        final = flow.nll(held_out).mean().item()
     assert final < initial - 8.0, (initial, final)
 
 
 def test_sample_lies_in_pca_subspace() -> None:
     g = torch.Generator().manual_seed(0)
     poses = synthetic_poses(300, g)
-    prior = PosePrior(pca_bases=8, blocks=2, hidden=16).fit_pca(poses)
-    samples = prior.sample(20, torch.Generator().manual_seed(1))
+    flow = PoseFlow(pca_bases=8, blocks=2, hidden=16).fit_pca(poses)
+    samples = flow.sample(20, torch.Generator().manual_seed(1))
     assert samples.shape == (20, 17, 2)
-    coefficients = prior.inverse(torch.randn(20, 8, generator=torch.Generator().manual_seed(1)))
-    torch.testing.assert_close(prior.project(samples), coefficients, atol=1e-5, rtol=0)
+    coefficients = flow.inverse(torch.randn(20, 8, generator=torch.Generator().manual_seed(1)))
+    torch.testing.assert_close(flow.project(samples), coefficients, atol=1e-5, rtol=0)
 
 
 def test_bf16_autocast_gives_float32_finite_nll() -> None:
     g = torch.Generator().manual_seed(0)
     poses = synthetic_poses(256, g)
-    prior = PosePrior(pca_bases=26, blocks=8, hidden=64).fit_pca(poses)
+    flow = PoseFlow(pca_bases=26, blocks=8, hidden=64).fit_pca(poses)
     identity = nn.Linear(34, 34, bias=False)
     with torch.no_grad():
         identity.weight.copy_(torch.eye(34))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         poses_bf16 = identity(poses.reshape(-1, 34)).reshape(-1, 17, 2)  # a bf16 activation
         assert poses_bf16.dtype == torch.bfloat16
-        z, logdet = prior(poses_bf16)
-        nll = prior.nll(poses_bf16)
+        z, logdet = flow(poses_bf16)
+        nll = flow.nll(poses_bf16)
     assert z.dtype == logdet.dtype == nll.dtype == torch.float32
     assert torch.isfinite(nll).all()
     # Inside, everything ran in float32: equal to fp32 on the same (bf16-rounded) input ...
-    torch.testing.assert_close(nll, prior.nll(poses_bf16.float()))
+    torch.testing.assert_close(nll, flow.nll(poses_bf16.float()))
     # ... and close to fp32 on the unrounded input (bf16 keeps ~3 significant digits).
-    reference = prior.nll(poses)
+    reference = flow.nll(poses)
     assert (nll - reference).abs().max() < 0.05 * (reference.abs().max() + 1.0)
     nll.sum().backward()
     assert identity.weight.grad is not None and torch.isfinite(identity.weight.grad).all()
@@ -318,9 +318,9 @@ def test_bf16_autocast_gives_float32_finite_nll() -> None:
 
 def test_seed_fixes_initialisation_without_touching_global_rngs() -> None:
     torch_state, numpy_state = torch.get_rng_state(), np.random.get_state()
-    first = PosePrior(pca_bases=10, blocks=3, hidden=16, seed=5).state_dict()
-    second = PosePrior(pca_bases=10, blocks=3, hidden=16, seed=5).state_dict()
-    other = PosePrior(pca_bases=10, blocks=3, hidden=16, seed=6).state_dict()
+    first = PoseFlow(pca_bases=10, blocks=3, hidden=16, seed=5).state_dict()
+    second = PoseFlow(pca_bases=10, blocks=3, hidden=16, seed=5).state_dict()
+    other = PoseFlow(pca_bases=10, blocks=3, hidden=16, seed=6).state_dict()
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert np.array_equal(np.random.get_state()[1], numpy_state[1])
     assert all(torch.equal(first[k], second[k]) for k in first)

@@ -101,7 +101,7 @@ def test_array_lift_equals_predicting_the_normalised_split(lifter, split):
     np.testing.assert_array_equal(result.frame, np.arange(len(split)))
 
 
-def _nll_one_view_at_a_time(prior, poses_3d, elevation, mu, sigma, rotations, seed):
+def _nll_one_view_at_a_time(flow, poses_3d, elevation, mu, sigma, rotations, seed):
     """Independent reference: the views drawn as documented, scored one view at a time."""
     gen = torch.Generator().manual_seed(seed)
     azimuth = (torch.rand(rotations, generator=gen, dtype=torch.float64) * 2 - 1) * math.pi
@@ -114,14 +114,14 @@ def _nll_one_view_at_a_time(prior, poses_3d, elevation, mu, sigma, rotations, se
             y = poses[i] @ r.T
             x2 = y[:, :2] / (y[:, 2:] + 10.0)
             with torch.no_grad():
-                total[i] += prior.nll(x2[None].float()).double()[0]
+                total[i] += flow.nll(x2[None].float()).double()[0]
     return (total / rotations).numpy()
 
 
 def test_nll_is_the_mean_flow_nll_over_the_documented_views(lifter, split):
     result = lifter.lift(split.poses_2d[:6], rotations=5)
     expected = _nll_one_view_at_a_time(
-        lifter.prior, result.poses_3d, result.elevation, lifter.elevation_mu, lifter.elevation_sigma, 5, 0
+        lifter.flow, result.poses_3d, result.elevation, lifter.elevation_mu, lifter.elevation_sigma, 5, 0
     )
     np.testing.assert_allclose(result.nll, expected, rtol=1e-4, atol=1e-3)
 
@@ -214,22 +214,22 @@ def _numpy_fill(x: np.ndarray, missing: np.ndarray, mean: np.ndarray, components
 def test_dropped_joints_of_a_pose_in_the_pca_subspace_are_recovered(lifter, split):
     # Each synthetic limb swings rigidly, so a hidden joint is recoverable when one joint of its
     # limb stays visible (a whole hidden arm is not: its swing angle is unobservable).
-    prior = lifter.prior
+    flow = lifter.flow
     normalised = normalise(split.poses_2d[:6], lifter.normalisation)
-    in_subspace = prior.back_project(prior.project(normalised)).double().numpy()
+    in_subspace = flow.back_project(flow.project(normalised)).double().numpy()
     poses_px = in_subspace * 2500.0 + np.array([480.0, 420.0])  # 10 x a 250 px scale, somewhere in the image
     missing = np.zeros((6, 17), dtype=bool)
     for i, joints in enumerate([[2], [0], [3, 6], [13, 16], [0, 9, 10], [5, 15, 3]]):
         missing[i, joints] = True
     hidden = np.where(missing[..., None], -1e4, poses_px)  # values at missing joints must be ignored
-    filled = fill_missing_joints(hidden, missing, prior.pca_mean, prior.pca_components, prior.pca_variance_ratio)
+    filled = fill_missing_joints(hidden, missing, flow.pca_mean, flow.pca_components, flow.pca_variance_ratio)
     spread = np.sqrt(((poses_px - poses_px.mean(axis=1, keepdims=True)) ** 2).sum(-1).mean(-1))  # (6,) px
     error = np.linalg.norm(filled - poses_px, axis=-1)
     assert np.all(error[~missing] == 0)
     assert np.all(error.max(axis=1) < 0.08 * spread), (error.max(axis=1), spread)
-    mean_pose = fill_missing_joints(hidden, missing, prior.pca_mean, prior.pca_components, prior.pca_variance_ratio, noise_share=1e9)
+    mean_pose = fill_missing_joints(hidden, missing, flow.pca_mean, flow.pca_components, flow.pca_variance_ratio, noise_share=1e9)
     assert error[missing].mean() < 0.5 * np.linalg.norm(mean_pose - poses_px, axis=-1)[missing].mean()
-    mean, components, ratio = (b.double().numpy() for b in (prior.pca_mean, prior.pca_components, prior.pca_variance_ratio))
+    mean, components, ratio = (b.double().numpy() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio))
     for i in range(6):
         np.testing.assert_allclose(filled[i], _numpy_fill(hidden[i], missing[i], mean, components, ratio), atol=1e-6)
 
@@ -292,7 +292,7 @@ def test_reliability_lies_in_0_100_and_falls_as_nll_rises(lifter, split):
 
 def test_reliability_nll_batches_of_any_size_agree(lifter, split):
     result = lifter.lift(split.poses_2d)
-    args = (lifter.prior, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), 0.2, 0.1, 7, 3)
+    args = (lifter.flow, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), 0.2, 0.1, 7, 3)
     np.testing.assert_allclose(reliability_nll(*args, batch_size=7).numpy(), reliability_nll(*args, batch_size=10_000).numpy(), rtol=1e-6)
     np.testing.assert_allclose(reliability_nll(*args).numpy(), reliability_nll(*args, batch_size=7).numpy(), rtol=1e-6)
 
@@ -303,7 +303,7 @@ def test_pose_scale_is_invariant_to_image_zoom_and_checkpoint_dataset_scale_is_n
     assert lifter.default_scale == "pose"
     assert_same_lift(lifter.lift(zoomed), lifter.lift(split.poses_2d), atol=1e-4)
     config = {**lifter.config, "normalisation": {"mode": "dataset", "dataset_scale_px": 120.0}}
-    dataset = Lifter(lifter.network, lifter.prior, config)
+    dataset = Lifter(lifter.network, lifter.flow, config)
     assert dataset.default_scale == "checkpoint"
     assert not np.allclose(dataset.lift(zoomed).poses_3d, dataset.lift(split.poses_2d).poses_3d, atol=1e-3)
     assert_same_lift(dataset.lift(zoomed, scale="pose"), dataset.lift(split.poses_2d, scale="pose"), atol=1e-4)

@@ -12,7 +12,7 @@ from torch import nn
 
 from elepose.benchmark import run as suite
 from elepose.benchmark import speed
-from elepose.models.flow import PosePrior
+from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
 from tests.synthetic import write_cache
 
@@ -107,24 +107,24 @@ def test_lifter_flops_equal_a_count_over_its_linear_layers(variant, elevation):
 
 
 def test_flow_flops_equal_a_count_over_its_layers():
-    prior = PosePrior(pca_bases=10, blocks=3, hidden=16)
-    rotations = sum(2 * b.w_perm.shape[0] * b.w_perm.shape[1] for b in prior.flow.module_list)
-    assert speed.flow_forward_flops(10, 3, 16) == _linear_flops(prior) + rotations + 2 * 34 * 10
-    no_pca = PosePrior(pca_bases=None, blocks=2, hidden=8)
+    flow = PoseFlow(pca_bases=10, blocks=3, hidden=16)
+    rotations = sum(2 * b.w_perm.shape[0] * b.w_perm.shape[1] for b in flow.flow.module_list)
+    assert speed.flow_forward_flops(10, 3, 16) == _linear_flops(flow) + rotations + 2 * 34 * 10
+    no_pca = PoseFlow(pca_bases=None, blocks=2, hidden=8)
     assert speed.flow_forward_flops(None, 2, 8) == _linear_flops(no_pca) + 2 * 2 * 34 * 34
 
 
 def test_speed_functions_return_positive_finite_numbers():
-    prior = PosePrior(pca_bases=10, blocks=2, hidden=16).fit_pca(torch.randn(200, 17, 2) * 0.1)
+    flow = PoseFlow(pca_bases=10, blocks=2, hidden=16).fit_pca(torch.randn(200, 17, 2) * 0.1)
     inputs = torch.randn(256, 17, 2) * 0.1
     values = [
         speed.matmul_rate(32, 64, "fp32", min_seconds=0.02),
         speed.matmul_rate(32, 64, "bf16", min_seconds=0.02),
-        speed.training_throughput(prior, inputs, hidden=32, batch_size=32, warmup_steps=1, steps=2)["samples_per_s"],
+        speed.training_throughput(flow, inputs, hidden=32, batch_size=32, warmup_steps=1, steps=2)["samples_per_s"],
         speed.peak_memory()["peak_rss_mib"],
     ]
     assert all(math.isfinite(v) and v > 0 for v in values)
-    ops = speed.profile_training_step(prior, inputs, hidden=32, batch_size=32, steps=1, top=3)
+    ops = speed.profile_training_step(flow, inputs, hidden=32, batch_size=32, steps=1, top=3)
     assert len(ops) == 3 and all(o["ms_per_step"] > 0 for o in ops)
 
 

@@ -41,9 +41,9 @@ def _lifter_config(cache: Path, flow: Path, out: Path, **changes) -> TrainConfig
 def test_flow_run_folder_holds_weights_pca_config_and_log(flow_run):
     names = {p.name for p in flow_run.iterdir()}
     assert {"config.json", "model.safetensors", "pca.safetensors", "resume.pt", "metrics.csv", "run.json"} <= names
-    prior, config = load_flow(flow_run)
+    flow, config = load_flow(flow_run)
     assert config["kind"] == "elepose-flow" and config["epoch"] == 3
-    assert prior.pca_fitted and prior.explained_variance > 0.9
+    assert flow.pca_fitted and flow.explained_variance > 0.9
     rows = (flow_run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 4  # header + 3 epochs
     first, last = float(rows[1].split(",")[2]), float(rows[-1].split(",")[2])
@@ -67,7 +67,7 @@ def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path):
 def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_path):
     out = tmp_path / "lifter"
     train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
-    lifter, prior, config = load_lifter(out)
+    lifter, flow, config = load_lifter(out)
     assert config["kind"] == "elepose-lifter" and config["elevation_branch"]
     assert len(config["reliability"]["nll_quantiles"]) == 101
     with pytest.raises(model_io.CheckpointError, match="kind"):

@@ -315,7 +315,7 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
     from elepose.models.io import load_lifter
 
     cached_path = run.out / "evaluation.json"
-    lifter, prior, config = load_lifter(run.out)
+    lifter, flow, config = load_lifter(run.out)
     key = {"epoch": config.get("epoch"), "samples": profile.eval_samples, "rotations": profile.rotations, "per_dataset": per_dataset}
     if cached_path.is_file():
         cached = json.loads(cached_path.read_text(encoding="utf-8"))
@@ -324,7 +324,7 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
     dev = pick_device(device)
     lifter.to(dev)
     subset = _test_subset(test, profile.eval_samples)
-    report, per_pose = evaluate_checkpoint(lifter, prior, config, train, subset, None, profile.rotations, dev)
+    report, per_pose = evaluate_checkpoint(lifter, flow, config, train, subset, None, profile.rotations, dev)
     bad = per_pose["pa_mpjpe"] > 100.0
     report["reliability"] = {
         "threshold_mm": 100.0,
@@ -367,7 +367,7 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
     from elepose.models.io import load_flow
 
     dev = pick_device(device)
-    prior, flow_config = load_flow(work / "flow")
+    flow, flow_config = load_flow(work / "flow")
     train = load_split(cache / "train.npz")
     test = load_split(cache / "test.npz")
     norm = Normalisation(**flow_config["normalisation"])
@@ -386,7 +386,7 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
         log(f"speed: {precision} matmul and training step")
         rate = speed.matmul_rate(profile.batch_size, profile.speed_hidden, precision, dev, profile.matmul_seconds)
         step = speed.training_throughput(
-            prior, inputs, profile.speed_hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
+            flow, inputs, profile.speed_hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
         )
         achieved = step["samples_per_s"] * flops["total"]
         result["precisions"][precision] = {
@@ -397,7 +397,7 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
             "timed_steps": step["steps"],
         }
     log("speed: per-operator profile of the fp32 step")
-    result["profile_fp32"] = speed.profile_training_step(prior, inputs, profile.speed_hidden, "fp32", dev, profile.batch_size, steps=2)
+    result["profile_fp32"] = speed.profile_training_step(flow, inputs, profile.speed_hidden, "fp32", dev, profile.batch_size, steps=2)
     log("speed: lifting throughput")
     poses = test.poses_2d[: profile.lift_poses]
     result["lift"] = speed.lift_throughput(str(work / "elepose"), poses, profile.lift_rotations, dev, profile.latency_repeats)
@@ -689,8 +689,8 @@ def _configured_elevation(manifest: dict[str, Any]) -> dict[str, float] | None:
 def _explained_variance(folder: Path) -> float | None:
     from elepose.models.io import load_flow
 
-    prior, _ = load_flow(folder)
-    return prior.explained_variance if prior.pca_bases is not None else None
+    flow, _ = load_flow(folder)
+    return flow.explained_variance if flow.pca_bases is not None else None
 
 
 def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:

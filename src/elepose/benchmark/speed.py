@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from elepose.models.flow import PosePrior
+from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
 from elepose.train.objective import ElevationPrior, elepose_losses
 from elepose.runtime import autocast
@@ -142,25 +142,25 @@ def training_flops_per_sample(
 
 
 def _training_step(
-    lifter: LiftingNetwork, prior: PosePrior, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, batch_size: int,
+    lifter: LiftingNetwork, flow: PoseFlow, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, batch_size: int,
     precision: str, device: torch.device, generator: torch.Generator, ratios: torch.Tensor, step: int,
 ) -> None:
     start = (step * batch_size) % max(len(inputs) - batch_size + 1, 1)
     x = inputs[start : start + batch_size].to(device)
     with autocast(device, precision):
-        loss = elepose_losses(lifter, prior.nll, x, ratios, ElevationPrior.learned(), generator)["total"]
+        loss = elepose_losses(lifter, flow.nll, x, ratios, ElevationPrior.learned(), generator)["total"]
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
 
 
 def _setup_training(
-    prior: PosePrior, inputs: torch.Tensor, hidden: int, device: torch.device, seed: int
+    flow: PoseFlow, inputs: torch.Tensor, hidden: int, device: torch.device, seed: int
 ) -> tuple[LiftingNetwork, torch.optim.Optimizer, torch.Generator, torch.Tensor]:
     torch.manual_seed(seed)
     lifter = LiftingNetwork(hidden=hidden, elevation=True, elevation_init_deg=10.0).to(device).train()
-    prior.to(device).eval()
-    for p in prior.parameters():
+    flow.to(device).eval()
+    for p in flow.parameters():
         p.requires_grad_(False)
     optimizer = make_adam(lifter.parameters(), lr=2e-4, weight_decay=1e-5)  # as training builds it
     generator = torch.Generator().manual_seed(seed)
@@ -169,7 +169,7 @@ def _setup_training(
 
 
 def training_throughput(
-    prior: PosePrior,
+    flow: PoseFlow,
     inputs: torch.Tensor,
     hidden: int = 1024,
     precision: str = "fp32",
@@ -179,15 +179,15 @@ def training_throughput(
     steps: int = 20,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Samples/s of the ElePose training step of a fresh lifter against the frozen ``prior``.
+    """Samples/s of the ElePose training step of a fresh lifter against the frozen ``flow``.
 
     ``inputs (N, 17, 2)``: normalised 2D poses, cycled through in order. Runs ``warmup_steps``
     untimed steps, then times ``steps``. Returns ``samples_per_s``, ``seconds``, ``steps``,
     ``batch_size``.
     """
     device = torch.device(device)
-    lifter, optimizer, generator, ratios = _setup_training(prior, inputs, hidden, device, seed)
-    args = (lifter, prior, optimizer, inputs, batch_size, precision, device, generator, ratios)
+    lifter, optimizer, generator, ratios = _setup_training(flow, inputs, hidden, device, seed)
+    args = (lifter, flow, optimizer, inputs, batch_size, precision, device, generator, ratios)
     for step in range(warmup_steps):
         _training_step(*args, step)
     _sync(device)
@@ -200,7 +200,7 @@ def training_throughput(
 
 
 def profile_training_step(
-    prior: PosePrior,
+    flow: PoseFlow,
     inputs: torch.Tensor,
     hidden: int = 1024,
     precision: str = "fp32",
@@ -216,8 +216,8 @@ def profile_training_step(
     from torch.profiler import ProfilerActivity, profile
 
     device = torch.device(device)
-    lifter, optimizer, generator, ratios = _setup_training(prior, inputs, hidden, device, 0)
-    args = (lifter, prior, optimizer, inputs, batch_size, precision, device, generator, ratios)
+    lifter, optimizer, generator, ratios = _setup_training(flow, inputs, hidden, device, 0)
+    args = (lifter, flow, optimizer, inputs, batch_size, precision, device, generator, ratios)
     _training_step(*args, 0)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:

@@ -52,12 +52,12 @@ def evaluate(
     from elepose.runtime import pick_device
 
     with user_errors():
-        lifter, prior, config = load_lifter(checkpoint_dir)
+        lifter, flow, config = load_lifter(checkpoint_dir)
         train = load_split(Path(data) / "train.npz")
         test = load_split(Path(data) / "test.npz")
         dev = pick_device(device)
         lifter.to(dev)
-        report, per_pose = evaluate_checkpoint(lifter, prior, config, train, test, samples, rotations, dev)
+        report, per_pose = evaluate_checkpoint(lifter, flow, config, train, test, samples, rotations, dev)
         bad = per_pose["pa_mpjpe"] > 100.0
         if bad.any() and not bad.all():
             report["reliability"] = {"threshold_mm": 100.0, "roc_auc": roc_auc(per_pose["nll"], bad), "positives": int(bad.sum())}

@@ -1,4 +1,4 @@
-"""``elepose flow`` and ``elepose train``: pretrain the flow prior, train the lifter."""
+"""``elepose flow`` and ``elepose train``: pretrain the flow, train the lifter."""
 
 from __future__ import annotations
 
@@ -82,14 +82,14 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
 ) -> None:
-    """Train the lifting network with the frozen flow prior (SPEC sections 5 and 6)."""
+    """Train the lifting network with the frozen flow (SPEC sections 5 and 6)."""
     from elepose.train.loop import TrainConfig, TrainingDiverged, train_lifter
 
-    prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
+    chosen_prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
     with user_errors():
         config = TrainConfig(
             data=str(data), flow=str(flow_dir), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
-            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=prior, elevation_init_deg=elevation_init, elevation_warmup_steps=elevation_warmup,
+            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=chosen_prior, elevation_init_deg=elevation_init, elevation_warmup_steps=elevation_warmup,
             bone_prior=not no_bone_prior, bone_ratios=bone_ratios, supervised=supervised, input=input_2d,
             epoch_samples=epoch_samples, eval_samples=eval_samples, seed=seed, device=device, precision=precision,
             max_minutes=max_minutes, resume=resume,

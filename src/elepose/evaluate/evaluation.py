@@ -62,7 +62,7 @@ def predict(lifter: torch.nn.Module, inputs: torch.Tensor, device: torch.device 
 
 @torch.no_grad()
 def reliability_nll(
-    prior: torch.nn.Module,
+    flow: torch.nn.Module,
     poses_3d: torch.Tensor,
     elevation: torch.Tensor,
     elevation_mu: float,
@@ -95,14 +95,14 @@ def reliability_nll(
         upright = torch.einsum("nij,nkj->nki", rotation_x(-elev.to(device).double()).float(), poses)
         rotated = torch.einsum("vij,nkj->nvki", views, upright)  # (n, K, 17, 3)
         projected = project(rotated, DEPTH_OFFSET).reshape(-1, NUM_JOINTS, 2)
-        out.append(prior.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
+        out.append(flow.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 
 @torch.no_grad()
 def calibrate_reliability(
     lifter: torch.nn.Module,
-    prior: torch.nn.Module,
+    flow: torch.nn.Module,
     x_train: torch.Tensor,
     device: torch.device | str = "cpu",
     rotations: int = 100,
@@ -121,7 +121,7 @@ def calibrate_reliability(
     elevation = torch.as_tensor(pred.elevation)
     mu = float(elevation.mean())
     sigma = float(elevation.std()) if len(elevation) > 1 else 0.0
-    nll = reliability_nll(prior, torch.as_tensor(pred.poses_3d), elevation, mu, sigma, rotations, seed, device)
+    nll = reliability_nll(flow, torch.as_tensor(pred.poses_3d), elevation, mu, sigma, rotations, seed, device)
     quantiles = torch.quantile(nll, torch.linspace(0, 1, 101, dtype=torch.float64))
     return {"elevation_mu": mu, "elevation_sigma": sigma, "nll_quantiles": [float(q) for q in quantiles], "rotations": rotations}
 
@@ -208,7 +208,7 @@ def evaluate_during_training(
 
 def evaluate_checkpoint(
     lifter: torch.nn.Module,
-    prior: torch.nn.Module,
+    flow: torch.nn.Module,
     config: dict[str, Any],
     train: PoseSplit,
     test: PoseSplit,
@@ -240,7 +240,7 @@ def evaluate_checkpoint(
         if kind == "gt":
             reliability = config.get("reliability", {})
             nll = reliability_nll(
-                prior,
+                flow,
                 torch.as_tensor(pred.poses_3d),
                 torch.as_tensor(pred.elevation),
                 reliability.get("elevation_mu", 0.0),

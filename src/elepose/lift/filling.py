@@ -1,4 +1,4 @@
-"""Filling undetected joints of 2D poses from the flow prior's PCA subspace.
+"""Filling undetected joints of 2D poses from the flow's PCA subspace.
 
 A 2D pose in pixels is modelled as a PCA reconstruction of a normalised pose, placed in the
 image by a translation ``t`` (px) and a scale ``a`` (px per normalised unit)::
@@ -68,7 +68,7 @@ def fill_missing_joints(
 
     ``keypoints_px (P, J, 2)`` pixels (values at missing joints are ignored), ``missing (P, J)``
     bool, ``pca_mean (2J,)``, ``pca_components (k, 2J)`` and ``pca_variance_ratio (k,)`` of
-    normalised, pelvis-centred poses (:class:`elepose.models.flow.PosePrior`'s buffers).
+    normalised, pelvis-centred poses (:class:`elepose.models.flow.PoseFlow`'s buffers).
     Returns ``(P, J, 2)`` float64 pixels, equal to the input at visible joints. Batched over
     poses in float64 on the CPU: one ``lstsq`` (step 1) and one ``solve`` (step 2) for all.
     """

@@ -11,7 +11,7 @@ What :meth:`Lifter.lift` does, batched over every person of every frame:
 1. reads the input (an ``(N, 17, 2|3)`` array in H36M order, :class:`~elepose.data.keypoints.Detections`,
    or a file / folder in any format of :mod:`elepose.data.keypoints`);
 2. marks joints with score below ``min_score`` as missing, skips people with too few visible
-   joints (or with the pelvis and both hips missing), and fills the rest from the flow prior's
+   joints (or with the pelvis and both hips missing), and fills the rest from the flow's
    PCA subspace (:func:`elepose.lift.filling.fill_missing_joints`);
 3. normalises the 2D (``scale``, below), lifts it (Eq. 2 of ElePose) and predicts the camera
    elevation;
@@ -217,11 +217,11 @@ def _as_detections(keypoints: Any, format: str | None) -> Detections:
 
 
 class Lifter:
-    """A trained lifter with its flow prior, ready to lift 2D detections (see the module doc).
+    """A trained lifter with its flow, ready to lift 2D detections (see the module doc).
 
     Args:
         network: the lifting network (:class:`elepose.models.lifter.LiftingNetwork`).
-        prior: the flow prior (:class:`elepose.models.flow.PosePrior`) it was trained with.
+        flow: the flow (:class:`elepose.models.flow.PoseFlow`) it was trained with.
         config: the checkpoint's ``config.json``.
         device: where the networks run.
 
@@ -232,10 +232,10 @@ class Lifter:
         ((100, 17, 3), True)
     """
 
-    def __init__(self, network: torch.nn.Module, prior: torch.nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
+    def __init__(self, network: torch.nn.Module, flow: torch.nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
-        self.prior = prior.to(self.device).eval()
+        self.flow = flow.to(self.device).eval()
         self.config = config
         self.normalisation = Normalisation(**config["normalisation"])
         reliability = config.get("reliability") or {}
@@ -243,8 +243,8 @@ class Lifter:
         self.elevation_sigma = float(reliability.get("elevation_sigma", 0.0))
         quantiles = reliability.get("nll_quantiles")
         self.nll_quantiles = None if quantiles is None else np.asarray(quantiles, dtype=np.float64)
-        has_pca = getattr(prior, "pca_bases", None) is not None
-        self._pca = tuple(b.detach().double().cpu() for b in (prior.pca_mean, prior.pca_components, prior.pca_variance_ratio)) if has_pca else None
+        has_pca = getattr(flow, "pca_bases", None) is not None
+        self._pca = tuple(b.detach().double().cpu() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio)) if has_pca else None
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Lifter":
@@ -253,9 +253,9 @@ class Lifter:
         Raises :class:`elepose.models.io.CheckpointError` (a ``ValueError``) naming the file
         and the field when the folder is not a lifter checkpoint of this format version.
         """
-        network, prior, config = load_lifter(path)
+        network, flow, config = load_lifter(path)
         dev = pick_device(device) if isinstance(device, str) else torch.device(device)
-        return cls(network, prior, config, dev)
+        return cls(network, flow, config, dev)
 
     @property
     def default_scale(self) -> str:
@@ -324,7 +324,7 @@ class Lifter:
         else:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
         nll = reliability_nll(
-            self.prior, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
+            self.flow, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
             self.elevation_sigma, rotations, seed, self.device,
         ).numpy()
         if self.nll_quantiles is None:

@@ -1,6 +1,6 @@
-"""Normalizing-flow prior over normalised 2D poses: PCA then affine coupling blocks.
+"""Normalizing flow over normalised 2D poses: PCA then affine coupling blocks.
 
-The prior of ElePose (Wandt et al., CVPR 2022, Sec. 3, "Stabilized Normalizing Flows"): a
+The flow of ElePose (Wandt et al., CVPR 2022, Sec. 3, "Stabilized Normalizing Flows"): a
 2D pose is projected onto the first ``pca_bases`` principal components of the training poses
 and a flow of 8 affine coupling blocks maps it to a standard normal latent ``z``. The loss
 ``L_NF = 0.5 ||z||^2 - log|det J|`` is the negative log-likelihood of Eq. 1 up to a constant.
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from scipy.stats import special_ortho_group
 from torch import Tensor, nn
 
-__all__ = ["AllInOneBlock", "CouplingFlow", "PosePrior"]
+__all__ = ["AllInOneBlock", "CouplingFlow", "PoseFlow"]
 
 _SOFTPLUS_BETA = 0.5  # FrEIA 0.2, global_affine_type='SOFTPLUS'
 _SOFTPLUS_FACTOR = 0.1  # FrEIA 0.2: scale = 0.1 * softplus_{beta=0.5}(global_scale)
@@ -216,7 +216,7 @@ def _forget_pca_check(module: nn.Module, incompatible_keys: object) -> None:
     module._pca_known_fitted = False
 
 
-class PosePrior(nn.Module):
+class PoseFlow(nn.Module):
     """PCA of normalised 2D poses followed by a :class:`CouplingFlow` (ElePose's ``L_NF``).
 
     The PCA (SPEC 4, the authors' code) is fitted on the normalised training poses: mean
@@ -233,10 +233,10 @@ class PosePrior(nn.Module):
         seed: fixes the flow's rotations and initial weights without touching global RNGs.
 
     Example:
-        >>> prior = PosePrior(pca_bases=6, blocks=2, hidden=16)
+        >>> flow = PoseFlow(pca_bases=6, blocks=2, hidden=16)
         >>> poses = torch.randn(100, 17, 2) * 0.1
-        >>> prior = prior.fit_pca(poses)
-        >>> prior.nll(poses[:5]).shape
+        >>> flow = flow.fit_pca(poses)
+        >>> flow.nll(poses[:5]).shape
         torch.Size([5])
     """
 
@@ -255,7 +255,7 @@ class PosePrior(nn.Module):
         super().__init__()
         input_dim = 2 * num_joints
         if pca_bases is not None and not 2 <= pca_bases <= input_dim:
-            raise ValueError(f"PosePrior: pca_bases must be in [2, {input_dim}] or None, got {pca_bases}")
+            raise ValueError(f"PoseFlow: pca_bases must be in [2, {input_dim}] or None, got {pca_bases}")
         self.num_joints = num_joints
         self.pca_bases = pca_bases
         self.input_dim = input_dim
@@ -284,35 +284,35 @@ class PosePrior(nn.Module):
         if self.pca_bases is None:
             return 1.0
         if not self.pca_fitted:
-            raise ValueError("PosePrior: the PCA is not fitted; call fit_pca(poses_2d) first")
+            raise ValueError("PoseFlow: the PCA is not fitted; call fit_pca(poses_2d) first")
         return float(self.pca_variance_ratio.sum())
 
     def _check_poses(self, poses_2d: Tensor, name: str) -> Tensor:
         poses_2d = torch.as_tensor(poses_2d)
         if poses_2d.ndim != 3 or poses_2d.shape[1:] != (self.num_joints, 2):
             raise ValueError(
-                f"PosePrior.{name}: poses_2d must have shape (N, {self.num_joints}, 2), "
+                f"PoseFlow.{name}: poses_2d must have shape (N, {self.num_joints}, 2), "
                 f"got {tuple(poses_2d.shape)}"
             )
         return poses_2d
 
     @torch.no_grad()
-    def fit_pca(self, poses_2d: Tensor) -> PosePrior:
+    def fit_pca(self, poses_2d: Tensor) -> PoseFlow:
         """Fit the PCA on ``poses_2d (N, J, 2)`` normalised training poses; returns ``self``.
 
         Eigen-decomposition of the covariance in float64; components ordered by variance, each
         signed so its largest-magnitude loading is positive. Requires ``N > pca_bases``.
         """
         if self.pca_bases is None:
-            raise ValueError("PosePrior.fit_pca: this prior has no PCA (pca_bases=None)")
+            raise ValueError("PoseFlow.fit_pca: this flow has no PCA (pca_bases=None)")
         poses_2d = self._check_poses(poses_2d, "fit_pca")
         data = poses_2d.reshape(poses_2d.shape[0], -1).to(torch.float64)
         if data.shape[0] <= self.pca_bases:
             raise ValueError(
-                f"PosePrior.fit_pca: need more than pca_bases={self.pca_bases} poses, got {data.shape[0]}"
+                f"PoseFlow.fit_pca: need more than pca_bases={self.pca_bases} poses, got {data.shape[0]}"
             )
         if not torch.isfinite(data).all():
-            raise ValueError("PosePrior.fit_pca: poses_2d contains NaN or infinite values")
+            raise ValueError("PoseFlow.fit_pca: poses_2d contains NaN or infinite values")
         mean = data.mean(dim=0)
         centred = data - mean
         covariance = centred.T @ centred / (data.shape[0] - 1)
@@ -323,7 +323,7 @@ class PosePrior(nn.Module):
         components = components * torch.sign(components.gather(1, strongest))
         total = variances.clamp(min=0).sum()
         if total <= 0:
-            raise ValueError("PosePrior.fit_pca: poses_2d has zero variance (all poses identical)")
+            raise ValueError("PoseFlow.fit_pca: poses_2d has zero variance (all poses identical)")
         ratio = variances[order].clamp(min=0) / total
         self.pca_mean.copy_(mean)
         self.pca_components.copy_(components)
@@ -337,7 +337,7 @@ class PosePrior(nn.Module):
         if self.pca_bases is None:
             return flat
         if not self.pca_fitted:
-            raise ValueError("PosePrior: the PCA is not fitted; call fit_pca(poses_2d) first")
+            raise ValueError("PoseFlow: the PCA is not fitted; call fit_pca(poses_2d) first")
         with _full_precision(flat.device):
             flat = flat.to(self.pca_mean.dtype)
             return (flat - self.pca_mean) @ self.pca_components.T
@@ -367,7 +367,7 @@ class PosePrior(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """Draw ``n`` poses ``(n, J, 2)``: ``z ~ N(0, I)``, the inverse flow, then the PCA
-        back-projection. ``generator`` must live on the prior's device."""
+        back-projection. ``generator`` must live on the flow's device."""
         reference = self.flow.module_list[0].global_scale
         z = torch.randn(n, self.dim, generator=generator, device=reference.device, dtype=reference.dtype)
         return self.back_project(self.inverse(z))

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from elepose.atomic import atomic_write
 
-from elepose.models.flow import PosePrior
+from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
 
 __all__ = [
@@ -123,9 +123,9 @@ FLOW_KIND = "elepose-flow"
 LIFTER_KIND = "elepose-lifter"
 
 
-def build_flow(pca_bases: int | None, blocks: int, hidden: int, seed: int) -> PosePrior:
-    """A fresh flow prior (PCA not yet fitted)."""
-    return PosePrior(pca_bases=pca_bases, blocks=blocks, hidden=hidden, seed=seed)
+def build_flow(pca_bases: int | None, blocks: int, hidden: int, seed: int) -> PoseFlow:
+    """A fresh flow (PCA not yet fitted)."""
+    return PoseFlow(pca_bases=pca_bases, blocks=blocks, hidden=hidden, seed=seed)
 
 
 def build_lifter(hidden: int, variant: str, elevation: bool, elevation_init_deg: float = 0.0) -> LiftingNetwork:
@@ -139,30 +139,30 @@ def _split_pca(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return rest, pca
 
 
-def _write_flow_weights(folder: Path, prior: PosePrior, weights_name: str) -> None:
-    rest, pca = _split_pca(prior.state_dict())
+def _write_flow_weights(folder: Path, flow: PoseFlow, weights_name: str) -> None:
+    rest, pca = _split_pca(flow.state_dict())
     save_weights(folder / weights_name, rest)
     save_weights(folder / "pca.safetensors", pca)
 
 
-def _read_flow(folder: Path, config: dict[str, Any], weights_name: str) -> PosePrior:
-    prior = build_flow(config["pca_bases"], config["blocks"], config["hidden"], config.get("seed", 0))
+def _read_flow(folder: Path, config: dict[str, Any], weights_name: str) -> PoseFlow:
+    flow = build_flow(config["pca_bases"], config["blocks"], config["hidden"], config.get("seed", 0))
     state = {**load_weights(folder / weights_name), **load_weights(folder / "pca.safetensors")}
     try:
-        prior.load_state_dict(state)
+        flow.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{folder / weights_name}: weights do not match the config ({err})") from err
-    return prior.eval()
+    return flow.eval()
 
 
-def save_flow(out: str | Path, prior: PosePrior, config: dict[str, Any]) -> None:
+def save_flow(out: str | Path, flow: PoseFlow, config: dict[str, Any]) -> None:
     """Write a flow run folder (weights first, config last, each atomically)."""
     folder = Path(out)
-    _write_flow_weights(folder, prior, "model.safetensors")
+    _write_flow_weights(folder, flow, "model.safetensors")
     save_config(folder / "config.json", {**config, "kind": FLOW_KIND})
 
 
-def load_flow(path: str | Path) -> tuple[PosePrior, dict[str, Any]]:
+def load_flow(path: str | Path) -> tuple[PoseFlow, dict[str, Any]]:
     """Read a flow run folder, or the flow stored inside a lifter run folder."""
     folder = Path(path)
     config = load_config(folder)
@@ -175,11 +175,11 @@ def load_flow(path: str | Path) -> tuple[PosePrior, dict[str, Any]]:
     return _read_flow(folder, config, "model.safetensors"), config
 
 
-def save_lifter(out: str | Path, lifter: LiftingNetwork, prior: PosePrior, config: dict[str, Any]) -> None:
+def save_lifter(out: str | Path, lifter: LiftingNetwork, flow: PoseFlow, config: dict[str, Any]) -> None:
     """Write a lifter run folder with its flow copied in (config written last)."""
     folder = Path(out)
     save_weights(folder / "model.safetensors", lifter.state_dict())
-    _write_flow_weights(folder, prior, "flow.safetensors")
+    _write_flow_weights(folder, flow, "flow.safetensors")
     save_config(folder / "config.json", {**config, "kind": LIFTER_KIND})
 
 
@@ -192,11 +192,11 @@ def load_lifter_weights(path: str | Path, lifter: LiftingNetwork) -> None:
         raise CheckpointError(f"{folder / 'model.safetensors'}: weights do not match this lifter ({err})") from err
 
 
-def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PosePrior, dict[str, Any]]:
-    """Read a lifter run folder -> ``(lifter, flow prior, config)``, both in eval mode on the CPU."""
+def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PoseFlow, dict[str, Any]]:
+    """Read a lifter run folder -> ``(lifter, flow, config)``, both in eval mode on the CPU."""
     folder = Path(path)
     config = load_config(folder, kind=LIFTER_KIND)
     lifter = build_lifter(config["hidden"], config["variant"], config["elevation_branch"])
     load_lifter_weights(folder, lifter)
-    prior = _read_flow(folder, config["flow"], "flow.safetensors")
-    return lifter.eval(), prior, config
+    flow = _read_flow(folder, config["flow"], "flow.safetensors")
+    return lifter.eval(), flow, config

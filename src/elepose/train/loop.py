@@ -181,15 +181,15 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     x_train = normalise(select_2d(train, config.input), norm)
     x_test = normalise(select_2d(test, config.input), norm)
 
-    prior = build_flow(pca_bases=config.pca_bases, blocks=config.blocks, hidden=config.hidden, seed=config.seed)
+    flow = build_flow(pca_bases=config.pca_bases, blocks=config.blocks, hidden=config.hidden, seed=config.seed)
     start_epoch = 0
-    optimizer = make_adam(prior.parameters(), config.lr, config.weight_decay)
+    optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
     generator = torch.Generator().manual_seed(config.seed)
     if config.resume:
-        prior, _ = load_flow(out)
+        flow, _ = load_flow(out)
         state = model_io.load_resume_state(out / "resume.pt")
-        optimizer = make_adam(prior.parameters(), config.lr, config.weight_decay)
+        optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -197,10 +197,10 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
         start_epoch = int(state["epoch"]) + 1
     else:
         if config.pca_bases is not None:
-            prior.fit_pca(x_train.double())
+            flow.fit_pca(x_train.double())
         out.mkdir(parents=True, exist_ok=True)
         _write_run_config(out, config)
-    prior.to(device)
+    flow.to(device)
     x_test_dev = x_test.to(device)
     log = RunLog(out)
     deadline = _Deadline(config.max_minutes)
@@ -218,14 +218,14 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     }
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, config.epochs):
-        prior.train()
+        flow.train()
         order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
         total, count, t0 = 0.0, 0, time.perf_counter()
         bar = tqdm(list(_batches(order, config.batch_size)), desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
         for step, idx in enumerate(bar):
             x = x_train[idx].to(device)
             with autocast(device, config.precision):
-                nll = prior.nll(x).mean()
+                nll = flow.nll(x).mean()
             _check_finite(nll, {"nll": nll}, epoch, step, out)
             optimizer.zero_grad(set_to_none=True)
             nll.backward()
@@ -236,9 +236,9 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
             if deadline.passed():
                 break
         scheduler.step()
-        prior.eval()
+        flow.eval()
         with torch.no_grad():
-            test_nll = float(torch.cat([prior.nll(b) for b in x_test_dev.split(8192)]).mean())
+            test_nll = float(torch.cat([flow.nll(b) for b in x_test_dev.split(8192)]).mean())
         metrics = {
             "train_nll": total / max(count, 1),
             "test_nll": test_nll,
@@ -246,7 +246,7 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
             "samples_per_s": count / max(time.perf_counter() - t0, 1e-9),
         }
         log.log(epoch + 1, metrics)
-        save_flow(out, prior, {**flow_meta, "epoch": epoch + 1, "metrics": metrics})
+        save_flow(out, flow, {**flow_meta, "epoch": epoch + 1, "metrics": metrics})
         model_io.save_resume_state(
             out / "resume.pt",
             {"epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator)},
@@ -303,9 +303,9 @@ def train_lifter(
             device = torch.device("cuda", torch.cuda.current_device())
         seed_everything(config.seed + dist_info.rank)
         train, test, manifest = _load_train_test(config.data)
-        prior, flow_config = load_flow(config.flow)
-        prior.to(device).eval()
-        for p in prior.parameters():
+        flow, flow_config = load_flow(config.flow)
+        flow.to(device).eval()
+        for p in flow.parameters():
             p.requires_grad_(False)
         norm = Normalisation(**flow_config["normalisation"])
         x_train = normalise(select_2d(train, config.input), norm)
@@ -348,7 +348,7 @@ def train_lifter(
         deadline = _Deadline(config.max_minutes)
         train_seconds = float(resume_state.get("train_seconds", 0.0)) if resume_state is not None else 0.0
         weights = LossWeights()
-        nll_fn: Callable[[torch.Tensor], torch.Tensor] = prior.nll
+        nll_fn: Callable[[torch.Tensor], torch.Tensor] = flow.nll
         lifter_meta = {
             "kind": LIFTER_KIND,
             "elepose": __version__,
@@ -411,12 +411,12 @@ def train_lifter(
                 lifter.eval()
                 metrics.update(evaluate_during_training(lifter, test, norm, config.input, config.eval_samples, device))
                 reliability = calibrate_reliability(
-                    lifter, prior, x_train, device, rotations=config.reliability_rotations, seed=config.seed
+                    lifter, flow, x_train, device, rotations=config.reliability_rotations, seed=config.seed
                 )
                 metrics["elevation_mu_train_deg"] = math.degrees(reliability["elevation_mu"])
                 metrics["elevation_sigma_train_deg"] = math.degrees(reliability["elevation_sigma"])
                 log.log(epoch + 1, metrics)
-                save_lifter(out, lifter, prior, {**lifter_meta, "epoch": epoch + 1, "metrics": metrics, "reliability": reliability})
+                save_lifter(out, lifter, flow, {**lifter_meta, "epoch": epoch + 1, "metrics": metrics, "reliability": reliability})
                 rng_states = _gather_rng(generator, dist_info)
                 model_io.save_resume_state(
                     out / "resume.pt",
