@@ -2,32 +2,33 @@
 
 A random-weight model of the default size (lifter width 1024; flow of 8 blocks, width 1024, on
 26 PCA bases) is written to a temporary run folder with :func:`elepose.models.io.save_lifter`
-and loaded back the way users load one. Inputs are synthetic 2D poses (a standing template
-with jittered joints, random size and position), all joints visible unless ``--missing`` hides
-some. Run: ``python benchmarks/bench_lift.py [--device cpu|cuda] [--poses 20000] [--threads N] [--missing K]``.
+and timed by :func:`elepose.benchmark.speed.lift_throughput`, which loads it the way users load
+one. Inputs are synthetic 2D poses (a standing template with jittered joints, random size and
+position), all joints visible unless ``--missing`` hides some. Run:
+``python benchmarks/bench_lift.py [--device cpu|cuda] [--poses 20000] [--threads N] [--missing K]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import dataclasses
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-from elepose.lift.lifter import Lifter
-from elepose.evaluate.evaluation import calibrate_reliability
+from elepose.benchmark.speed import lift_throughput
+from elepose.evaluate.reliability import calibrate_reliability
+from elepose.models.io import new_flow, new_lifter, save_lifter
 from elepose.models.normalisation import Normalisation, normalise
-from elepose.models.io import build_flow, build_lifter, save_lifter
+from elepose.models.records import FlowRecord, LifterRecord
 
 # Front view of a standing person, H36M-17 order, pixels at about 100 px per 0.5 m.
 _TEMPLATE = np.array(
     [[0, 0], [-26, 0], [-26, 90], [-26, 180], [26, 0], [26, 90], [26, 180], [0, -50], [0, -100],
      [0, -120], [0, -150], [36, -96], [36, -40], [36, 10], [-36, -96], [-36, -40], [-36, 10]],
     dtype=np.float64,
-)
+)  # fmt: skip
 
 
 def synthetic_poses(n: int, seed: int = 0) -> np.ndarray:
@@ -42,20 +43,13 @@ def random_checkpoint(folder: str, device: torch.device) -> None:
     train = synthetic_poses(4096, seed=1)
     norm = Normalisation.fit("pose", train)
     x = normalise(train, norm)
-    flow = build_flow(26, blocks=8, hidden=1024, seed=0).fit_pca(x.double())
-    lifter = build_lifter(1024, "shared", elevation=True)
-    reliability = calibrate_reliability(lifter.to(device), flow.to(device), x, device, rotations=4, samples=1024)
-    flow_config = {"kind": "elepose-flow", "pca_bases": 26, "blocks": 8, "hidden": 1024, "seed": 0, "normalisation": norm.to_dict()}
-    config = {
-        "hidden": 1024, "variant": "shared", "elevation_branch": True, "normalisation": norm.to_dict(),
-        "flow": flow_config, "reliability": reliability, "input": "gt",
-    }
-    save_lifter(folder, lifter.cpu(), flow.cpu(), config)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    flow_record = FlowRecord(pca_bases=26, blocks=8, hidden=1024, normalisation=norm)
+    flow = new_flow(flow_record).fit_pca(x.double())
+    record = LifterRecord(hidden=1024, variant="shared", elevation_branch=True, normalisation=norm, flow=flow_record)
+    lifter = new_lifter(record)
+    learned, calibration = calibrate_reliability(lifter.to(device), flow.to(device), x, device, rotations=4, samples=1024)
+    record = dataclasses.replace(record, learned_elevation=learned, reliability=calibration)
+    save_lifter(folder, lifter.cpu(), flow.cpu(), record)
 
 
 def main() -> None:
@@ -69,9 +63,6 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    with tempfile.TemporaryDirectory() as folder:
-        random_checkpoint(folder, device)
-        lifter = Lifter.load(folder, device=device)
     poses = synthetic_poses(args.poses, seed=2)
     scores = np.ones(poses.shape[:2])
     if args.missing:
@@ -80,22 +71,12 @@ def main() -> None:
             scores[i, rng.choice(np.arange(2, 17), args.missing, replace=False)] = 0.0
     batch = np.concatenate([poses, scores[..., None]], axis=-1)
     print(f"device {device}, torch threads {torch.get_num_threads()}, {args.poses} poses, {args.missing} missing joints per pose")
-    print(f"{'rotations':>9} {'batch poses/s':>14} {'batch s':>8} {'1-pose latency ms (median)':>27}")
-    for rotations in (16, 100):
-        lifter.lift(batch[:256], rotations=rotations)  # warm-up
-        _sync(device)
-        t0 = time.perf_counter()
-        result = lifter.lift(batch, rotations=rotations)
-        _sync(device)
-        seconds = time.perf_counter() - t0
-        assert len(result) == args.poses
-        times = []
-        for i in range(args.latency_repeats):
-            t = time.perf_counter()
-            lifter.lift(batch[i:i + 1], rotations=rotations)
-            _sync(device)
-            times.append(time.perf_counter() - t)
-        print(f"{rotations:>9} {args.poses / seconds:>14.0f} {seconds:>8.2f} {1000 * statistics.median(times):>27.1f}")
+    print(f"{'rotations':>9} {'batch poses/s':>14} {'1-pose latency ms (median)':>27}")
+    with tempfile.TemporaryDirectory() as folder:
+        random_checkpoint(folder, device)
+        for rotations in (16, 100):
+            speed = lift_throughput(folder, batch, rotations, device, args.latency_repeats)
+            print(f"{rotations:>9} {speed['batched_poses_per_s']:>14.0f} {speed['batch1_latency_ms']:>27.1f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from elepose.data.cache import PoseSplit, save_split, write_json_atomic
+from elepose.atomic import write_json
+from elepose.data.cache import PoseSplit, save_split
 from elepose.skeleton import bone_ratios
 
 # World (x right of the person, y forward, z up), metres, H36M-17 order.
@@ -98,7 +99,7 @@ def write_cache(folder: Path, n_train: int = 2048, n_test: int = 512, seed: int 
     test = make_split(n_test, 8, seed + 1)
     save_split(folder / "train.npz", train)
     save_split(folder / "test.npz", test)
-    write_json_atomic(
+    write_json(
         folder / "manifest.json",
         {"sources": ["synthetic"], "seed": seed, "bone_ratios": [float(v) for v in bone_ratios(train.poses_3d)]},
     )

@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from elepose.models.io import build_lifter
+from elepose.models.lifter import LiftingNetwork
 from elepose.runtime import seed_everything
-from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import train_flow, train_lifter
 from tests.synthetic import write_cache
 
 
@@ -50,6 +51,6 @@ def test_two_gloo_ranks_keep_identical_parameters(tmp_path):
     # Each rank seeds its own initialisation (seed + rank) and sees its own shard of the data,
     # so equality comes from DDP's broadcast and gradient averaging; training moved the weights.
     seed_everything(0)
-    initial = build_lifter(hidden=32, variant="shared", elevation=True).state_dict()
+    initial = LiftingNetwork(hidden=32, variant="shared", elevation=True).state_dict()
     assert any(not torch.equal(initial[k], a[k]) for k in a)
     assert (tmp_path / "lifter" / "model.safetensors").is_file()

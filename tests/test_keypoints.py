@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elepose.data.keypoints import (
-    Detections,
-    convert_to_h36m,
-    detect_format,
-    read_keypoints,
+from elepose.data.keypoints import Detections, convert_to_h36m, detect_format, read_keypoints
+from tests.keypoint_writers import (
     write_array,
     write_coco_json,
     write_mmpose_folder,

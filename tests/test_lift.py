@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import json
@@ -13,8 +15,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from elepose.lift.lifter import Lifter, reliability_percentile, skeleton_height
-from elepose.data.keypoints import (
+from elepose.evaluate.reliability import reliability_nll, reliability_percentile
+from elepose.lift.lifter import Lifter, skeleton_height
+from tests.keypoint_writers import (
     write_array,
     write_coco_json,
     write_mmpose_folder,
@@ -22,12 +25,14 @@ from elepose.data.keypoints import (
     write_openpose_folder,
     write_videopose3d_npz,
 )
-from elepose.evaluate.evaluation import predict, reliability_nll
+from elepose.models.lifter import predict
+from elepose.models.records import ElevationStats, ReliabilityCalibration
 from elepose.geometry import rotation_x, rotation_y
 from elepose.lift.filling import NOISE_SHARE, fill_missing_joints
-from elepose.models.normalisation import normalise
+from elepose.models.normalisation import Normalisation, normalise
 from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m
-from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import train_flow, train_lifter
 from tests.synthetic import TEMPLATE, make_split, write_cache
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -121,7 +126,7 @@ def _nll_one_view_at_a_time(flow, poses_3d, elevation, mu, sigma, rotations, see
 def test_nll_is_the_mean_flow_nll_over_the_documented_views(lifter, split):
     result = lifter.lift(split.poses_2d[:6], rotations=5)
     expected = _nll_one_view_at_a_time(
-        lifter.flow, result.poses_3d, result.elevation, lifter.elevation_mu, lifter.elevation_sigma, 5, 0
+        lifter.flow, result.poses_3d, result.elevation, lifter.learned_elevation.mu_rad, lifter.learned_elevation.sigma_rad, 5, 0
     )
     np.testing.assert_allclose(result.nll, expected, rtol=1e-4, atol=1e-3)
 
@@ -279,7 +284,7 @@ def test_height_gives_poses_in_metres_of_that_height(lifter, split):
 
 
 def test_reliability_is_100_minus_the_nll_percentile():
-    quantiles = np.arange(101.0)  # percentile p of the training NLL is p
+    quantiles = ReliabilityCalibration(tuple(np.arange(101.0)), rotations=16)  # percentile p of the training NLL is p
     np.testing.assert_allclose(reliability_percentile(np.array([25.0, 25.5, -3.0, 400.0]), quantiles), [75.0, 74.5, 100.0, 0.0])
 
 
@@ -292,7 +297,7 @@ def test_reliability_lies_in_0_100_and_falls_as_nll_rises(lifter, split):
 
 def test_reliability_nll_batches_of_any_size_agree(lifter, split):
     result = lifter.lift(split.poses_2d)
-    args = (lifter.flow, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), 0.2, 0.1, 7, 3)
+    args = (lifter.flow, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), ElevationStats(0.2, 0.1), 7, 3)
     np.testing.assert_allclose(reliability_nll(*args, batch_size=7).numpy(), reliability_nll(*args, batch_size=10_000).numpy(), rtol=1e-6)
     np.testing.assert_allclose(reliability_nll(*args).numpy(), reliability_nll(*args, batch_size=7).numpy(), rtol=1e-6)
 
@@ -300,13 +305,13 @@ def test_reliability_nll_batches_of_any_size_agree(lifter, split):
 def test_pose_scale_is_invariant_to_image_zoom_and_checkpoint_dataset_scale_is_not(runs, split):
     lifter = Lifter.load(runs["lifter"])
     zoomed = split.poses_2d * 1.7 + np.float32(60.0)
-    assert lifter.default_scale == "pose"
+    assert lifter.default_scale == "per-pose"
     assert_same_lift(lifter.lift(zoomed), lifter.lift(split.poses_2d), atol=1e-4)
-    config = {**lifter.config, "normalisation": {"mode": "dataset", "dataset_scale_px": 120.0}}
-    dataset = Lifter(lifter.network, lifter.flow, config)
+    record = dataclasses.replace(lifter.record, normalisation=Normalisation("dataset", 120.0))
+    dataset = Lifter(lifter.network, lifter.flow, record)
     assert dataset.default_scale == "checkpoint"
     assert not np.allclose(dataset.lift(zoomed).poses_3d, dataset.lift(split.poses_2d).poses_3d, atol=1e-3)
-    assert_same_lift(dataset.lift(zoomed, scale="pose"), dataset.lift(split.poses_2d, scale="pose"), atol=1e-4)
+    assert_same_lift(dataset.lift(zoomed, scale="per-pose"), dataset.lift(split.poses_2d, scale="per-pose"), atol=1e-4)
 
 
 def test_bad_arrays_are_refused_with_the_field(lifter, split):
@@ -355,7 +360,7 @@ def test_cli_writes_npz_and_json_with_the_documented_keys(runs, split, tmp_path)
     assert {"person", "joints_3d", "joints_3d_metres", "elevation_deg", "nll", "reliability", "missing", "keypoints_2d"} <= set(person)
     assert person["missing"][13] and sum(person["missing"]) == 1
     np.testing.assert_allclose(person["joints_3d"], arrays["poses_3d"][0], atol=1e-5)
-    assert report["height_m"] == 1.7 and report["scale"] == "pose" and report["joint_names"][0] == "pelvis"
+    assert report["height_m"] == 1.7 and report["scale"] == "per-pose" and report["joint_names"][0] == "pelvis"
 
 
 def test_cli_renders_a_png_and_a_gif(runs, split, tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elepose.models.lifter import LEAKY_SLOPE, LiftingNetwork, ResidualBlock
+from elepose.models.lifter import LEAKY_SLOPE, LiftingNetwork, ResidualBlock, lift_poses
 
 
 def _linear_params(n_in: int, n_out: int) -> int:
@@ -108,7 +108,7 @@ def test_lift_with_true_depths_reproduces_the_3d_pose() -> None:
     z = pose[:, 2] + 10.0
     poses_2d = torch.stack([pose[:, 0] / z, pose[:, 1] / z], dim=-1)[None]
     net = _constant_depth_lifter(pose[:, 2])
-    poses_3d, elevation = net.lift(poses_2d)
+    poses_3d, elevation = lift_poses(net, poses_2d)
     torch.testing.assert_close(poses_3d[0], pose, atol=1e-5, rtol=1e-5)
     assert elevation is not None and elevation.shape == (1,)
 
@@ -119,7 +119,7 @@ def test_lift_hand_case() -> None:
     net = _constant_depth_lifter(depth)
     poses_2d = torch.zeros(1, 17, 2)
     poses_2d[0, 1] = torch.tensor([0.1, -0.2])
-    poses_3d, _ = net.lift(poses_2d)
+    poses_3d, _ = lift_poses(net, poses_2d)
     # w = 2 + 10 = 12 -> (1.2, -2.4, 12); minus the pelvis (0, 0, 10).
     torch.testing.assert_close(poses_3d[0, 1], torch.tensor([1.2, -2.4, 2.0]))
     torch.testing.assert_close(poses_3d[0, 2], torch.zeros(3))
@@ -131,8 +131,8 @@ def test_lift_min_depth_clips_w() -> None:
     net = _constant_depth_lifter(depth)
     poses_2d = torch.zeros(1, 17, 2)
     poses_2d[0, 1] = torch.tensor([0.1, 0.0])
-    unclipped, _ = net.lift(poses_2d)
-    clipped, _ = net.lift(poses_2d, min_depth=1.0)
+    unclipped, _ = lift_poses(net, poses_2d)
+    clipped, _ = lift_poses(net, poses_2d, min_depth=1.0)
     torch.testing.assert_close(unclipped[0, 1], torch.tensor([-1.0, 0.0, -20.0]))
     torch.testing.assert_close(clipped[0, 1], torch.tensor([0.1, 0.0, -9.0]))
 

@@ -11,16 +11,12 @@ from scipy.spatial.transform import Rotation
 
 from elepose.geometry import project, rotation_x, rotation_y, unproject
 from elepose.models.lifter import LiftingNetwork
-from elepose.train.objective import (
-    CHEN_UNIFORM_PRIOR,
-    ElevationPrior,
-    LossWeights,
-    elepose_losses,
-    parse_elevation_prior,
-    rotate,
-    virtual_rotation,
-)
 from elepose.skeleton import H36M_BONE_RATIOS
+from elepose.train.objective import LossWeights, elepose_losses
+from elepose.views import ElevationPrior, parse_elevation_prior, rotate, virtual_rotation
+
+# The fixed prior of Chen et al. (2019) and Yu et al. (2021): elevation ~ U(-20 deg, 20 deg).
+CHEN_UNIFORM_PRIOR = ElevationPrior.uniform(-math.pi / 9, math.pi / 9)
 
 KEYS = {
     "total", "nf", "bone", "lift_3d", "deformation", "reprojection",

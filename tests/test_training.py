@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from elepose.models import io as model_io
 from elepose.models.io import load_flow, load_lifter
-from elepose.train.loop import FlowConfig, TrainConfig, TrainingDiverged, train_flow, train_lifter
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import TrainingDiverged, train_flow, train_lifter
 from tests.synthetic import write_cache
 
 SMALL = {"hidden": 64}
@@ -41,8 +42,8 @@ def _lifter_config(cache: Path, flow: Path, out: Path, **changes) -> TrainConfig
 def test_flow_run_folder_holds_weights_pca_config_and_log(flow_run):
     names = {p.name for p in flow_run.iterdir()}
     assert {"config.json", "model.safetensors", "pca.safetensors", "resume.pt", "metrics.csv", "run.json"} <= names
-    flow, config = load_flow(flow_run)
-    assert config["kind"] == "elepose-flow" and config["epoch"] == 3
+    flow, record = load_flow(flow_run)
+    assert json.loads((flow_run / "config.json").read_text())["kind"] == "elepose-flow" and record.epoch == 3
     assert flow.pca_fitted and flow.explained_variance > 0.9
     rows = (flow_run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 4  # header + 3 epochs
@@ -67,9 +68,9 @@ def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path):
 def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_path):
     out = tmp_path / "lifter"
     train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
-    lifter, flow, config = load_lifter(out)
-    assert config["kind"] == "elepose-lifter" and config["elevation_branch"]
-    assert len(config["reliability"]["nll_quantiles"]) == 101
+    lifter, flow, record = load_lifter(out)
+    assert json.loads((out / "config.json").read_text())["kind"] == "elepose-lifter" and record.elevation_branch
+    assert len(record.reliability.nll_quantiles) == 101
     with pytest.raises(model_io.CheckpointError, match="kind"):
         load_lifter(flow_run)
     bad = json.loads((out / "config.json").read_text())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["temp_path", "commit", "atomic_write"]
+__all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json"]
 
 
 def temp_path(path: str | Path) -> Path:
@@ -36,3 +38,23 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def json_text(obj: Any, indent: int = 2, sort_keys: bool = True, allow_nan: bool = True) -> str:
+    """``obj`` as the JSON text every elepose file has: indented, newline-terminated.
+
+    ``allow_nan=False`` refuses NaN and inf (``ValueError``), for files other programs read.
+    """
+    return json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan) + "\n"
+
+
+def write_json(path: str | Path, obj: Any, indent: int = 2, sort_keys: bool = True, allow_nan: bool = True) -> None:
+    """Write :func:`json_text` of ``obj`` to ``path`` atomically (the text is made first, so a
+    failure leaves no file)."""
+    text = json_text(obj, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    atomic_write(path, write)

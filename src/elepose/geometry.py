@@ -19,6 +19,7 @@ __all__ = [
     "project",
     "unproject",
     "centre_on_pelvis",
+    "pelvis_head_distance",
     "normalise_2d",
     "pelvis_head_scale",
     "rms_scale",
@@ -101,10 +102,14 @@ def centre_on_pelvis(poses: torch.Tensor) -> torch.Tensor:
     return poses - poses[..., :1, :]
 
 
+def pelvis_head_distance(poses_2d: torch.Tensor) -> torch.Tensor:
+    """Per-pose 2D distance from the pelvis (joint 0) to the head (joint 10), ``(..., 17, 2) -> (...)``."""
+    return torch.linalg.norm(poses_2d[..., 10, :] - poses_2d[..., 0, :], dim=-1)
+
+
 def pelvis_head_scale(poses_2d: np.ndarray | torch.Tensor) -> float:
     """Dataset scale: mean 2D pelvis-to-head distance over ``poses_2d (N, 17, 2)`` (authors' code)."""
-    p = torch.as_tensor(poses_2d, dtype=torch.float64)
-    return float(torch.linalg.norm(p[..., 10, :] - p[..., 0, :], dim=-1).mean())
+    return float(pelvis_head_distance(torch.as_tensor(poses_2d, dtype=torch.float64)).mean())
 
 
 def rms_scale(poses_2d: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from elepose.atomic import atomic_write
-from elepose.data.cache import write_json_atomic
+from elepose.atomic import write_json
 
 __all__ = ["metric", "render_markdown", "write_report"]
 
@@ -271,7 +271,7 @@ def write_report(report: dict[str, Any], results: Path) -> None:
         _figures(report, figures)
     except Exception as err:  # a figure must not cost the tables
         report.setdefault("figure_errors", []).append(f"{type(err).__name__}: {err}")
-    write_json_atomic(results.parent / "results.json", report)
+    write_json(results.parent / "results.json", report)
     text = render_markdown(report, os.path.relpath(figures, results.parent))
     atomic_write(results, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 

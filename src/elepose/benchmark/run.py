@@ -14,6 +14,7 @@ same settings is not trained again, so an interrupted benchmark resumes where it
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -31,10 +32,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from elepose import __version__
+from elepose.atomic import write_json
+from elepose.benchmark import speed
 from elepose.benchmark.report import metric, write_report
-from elepose.data.cache import load_manifest, load_split, write_json_atomic
+from elepose.data.bandai import build_cache
+from elepose.data.cache import load_manifest, load_split, random_subset
+from elepose.evaluate.evaluation import evaluate_checkpoint, score
+from elepose.metrics import roc_auc
+from elepose.models.io import FORMAT_VERSION, load_flow, load_lifter
+from elepose.models.lifter import predict
+from elepose.models.normalisation import normalise, select_2d
 from elepose.runtime import pick_device
-from elepose.train.loop import FlowConfig, TrainConfig, train_flow, train_lifter
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import train_flow, train_lifter
 
 __all__ = [
     "Profile",
@@ -220,6 +231,8 @@ def _run_state(run: Run) -> str:
         return "fresh"
     if {k: settings.get(k) for k in _settings(run.config)} != _settings(run.config):
         return "fresh"
+    if config.get("format_version") != FORMAT_VERSION:  # written by another elepose: train again
+        return "fresh"
     epoch = int(config.get("epoch", 0))
     if epoch == run.config.epochs:
         return "done"
@@ -252,8 +265,6 @@ def _train(run: Run, log: Callable[[str], None], verbose: bool) -> None:
 
 
 def _read_metrics(path: Path) -> list[dict[str, float]]:
-    import csv
-
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as f:
@@ -300,31 +311,19 @@ def time_to_accuracy(rows: list[dict[str, float]], within: float = 0.10) -> dict
 # ---------------------------------------------------------------------------- evaluation
 
 
-def _test_subset(test: Any, samples: int | None) -> Any:
-    if samples is None or samples >= len(test):
-        return test
-    idx = np.sort(np.random.default_rng(0).choice(len(test), samples, replace=False))
-    return test.subset(idx)
-
-
 def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, per_dataset: bool) -> dict[str, Any]:
     """Evaluate a finished lifter run (cached in ``evaluation.json`` for the same epoch and sizes)."""
-    from elepose.evaluate.evaluation import evaluate_checkpoint, predict, score
-    from elepose.models.normalisation import Normalisation, normalise, select_2d
-    from elepose.metrics import roc_auc
-    from elepose.models.io import load_lifter
-
     cached_path = run.out / "evaluation.json"
-    lifter, flow, config = load_lifter(run.out)
-    key = {"epoch": config.get("epoch"), "samples": profile.eval_samples, "rotations": profile.rotations, "per_dataset": per_dataset}
+    lifter, flow, record = load_lifter(run.out)
+    key = {"epoch": record.epoch, "samples": profile.eval_samples, "rotations": profile.rotations, "per_dataset": per_dataset}
     if cached_path.is_file():
         cached = json.loads(cached_path.read_text(encoding="utf-8"))
         if cached.get("key") == key:
             return cached
     dev = pick_device(device)
     lifter.to(dev)
-    subset = _test_subset(test, profile.eval_samples)
-    report, per_pose = evaluate_checkpoint(lifter, flow, config, train, subset, None, profile.rotations, dev)
+    subset = random_subset(test, profile.eval_samples)
+    report, per_pose = evaluate_checkpoint(lifter, flow, record, train, subset, None, profile.rotations, dev)
     bad = per_pose["pa_mpjpe"] > 100.0
     report["reliability"] = {
         "threshold_mm": 100.0,
@@ -335,7 +334,7 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
         "median_nll_above_100mm": _median(per_pose["nll"][bad]),
     }
     if per_dataset:
-        norm = Normalisation(**config["normalisation"])
+        norm = record.normalisation
         sources = subset.pose_source
         report["per_dataset"] = {}
         for kind in ("gt", "detected"):
@@ -350,7 +349,7 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
             elevation_true_deg=subset.elevation_deg,
         )
     report["key"] = key
-    write_json_atomic(cached_path, report)
+    write_json(cached_path, report)
     return json.loads(json.dumps(report))
 
 
@@ -362,15 +361,11 @@ def _median(values: np.ndarray) -> float | None:
 
 
 def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: Callable[[str], None]) -> dict[str, Any]:
-    from elepose.benchmark import speed
-    from elepose.models.normalisation import Normalisation, normalise
-    from elepose.models.io import load_flow
-
     dev = pick_device(device)
-    flow, flow_config = load_flow(work / "flow")
+    flow, flow_record = load_flow(work / "flow")
     train = load_split(cache / "train.npz")
     test = load_split(cache / "test.npz")
-    norm = Normalisation(**flow_config["normalisation"])
+    norm = flow_record.normalisation
     n = min(len(train), 32 * profile.batch_size)
     inputs = normalise(train.poses_2d[:n], norm)
     result: dict[str, Any] = {
@@ -410,13 +405,9 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
 
 
 def _lift_without_reliability(folder: Path, poses_px: np.ndarray, dev: torch.device) -> dict[str, float]:
-    from elepose.evaluate.evaluation import predict
-    from elepose.models.normalisation import Normalisation, normalise
-    from elepose.models.io import load_lifter
-
-    lifter, _, config = load_lifter(folder)
+    lifter, _, record = load_lifter(folder)
     lifter.to(dev)
-    norm = Normalisation(**config["normalisation"])
+    norm = record.normalisation
     predict(lifter, normalise(poses_px[:8], norm), dev)
     start = time.perf_counter()
     predict(lifter, normalise(poses_px, norm), dev)
@@ -455,8 +446,6 @@ def _load_average() -> list[float] | None:
 
 
 def _software() -> dict[str, str]:
-    from elepose import __version__
-
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "elepose": __version__}
 
 
@@ -600,8 +589,6 @@ def _ensure_cache(cache_dir: Path, provided: bool, data_root: str | Path, profil
         return
     if provided:
         raise FileNotFoundError(f"{cache_dir}: no manifest.json (not a cache folder)")
-    from elepose.data.bandai import build_cache
-
     build_cache("bandai", cache_dir, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
 
 
@@ -615,7 +602,7 @@ def _speed_run(profile: Profile, work: Path, cache_dir: Path, device: str, say: 
             return
     result = _measure_speed(profile, work, cache_dir, device, say)
     result["key"] = key
-    write_json_atomic(path, result)
+    write_json(path, result)
 
 
 def _epoch(folder: Path) -> int | None:
@@ -687,8 +674,6 @@ def _configured_elevation(manifest: dict[str, Any]) -> dict[str, float] | None:
 
 
 def _explained_variance(folder: Path) -> float | None:
-    from elepose.models.io import load_flow
-
     flow, _ = load_flow(folder)
     return flow.explained_variance if flow.pca_bases is not None else None
 

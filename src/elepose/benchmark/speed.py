@@ -29,11 +29,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from elepose.lift.lifter import Lifter
 from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
-from elepose.train.objective import ElevationPrior, elepose_losses
 from elepose.runtime import autocast
+from elepose.train.config import TrainConfig
 from elepose.train.loop import make_adam
+from elepose.train.objective import elepose_losses
+from elepose.views import ElevationPrior
 
 __all__ = [
     "matmul_rate",
@@ -158,11 +161,12 @@ def _setup_training(
     flow: PoseFlow, inputs: torch.Tensor, hidden: int, device: torch.device, seed: int
 ) -> tuple[LiftingNetwork, torch.optim.Optimizer, torch.Generator, torch.Tensor]:
     torch.manual_seed(seed)
-    lifter = LiftingNetwork(hidden=hidden, elevation=True, elevation_init_deg=10.0).to(device).train()
+    defaults = TrainConfig()  # the step `elepose train` takes, at its default settings
+    lifter = LiftingNetwork(hidden=hidden, elevation=True, elevation_init_deg=defaults.elevation_init_deg).to(device).train()
     flow.to(device).eval()
     for p in flow.parameters():
         p.requires_grad_(False)
-    optimizer = make_adam(lifter.parameters(), lr=2e-4, weight_decay=1e-5)  # as training builds it
+    optimizer = make_adam(lifter.parameters(), lr=defaults.lr, weight_decay=defaults.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     ratios = torch.ones(16, device=device)
     return lifter, optimizer, generator, ratios
@@ -236,8 +240,6 @@ def profile_training_step(
 
 def _lift_function(checkpoint_dir: str, rotations: int, device: torch.device) -> tuple[Callable[[Any], Any], str]:
     """A callable lifting ``(N, 17, 2)`` pixels with reliability (:class:`elepose.lift.lifter.Lifter`), and how."""
-    from elepose.lift.lifter import Lifter
-
     model = Lifter.load(checkpoint_dir, device=device)
     return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.lift.lifter.Lifter.lift(rotations={rotations})"
 

@@ -45,19 +45,20 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
 ) -> None:
     """Score a trained lifter on the test split: GT and detected 2D, both metric protocols."""
-    from elepose.data.cache import load_split, write_json_atomic
+    from elepose.atomic import write_json
+    from elepose.data.cache import load_split
     from elepose.evaluate.evaluation import evaluate_checkpoint
     from elepose.metrics import roc_auc
     from elepose.models.io import load_lifter
     from elepose.runtime import pick_device
 
     with user_errors():
-        lifter, flow, config = load_lifter(checkpoint_dir)
+        lifter, flow, record = load_lifter(checkpoint_dir)
         train = load_split(Path(data) / "train.npz")
         test = load_split(Path(data) / "test.npz")
         dev = pick_device(device)
         lifter.to(dev)
-        report, per_pose = evaluate_checkpoint(lifter, flow, config, train, test, samples, rotations, dev)
+        report, per_pose = evaluate_checkpoint(lifter, flow, record, train, test, samples, rotations, dev)
         bad = per_pose["pa_mpjpe"] > 100.0
         if bad.any() and not bad.all():
             report["reliability"] = {"threshold_mm": 100.0, "roc_auc": roc_auc(per_pose["nll"], bad), "positives": int(bad.sum())}
@@ -65,7 +66,7 @@ def evaluate(
         report["data"] = str(data)
         typer.echo(format_table(report))
         if json_path is not None:
-            write_json_atomic(json_path, report)
+            write_json(json_path, report)
         if figures is not None:
             from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
 

@@ -8,7 +8,6 @@ then every file is written under a temporary name and renamed, so an error leave
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any, Optional
@@ -16,7 +15,7 @@ from typing import Any, Optional
 import numpy as np
 import typer
 
-from elepose.atomic import commit, temp_path
+from elepose.atomic import commit, json_text, temp_path
 from elepose.cli.errors import InputError, user_errors
 
 __all__ = ["output_paths", "lift", "register"]
@@ -78,7 +77,7 @@ def lift(
     min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing and filled from the PCA subspace."),
     min_visible: int = typer.Option(10, "--min-visible", help="Skip people with fewer visible joints."),
     height: Optional[float] = typer.Option(None, "--height", help="The person's height in metres: also write 3D in metres."),
-    scale: Optional[str] = typer.Option(None, "--scale", help="2D normalisation: checkpoint or pose (default: the checkpoint's mode)."),
+    scale: Optional[str] = typer.Option(None, "--scale", help="2D normalisation: checkpoint (its own scale) or per-pose (each pose's own size; default for pose-scale checkpoints)."),
     rotations: int = typer.Option(16, "--rotations", help="Virtual views averaged into each pose's NLL."),
     render: Optional[Path] = typer.Option(None, "--render", help="Picture: out.png (one frame), out.gif or out.mp4 (sequence)."),
     frame: Optional[int] = typer.Option(None, "--frame", help="Frame index drawn by --render x.png (default: the first with a person)."),
@@ -121,7 +120,7 @@ def lift(
                 np.savez_compressed(f, **result.to_arrays())
             tmp = temp_path(json_path)
             temps.append((tmp, json_path))
-            tmp.write_text(json.dumps({**meta, **result.to_json()}, indent=1, allow_nan=False) + "\n", encoding="utf-8")
+            tmp.write_text(json_text({**meta, **result.to_json()}, indent=1, sort_keys=False, allow_nan=False), encoding="utf-8")
             for tmp, final in temps:
                 commit(tmp, final)
         finally:

@@ -8,6 +8,10 @@ from typing import Optional
 import typer
 
 from elepose.cli.errors import user_errors
+from elepose.train.config import FlowConfig, TrainConfig
+
+_FLOW = FlowConfig()  # the defaults of every option below (the paper's schedule)
+_TRAIN = TrainConfig()
 
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 
@@ -15,24 +19,24 @@ DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 def flow(
     data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
     out: Path = typer.Option(Path("runs/flow"), "--out", help="Run folder to write."),
-    pca_bases: int = typer.Option(26, "--pca-bases", help="PCA bases before the flow (paper: 26)."),
+    pca_bases: int = typer.Option(_FLOW.pca_bases, "--pca-bases", help="PCA bases before the flow (paper: 26)."),
     no_pca: bool = typer.Option(False, "--no-pca", help="Ablation: flow on the raw 34-D 2D pose."),
-    blocks: int = typer.Option(8, "--blocks", help="Affine coupling blocks."),
-    hidden: int = typer.Option(1024, "--hidden", help="Width of each coupling subnet."),
-    epochs: int = typer.Option(100, "--epochs"),
-    batch_size: int = typer.Option(256, "--batch-size"),
-    lr: float = typer.Option(1e-4, "--lr"),
-    scale: str = typer.Option("dataset", "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."),
-    input_2d: str = typer.Option("gt", "--input", help="Train on gt or detected 2D."),
+    blocks: int = typer.Option(_FLOW.blocks, "--blocks", help="Affine coupling blocks."),
+    hidden: int = typer.Option(_FLOW.hidden, "--hidden", help="Width of each coupling subnet."),
+    epochs: int = typer.Option(_FLOW.epochs, "--epochs"),
+    batch_size: int = typer.Option(_FLOW.batch_size, "--batch-size"),
+    lr: float = typer.Option(_FLOW.lr, "--lr"),
+    scale: str = typer.Option(_FLOW.scale, "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."),
+    input_2d: str = typer.Option(_FLOW.input, "--input", help="Train on gt or detected 2D."),
     epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast; log-det stays fp32)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    seed: int = typer.Option(0, "--seed"),
+    precision: str = typer.Option(_FLOW.precision, "--precision", help="fp32 or bf16 (autocast; log-det stays fp32)."),
+    device: str = typer.Option(_FLOW.device, "--device", help=DEVICE_HELP),
+    seed: int = typer.Option(_FLOW.seed, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
 ) -> None:
     """Fit the PCA and pretrain the normalizing flow on 2D training poses (SPEC section 4)."""
-    from elepose.train.loop import FlowConfig, TrainingDiverged, train_flow
+    from elepose.train.loop import TrainingDiverged, train_flow
 
     with user_errors():
         config = FlowConfig(
@@ -52,38 +56,36 @@ def train(
     data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
     flow_dir: Path = typer.Option(Path("runs/flow"), "--flow", help="Flow run folder from `elepose flow`."),
     out: Path = typer.Option(Path("runs/lifter"), "--out", help="Run folder to write."),
-    epochs: int = typer.Option(100, "--epochs"),
-    batch_size: int = typer.Option(256, "--batch-size"),
-    lr: float = typer.Option(2e-4, "--lr"),
-    lr_decay: float = typer.Option(0.95, "--lr-decay", help="Exponential learning-rate decay per epoch."),
-    hidden: int = typer.Option(1024, "--hidden"),
-    variant: str = typer.Option("shared", "--variant", help="shared (authors' code: shared trunk) or towers (paper: separate towers)."),
+    epochs: int = typer.Option(_TRAIN.epochs, "--epochs"),
+    batch_size: int = typer.Option(_TRAIN.batch_size, "--batch-size"),
+    lr: float = typer.Option(_TRAIN.lr, "--lr"),
+    lr_decay: float = typer.Option(_TRAIN.lr_decay, "--lr-decay", help="Exponential learning-rate decay per epoch."),
+    hidden: int = typer.Option(_TRAIN.hidden, "--hidden"),
+    variant: str = typer.Option(_TRAIN.variant, "--variant", help="shared (authors' code: shared trunk) or towers (paper: separate towers)."),
     no_elevation: bool = typer.Option(False, "--no-elevation", help="Ablation: no elevation branch, fixed elevation prior."),
     elevation_prior: Optional[str] = typer.Option(
         None, "--elevation-prior",
         help="learned (default with the branch), uniform:LO,HI or normal:MEAN,STD in degrees (default without the branch: uniform:-20,20).",
     ),
-    elevation_init: float = typer.Option(
-        10.0, "--elevation-init",
+    elevation_init: float = typer.Option(_TRAIN.elevation_init_deg, "--elevation-init",
         help="Starting elevation of the branch, degrees (looking down positive): picks the real pose over its mirror image.",
     ),
-    elevation_warmup: int = typer.Option(
-        300, "--elevation-warmup", help="Steps during which the elevation is held at --elevation-init while the depth forms.",
+    elevation_warmup: int = typer.Option(_TRAIN.elevation_warmup_steps, "--elevation-warmup", help="Steps during which the elevation is held at --elevation-init while the depth forms.",
     ),
     no_bone_prior: bool = typer.Option(False, "--no-bone-prior", help="Ablation: drop L_bone."),
-    bone_ratios: str = typer.Option("data", "--bone-ratios", help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers."),
+    bone_ratios: str = typer.Option(_TRAIN.bone_ratios, "--bone-ratios", help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers."),
     supervised: bool = typer.Option(False, "--supervised", help="The supervised bound: same lifter, L2 loss on 3D ground truth."),
-    input_2d: str = typer.Option("gt", "--input", help="Train on gt or detected 2D."),
+    input_2d: str = typer.Option(_TRAIN.input, "--input", help="Train on gt or detected 2D."),
     epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
-    eval_samples: int = typer.Option(4096, "--eval-samples", help="Test poses scored after each epoch."),
+    eval_samples: int = typer.Option(_TRAIN.eval_samples, "--eval-samples", help="Test poses scored after each epoch."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    seed: int = typer.Option(0, "--seed"),
+    precision: str = typer.Option(_TRAIN.precision, "--precision", help="fp32 or bf16 (autocast)."),
+    device: str = typer.Option(_TRAIN.device, "--device", help=DEVICE_HELP),
+    seed: int = typer.Option(_TRAIN.seed, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
 ) -> None:
     """Train the lifting network with the frozen flow (SPEC sections 5 and 6)."""
-    from elepose.train.loop import TrainConfig, TrainingDiverged, train_lifter
+    from elepose.train.loop import TrainingDiverged, train_lifter
 
     chosen_prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
     with user_errors():

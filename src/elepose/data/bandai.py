@@ -45,7 +45,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from elepose.data.cache import PoseSplit, save_split, write_json_atomic
+from elepose.atomic import write_json
+from elepose.data.cache import PoseSplit, save_split
 from elepose.data.cameras import (
     CameraOptions,
     Cameras,
@@ -406,7 +407,7 @@ def write_cache(out: str | Path, cache: BenchmarkCache) -> None:
     try:
         save_split(tmp / "train.npz", cache.train)
         save_split(tmp / "test.npz", cache.test)
-        write_json_atomic(tmp / "manifest.json", cache.manifest)
+        write_json(tmp / "manifest.json", cache.manifest)
         umask = _current_umask()  # temporary files and folders are private; give the result normal modes
         for path in tmp.iterdir():
             path.chmod(0o666 & ~umask)

@@ -34,7 +34,7 @@ import numpy as np
 
 from elepose.atomic import atomic_write
 
-__all__ = ["PoseSplit", "save_split", "load_split", "write_json_atomic", "load_manifest", "SPLITS"]
+__all__ = ["PoseSplit", "random_subset", "save_split", "load_split", "load_manifest", "SPLITS"]
 
 SPLITS = ("train", "test")
 
@@ -132,6 +132,14 @@ _DTYPES: dict[str, Any] = {
 }
 
 
+def random_subset(split: PoseSplit, samples: int | None, seed: int = 0) -> PoseSplit:
+    """A fixed random subset of ``samples`` poses of ``split`` in their original order (all when None or more)."""
+    if samples is None or samples >= len(split):
+        return split
+    idx = np.sort(np.random.default_rng(seed).choice(len(split), samples, replace=False))
+    return split.subset(idx)
+
+
 def save_split(path: str | Path, split: PoseSplit) -> None:
     """Write ``split`` to ``path`` (``.npz``, uncompressed, deterministic bytes) atomically."""
     path = Path(path)
@@ -160,17 +168,6 @@ def load_split(path: str | Path) -> PoseSplit:
         raise ValueError(f"{path}: unreadable cache file ({err})") from err
     split.validate(str(path))
     return split
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    atomic_write(path, write)
 
 
 def load_manifest(cache_dir: str | Path) -> dict[str, Any]:

@@ -22,11 +22,12 @@ What :meth:`Lifter.lift` does, batched over every person of every frame:
 
 ``scale``: how a pose's pixels become network input. ``"checkpoint"`` uses the checkpoint's own
 normalisation (for a ``"dataset"`` checkpoint: the mean pelvis-to-head distance in pixels of the
-*training cameras*, only meaningful for 2D from similar cameras at similar distances). ``"pose"``
-divides each pose by its own size: the RMS joint distance to the pelvis for a ``"pose"``
-checkpoint (identical to ``"checkpoint"``), the pose's own pelvis-to-head distance for a
-``"dataset"`` checkpoint (the per-pose analogue of the mean pelvis-to-head distance). The default
-is the checkpoint's mode: ``"pose"`` for a pose-scale checkpoint, else ``"checkpoint"``.
+*training cameras*, only meaningful for 2D from similar cameras at similar distances).
+``"per-pose"`` divides each pose by its own size measured the checkpoint's way
+(:meth:`~elepose.models.normalisation.Normalisation.per_pose_scale_of`): the RMS joint distance
+to the pelvis for a ``"pose"`` checkpoint (identical to ``"checkpoint"``), the pose's own
+pelvis-to-head distance for a ``"dataset"`` checkpoint. The default is ``"per-pose"`` for a
+pose-scale checkpoint, else ``"checkpoint"``.
 
 Units: ``poses_3d`` are camera-frame (x right, y down, z forward), pelvis-centred, in the
 lifter's normalised units (a pose about 10 units from the camera). With ``height_m`` each pose is
@@ -44,17 +45,18 @@ import numpy as np
 import torch
 
 from elepose.data.keypoints import Detections, read_keypoints
-from elepose.evaluate.evaluation import predict, reliability_nll
-from elepose.lift.filling import fill_missing_joints
+from elepose.evaluate.reliability import reliability_nll, reliability_percentile
 from elepose.geometry import normalise_2d
-from elepose.models.normalisation import Normalisation
+from elepose.lift.filling import fill_missing_joints
 from elepose.models.io import load_lifter
+from elepose.models.lifter import predict
+from elepose.models.records import ElevationStats, LifterRecord
 from elepose.runtime import pick_device
-from elepose.skeleton import HEAD, JOINT_NAMES, NUM_JOINTS, PELVIS
+from elepose.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 
-__all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height", "reliability_percentile"]
+__all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height"]
 
-SCALE_CHOICES = ("checkpoint", "pose")
+SCALE_CHOICES = ("checkpoint", "per-pose")
 
 # Joint chains of the skeleton height: each leg (ankle-knee-hip), then pelvis-spine-thorax-neck-head.
 _LEGS = (((3, 2), (2, 1)), ((6, 5), (5, 4)))
@@ -76,18 +78,6 @@ def skeleton_height(poses_3d: np.ndarray) -> np.ndarray:
         return sum(np.linalg.norm(poses[:, a] - poses[:, b], axis=-1) for a, b in bones)
 
     return 0.5 * (chain(_LEGS[0]) + chain(_LEGS[1])) + chain(_TRUNK)
-
-
-def reliability_percentile(nll: np.ndarray, nll_quantiles: np.ndarray) -> np.ndarray:
-    """``100 - percentile`` of each ``nll (P,)`` within the training NLL's 101 percentiles.
-
-    Linear interpolation between the percentiles, clipped to [0, 100]: higher is more reliable.
-    """
-    quantiles = np.asarray(nll_quantiles, dtype=np.float64)
-    if quantiles.shape != (101,) or not np.all(np.diff(quantiles) >= 0):
-        raise ValueError(f"nll_quantiles: expected 101 non-decreasing values, got shape {quantiles.shape}")
-    percentile = np.interp(np.asarray(nll, dtype=np.float64), quantiles, np.linspace(0.0, 100.0, 101))
-    return 100.0 - percentile
 
 
 @dataclass(frozen=True)
@@ -222,7 +212,7 @@ class Lifter:
     Args:
         network: the lifting network (:class:`elepose.models.lifter.LiftingNetwork`).
         flow: the flow (:class:`elepose.models.flow.PoseFlow`) it was trained with.
-        config: the checkpoint's ``config.json``.
+        record: the checkpoint's ``config.json`` (:class:`~elepose.models.records.LifterRecord`).
         device: where the networks run.
 
     Example:
@@ -232,19 +222,21 @@ class Lifter:
         ((100, 17, 3), True)
     """
 
-    def __init__(self, network: torch.nn.Module, flow: torch.nn.Module, config: dict[str, Any], device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, network: torch.nn.Module, flow: torch.nn.Module, record: LifterRecord, device: torch.device | str = "cpu"
+    ) -> None:
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
         self.flow = flow.to(self.device).eval()
-        self.config = config
-        self.normalisation = Normalisation(**config["normalisation"])
-        reliability = config.get("reliability") or {}
-        self.elevation_mu = float(reliability.get("elevation_mu", 0.0))
-        self.elevation_sigma = float(reliability.get("elevation_sigma", 0.0))
-        quantiles = reliability.get("nll_quantiles")
-        self.nll_quantiles = None if quantiles is None else np.asarray(quantiles, dtype=np.float64)
+        self.record = record
+        self.normalisation = record.normalisation
+        self.learned_elevation = record.learned_elevation or ElevationStats(0.0, 0.0)
         has_pca = getattr(flow, "pca_bases", None) is not None
-        self._pca = tuple(b.detach().double().cpu() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio)) if has_pca else None
+        self._pca = (
+            tuple(b.detach().double().cpu() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio))
+            if has_pca
+            else None
+        )
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Lifter":
@@ -253,21 +245,21 @@ class Lifter:
         Raises :class:`elepose.models.io.CheckpointError` (a ``ValueError``) naming the file
         and the field when the folder is not a lifter checkpoint of this format version.
         """
-        network, flow, config = load_lifter(path)
+        network, flow, record = load_lifter(path)
         dev = pick_device(device) if isinstance(device, str) else torch.device(device)
-        return cls(network, flow, config, dev)
+        return cls(network, flow, record, dev)
 
     @property
     def default_scale(self) -> str:
-        """``"pose"`` for a pose-scale checkpoint, else ``"checkpoint"`` (see the module doc)."""
-        return "pose" if self.normalisation.mode == "pose" else "checkpoint"
+        """``"per-pose"`` for a pose-scale checkpoint, else ``"checkpoint"`` (see the module doc)."""
+        return "per-pose" if self.normalisation.mode == "pose" else "checkpoint"
 
     def _scales(self, poses_px: torch.Tensor, scale: str) -> torch.Tensor:
         """Per-pose scale ``(P,)`` px of the normalisation chosen by ``scale``."""
-        if scale == "checkpoint" or self.normalisation.mode == "pose":
+        if scale == "checkpoint":
             return self.normalisation.scale_of(poses_px)
-        if scale == "pose":
-            return torch.linalg.norm(poses_px[:, HEAD] - poses_px[:, PELVIS], dim=-1)
+        if scale == "per-pose":
+            return self.normalisation.per_pose_scale_of(poses_px)
         raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
 
     def lift(
@@ -277,7 +269,7 @@ class Lifter:
         format: str | None = None,
         height_m: float | None = None,
         rotations: int = 16,
-        scale: Literal["checkpoint", "pose"] | None = None,
+        scale: Literal["checkpoint", "per-pose"] | None = None,
         min_visible: int = 10,
         batch_size: int = 8192,
         seed: int = 0,
@@ -324,13 +316,13 @@ class Lifter:
         else:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
         nll = reliability_nll(
-            self.flow, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.elevation_mu,
-            self.elevation_sigma, rotations, seed, self.device,
+            self.flow, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.learned_elevation,
+            rotations, seed, self.device,
         ).numpy()
-        if self.nll_quantiles is None:
+        if self.record.reliability is None:
             reliability = np.full(len(nll), np.nan)
         else:
-            reliability = reliability_percentile(nll, self.nll_quantiles)
+            reliability = reliability_percentile(nll, self.record.reliability)
         metres = None
         if height_m is not None:
             metres = poses_3d * (height_m / np.maximum(skeleton_height(poses_3d), 1e-12))[:, None, None]

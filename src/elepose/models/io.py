@@ -19,10 +19,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from elepose.atomic import atomic_write
-
+from elepose.atomic import atomic_write, write_json
+from elepose.errors import InputError
 from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
+from elepose.models.records import FlowRecord, LifterRecord
 
 __all__ = [
     "FORMAT_VERSION",
@@ -35,17 +36,20 @@ __all__ = [
     "load_resume_state",
     "FLOW_KIND",
     "LIFTER_KIND",
-    "build_flow",
-    "build_lifter",
+    "new_flow",
+    "new_lifter",
     "save_flow",
     "load_flow",
     "save_lifter",
     "load_lifter",
+    "load_lifter_record",
     "load_lifter_weights",
 ]
 
-FORMAT_VERSION = 1
-"""Bumped whenever the meaning of a checkpoint's files changes; older checkpoints are refused."""
+FORMAT_VERSION = 2
+"""Bumped whenever the meaning of a checkpoint's files changes; older checkpoints are refused.
+
+Version 2: the learned elevation distribution moved from ``reliability`` to ``learned_elevation``."""
 
 
 class CheckpointError(ValueError):
@@ -71,14 +75,7 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
 
 def save_config(path: str | Path, config: dict[str, Any]) -> None:
     """Write ``config`` (JSON-serialisable) with ``format_version`` added, atomically."""
-    payload = {"format_version": FORMAT_VERSION, **config}
-    text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-
-    atomic_write(path, write)
+    write_json(path, {"format_version": FORMAT_VERSION, **config})
 
 
 def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -123,14 +120,19 @@ FLOW_KIND = "elepose-flow"
 LIFTER_KIND = "elepose-lifter"
 
 
-def build_flow(pca_bases: int | None, blocks: int, hidden: int, seed: int) -> PoseFlow:
-    """A fresh flow (PCA not yet fitted)."""
-    return PoseFlow(pca_bases=pca_bases, blocks=blocks, hidden=hidden, seed=seed)
+def new_flow(record: FlowRecord) -> PoseFlow:
+    """A fresh flow of ``record``'s sizes (PCA not yet fitted)."""
+    return PoseFlow(pca_bases=record.pca_bases, blocks=record.blocks, hidden=record.hidden, seed=record.seed)
 
 
-def build_lifter(hidden: int, variant: str, elevation: bool, elevation_init_deg: float = 0.0) -> LiftingNetwork:
-    """A fresh lifting network (``elevation_init_deg``: starting elevation, see LiftingNetwork)."""
-    return LiftingNetwork(hidden=hidden, variant=variant, elevation=elevation, elevation_init_deg=elevation_init_deg)
+def new_lifter(record: LifterRecord, elevation_init_deg: float = 0.0) -> LiftingNetwork:
+    """A fresh lifting network of ``record``'s layout (``elevation_init_deg``: see LiftingNetwork)."""
+    return LiftingNetwork(
+        hidden=record.hidden,
+        variant=record.variant,  # type: ignore[arg-type]
+        elevation=record.elevation_branch,
+        elevation_init_deg=elevation_init_deg,
+    )
 
 
 def _split_pca(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -145,8 +147,8 @@ def _write_flow_weights(folder: Path, flow: PoseFlow, weights_name: str) -> None
     save_weights(folder / "pca.safetensors", pca)
 
 
-def _read_flow(folder: Path, config: dict[str, Any], weights_name: str) -> PoseFlow:
-    flow = build_flow(config["pca_bases"], config["blocks"], config["hidden"], config.get("seed", 0))
+def _read_flow(folder: Path, record: FlowRecord, weights_name: str) -> PoseFlow:
+    flow = new_flow(record)
     state = {**load_weights(folder / weights_name), **load_weights(folder / "pca.safetensors")}
     try:
         flow.load_state_dict(state)
@@ -155,32 +157,42 @@ def _read_flow(folder: Path, config: dict[str, Any], weights_name: str) -> PoseF
     return flow.eval()
 
 
-def save_flow(out: str | Path, flow: PoseFlow, config: dict[str, Any]) -> None:
+def save_flow(out: str | Path, flow: PoseFlow, record: FlowRecord) -> None:
     """Write a flow run folder (weights first, config last, each atomically)."""
     folder = Path(out)
     _write_flow_weights(folder, flow, "model.safetensors")
-    save_config(folder / "config.json", {**config, "kind": FLOW_KIND})
+    save_config(folder / "config.json", {**record.to_dict(), "kind": FLOW_KIND})
 
 
-def load_flow(path: str | Path) -> tuple[PoseFlow, dict[str, Any]]:
-    """Read a flow run folder, or the flow stored inside a lifter run folder."""
+def _record(config: dict[str, Any], path: Path, reader: Any) -> Any:
+    try:
+        return reader(config, str(path))
+    except InputError as err:
+        raise CheckpointError(str(err)) from None
+
+
+def load_flow(path: str | Path) -> tuple[PoseFlow, FlowRecord]:
+    """Read a flow run folder, or the flow stored inside a lifter run folder -> ``(flow, record)``."""
     folder = Path(path)
     config = load_config(folder)
+    config_path = folder / "config.json"
     if config.get("kind") == LIFTER_KIND:
-        return _read_flow(folder, config["flow"], "flow.safetensors"), config["flow"]
+        record = _record(config, config_path, LifterRecord.from_dict).flow
+        return _read_flow(folder, record, "flow.safetensors"), record
     if config.get("kind") != FLOW_KIND:
         raise CheckpointError(
-            f"{folder / 'config.json'}: field 'kind' is {config.get('kind')!r}, expected {FLOW_KIND!r} (a folder written by `elepose flow`)"
+            f"{config_path}: field 'kind' is {config.get('kind')!r}, expected {FLOW_KIND!r} (a folder written by `elepose flow`)"
         )
-    return _read_flow(folder, config, "model.safetensors"), config
+    record = _record(config, config_path, FlowRecord.from_dict)
+    return _read_flow(folder, record, "model.safetensors"), record
 
 
-def save_lifter(out: str | Path, lifter: LiftingNetwork, flow: PoseFlow, config: dict[str, Any]) -> None:
+def save_lifter(out: str | Path, lifter: LiftingNetwork, flow: PoseFlow, record: LifterRecord) -> None:
     """Write a lifter run folder with its flow copied in (config written last)."""
     folder = Path(out)
     save_weights(folder / "model.safetensors", lifter.state_dict())
     _write_flow_weights(folder, flow, "flow.safetensors")
-    save_config(folder / "config.json", {**config, "kind": LIFTER_KIND})
+    save_config(folder / "config.json", {**record.to_dict(), "kind": LIFTER_KIND})
 
 
 def load_lifter_weights(path: str | Path, lifter: LiftingNetwork) -> None:
@@ -192,11 +204,17 @@ def load_lifter_weights(path: str | Path, lifter: LiftingNetwork) -> None:
         raise CheckpointError(f"{folder / 'model.safetensors'}: weights do not match this lifter ({err})") from err
 
 
-def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PoseFlow, dict[str, Any]]:
-    """Read a lifter run folder -> ``(lifter, flow, config)``, both in eval mode on the CPU."""
+def load_lifter_record(path: str | Path) -> LifterRecord:
+    """The :class:`LifterRecord` of a lifter run folder's ``config.json``."""
     folder = Path(path)
-    config = load_config(folder, kind=LIFTER_KIND)
-    lifter = build_lifter(config["hidden"], config["variant"], config["elevation_branch"])
+    return _record(load_config(folder, kind=LIFTER_KIND), folder / "config.json", LifterRecord.from_dict)
+
+
+def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PoseFlow, LifterRecord]:
+    """Read a lifter run folder -> ``(lifter, flow, record)``, both networks in eval mode on the CPU."""
+    folder = Path(path)
+    record = load_lifter_record(folder)
+    lifter = new_lifter(record)
     load_lifter_weights(folder, lifter)
-    flow = _read_flow(folder, config["flow"], "flow.safetensors")
-    return lifter.eval(), flow, config
+    flow = _read_flow(folder, record.flow, "flow.safetensors")
+    return lifter.eval(), flow, record

@@ -23,15 +23,16 @@ looking down by ``theta`` sees the world's down direction as ``rotation_x(theta)
 from __future__ import annotations
 
 import math
-
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from elepose.geometry import DEPTH_OFFSET, unproject
 
-__all__ = ["LEAKY_SLOPE", "LiftOutput", "ResidualBlock", "LiftingNetwork"]
+__all__ = ["LEAKY_SLOPE", "LiftOutput", "ResidualBlock", "LiftingNetwork", "lift_poses", "Predictions", "predict"]
 
 LEAKY_SLOPE = 0.01
 """Negative slope of every LeakyReLU in the lifter."""
@@ -95,7 +96,7 @@ class LiftingNetwork(nn.Module):
         >>> out = net(torch.zeros(4, 17, 2))
         >>> out.depth.shape, out.elevation.shape
         (torch.Size([4, 17]), torch.Size([4]))
-        >>> poses_3d, elevation = net.lift(torch.zeros(4, 17, 2))
+        >>> poses_3d, elevation = lift_poses(net, torch.zeros(4, 17, 2))
         >>> poses_3d.shape
         torch.Size([4, 17, 3])
     """
@@ -161,16 +162,47 @@ class LiftingNetwork(nn.Module):
             elevation = self.elevation_head(self.elevation_branch(features)).squeeze(-1)
         return LiftOutput(depth, elevation)
 
-    def lift(
-        self, poses_2d: torch.Tensor, min_depth: float | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """2D -> 3D by Eq. 2: ``(poses_3d (B, J, 3) pelvis-centred, elevation (B,) | None)``.
 
-        ``poses_3d`` is in the lifter's normalised units (depth offset ``DEPTH_OFFSET = 10``).
-        ``min_depth``: clip ``w_j = d_j + 10`` to at least this (training uses 1.0; ``None``,
-        the default, does not clip). Calls ``forward``, so wrappers such as DDP see the call
-        when they wrap ``forward`` (the training objective calls the module itself).
-        """
-        out = self(poses_2d)
-        poses_3d = unproject(poses_2d, out.depth, depth_offset=DEPTH_OFFSET, min_depth=min_depth)
-        return poses_3d, out.elevation
+def lift_poses(
+    network: nn.Module, poses_2d: torch.Tensor, min_depth: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """2D -> 3D through ``network`` by Eq. 2: the one place where poses are lifted.
+
+    ``network``: a :class:`LiftingNetwork` or a wrapper of one (DDP): it is called through
+    its ``forward``, so a wrapper sees the call. ``poses_2d (B, J, 2)`` normalised. Returns
+    ``poses_3d (B, J, 3)`` pelvis-centred in the lifter's normalised units (depth offset
+    ``DEPTH_OFFSET = 10``) and ``elevation (B,)`` radians looking down positive (``None``
+    without an elevation branch), both fp32 whatever the autocast precision. ``min_depth``:
+    clip ``w_j = d_j + 10`` to at least this (training uses 1.0; ``None`` does not clip).
+    """
+    out: LiftOutput = network(poses_2d)
+    poses_3d = unproject(poses_2d, out.depth.float(), depth_offset=DEPTH_OFFSET, min_depth=min_depth)
+    elevation = out.elevation.float() if out.elevation is not None else None
+    return poses_3d, elevation
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Lifted poses ``(N, 17, 3)`` lifter units and elevations ``(N,)`` radians (zeros without a branch)."""
+
+    poses_3d: np.ndarray
+    elevation: np.ndarray
+
+
+@torch.no_grad()
+def predict(
+    network: nn.Module, inputs: torch.Tensor, device: torch.device | str = "cpu", batch_size: int = 8192
+) -> Predictions:
+    """Lift normalised 2D ``inputs (N, 17, 2)`` in chunks of ``batch_size`` (eval mode, no depth clip), float64 on the CPU."""
+    network.eval()
+    poses, elevations = [], []
+    for chunk in inputs.split(batch_size):
+        chunk = chunk.to(device)
+        poses_3d, elevation = lift_poses(network, chunk)
+        if elevation is None:
+            elevation = torch.zeros(len(chunk), device=chunk.device)
+        poses.append(poses_3d.cpu())
+        elevations.append(elevation.cpu())
+    if not poses:
+        return Predictions(np.zeros((0, inputs.shape[1], 3)), np.zeros(0))
+    return Predictions(torch.cat(poses).double().numpy(), torch.cat(elevations).double().numpy())

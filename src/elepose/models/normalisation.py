@@ -1,21 +1,37 @@
 """From cache splits to network inputs: which 2D, which scale, and supervised targets.
 
 The lifter and the flow see 2D poses normalised by :func:`elepose.geometry.normalise_2d`:
-pelvis-centred, divided by a scale, times 0.1. The scale is either the training set's mean
-pelvis-to-head distance in pixels (``"dataset"``, the authors' choice) or each pose's RMS joint
-distance to the pelvis (``"pose"``), recorded in every checkpoint so lifting uses the same one.
+pelvis-centred, divided by a scale, times 0.1. The scale ``mode`` is one of
+
+- ``"dataset"``: the training set's mean pelvis-to-head distance in pixels, one number for
+  every pose (the authors' choice);
+- ``"pose"``: each pose's own RMS joint distance to the pelvis.
+
+It is recorded in every checkpoint, so lifting uses the same one. ``per_pose_scale_of`` is
+each pose measured by itself the checkpoint's way (its pelvis-to-head distance for a
+``"dataset"`` checkpoint, its RMS for a ``"pose"`` one): what ``elepose lift --scale per-pose``
+uses for 2D from cameras unlike the training ones.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from elepose.data.cache import PoseSplit
-from elepose.geometry import DEPTH_OFFSET, NORMALISED_SCALE, normalise_2d, pelvis_head_scale, rms_scale
+from elepose.errors import InputError
+from elepose.geometry import (
+    DEPTH_OFFSET,
+    NORMALISED_SCALE,
+    normalise_2d,
+    pelvis_head_distance,
+    pelvis_head_scale,
+    rms_scale,
+)
 
 __all__ = ["Normalisation", "INPUT_KINDS", "SCALE_MODES", "select_2d", "normalise", "supervised_targets"]
 
@@ -25,17 +41,36 @@ SCALE_MODES = ("dataset", "pose")
 
 @dataclass(frozen=True)
 class Normalisation:
-    """How 2D pixels become network inputs: ``mode`` ("dataset" or "pose") and the dataset scale in px."""
+    """How 2D pixels become network inputs: ``mode`` ("dataset" or "pose") and the dataset scale in px.
+
+    Example:
+        >>> norm = Normalisation.from_dict({"mode": "dataset", "dataset_scale_px": 100.0})
+        >>> poses = torch.zeros(1, 17, 2, dtype=torch.float64); poses[0, 10, 1] = -50.0
+        >>> float(norm.scale_of(poses)[0]), float(norm.per_pose_scale_of(poses)[0])
+        (100.0, 50.0)
+    """
 
     mode: Literal["dataset", "pose"]
     dataset_scale_px: float
 
     @classmethod
-    def fit(cls, mode: str, train_poses_2d_px: np.ndarray) -> "Normalisation":
+    def fit(cls, mode: str, train_poses_2d_px: np.ndarray) -> Normalisation:
         """The normalisation of ``mode`` with the dataset scale of ``train_poses_2d_px (N, 17, 2)``."""
         if mode not in SCALE_MODES:
             raise ValueError(f"scale mode {mode!r} unknown; expected one of {SCALE_MODES}")
         return cls(mode=mode, dataset_scale_px=pelvis_head_scale(train_poses_2d_px))  # type: ignore[arg-type]
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str = "normalisation") -> Normalisation:
+        """Read ``{"mode": ..., "dataset_scale_px": ...}`` (a checkpoint's field); :class:`InputError` names ``where``."""
+        if not isinstance(raw, dict) or set(raw) != {"mode", "dataset_scale_px"}:
+            raise InputError(f"{where}: expected an object with exactly 'mode' and 'dataset_scale_px', got {_short(raw)}")
+        mode, scale = raw["mode"], raw["dataset_scale_px"]
+        if mode not in SCALE_MODES:
+            raise InputError(f"{where}: field 'mode': expected one of {', '.join(SCALE_MODES)}, got {_short(mode)}")
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
+            raise InputError(f"{where}: field 'dataset_scale_px': expected a positive number of pixels, got {_short(scale)}")
+        return cls(mode=mode, dataset_scale_px=float(scale))
 
     def scale_of(self, poses_2d_px: torch.Tensor) -> torch.Tensor:
         """The scale used for each pose ``(N, 17, 2)`` px -> ``(N,)`` px."""
@@ -43,8 +78,19 @@ class Normalisation:
             return rms_scale(poses_2d_px)
         return torch.full(poses_2d_px.shape[:-2], self.dataset_scale_px, dtype=poses_2d_px.dtype)
 
+    def per_pose_scale_of(self, poses_2d_px: torch.Tensor) -> torch.Tensor:
+        """Each pose's own size by this normalisation's measure ``(N, 17, 2)`` px -> ``(N,)`` px."""
+        if self.mode == "pose":
+            return rms_scale(poses_2d_px)
+        return pelvis_head_distance(poses_2d_px)
+
     def to_dict(self) -> dict[str, object]:
         return {"mode": self.mode, "dataset_scale_px": self.dataset_scale_px}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def select_2d(split: PoseSplit, kind: str) -> np.ndarray:

@@ -1,10 +1,11 @@
 """Training loops: flow pretraining and lifter training (single process or ``torchrun`` DDP).
 
-Both loops read top to bottom: load data, build the model, then per epoch shuffle, step,
-evaluate, log and checkpoint. Schedules default to the paper's (SPEC sections 4 and 6).
-Every epoch ends with an atomic checkpoint, and ``resume=True`` continues from it exactly:
-each epoch's data order comes from a generator seeded by ``(seed, epoch)`` and the sampling
-generator's state is saved with the optimizer.
+Both loops read top to bottom: set up (data, networks, optimizer), resume or start the run
+folder, then per epoch shuffle and step, then evaluate, log and checkpoint. Schedules default to
+the paper's (:mod:`elepose.train.config`, SPEC sections 4 and 6). Every epoch ends with an
+atomic checkpoint, and ``resume=True`` continues from it exactly: each epoch's data order comes
+from a generator seeded by ``(seed, epoch)`` and the sampling generator's state, the global step
+and the optimizer are saved with it.
 """
 
 from __future__ import annotations
@@ -18,93 +19,41 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from elepose import __version__
-from elepose.models import io as model_io
 from elepose.data.cache import PoseSplit, load_manifest, load_split
-from elepose.geometry import unproject
-from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
+from elepose.evaluate.evaluation import evaluate_during_training
+from elepose.evaluate.reliability import calibrate_reliability
 from elepose.losses import supervised_loss
-from elepose.models.io import (
-    FLOW_KIND,
-    LIFTER_KIND,
-    build_flow,
-    build_lifter,
-    load_flow,
-    save_flow,
-    save_lifter,
-)
-from elepose.train.objective import LossWeights, elepose_losses, parse_elevation_prior
-from elepose.train.runlog import RunLog
+from elepose.models import io as run_files
+from elepose.models.flow import PoseFlow
+from elepose.models.lifter import LiftingNetwork, lift_poses
+from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
+from elepose.models.records import FlowRecord, LifterRecord
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
-from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
+from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ratios
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.objective import LossWeights, elepose_losses
+from elepose.train.runlog import RunLog
+from elepose.views import parse_elevation_prior
 
-__all__ = ["FlowConfig", "TrainConfig", "TrainingDiverged", "make_adam", "train_flow", "train_lifter", "with_overrides"]
+__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter"]
 
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or inf; the last good checkpoint was left untouched."""
 
 
-@dataclass(frozen=True)
-class FlowConfig:
-    """``elepose flow``: PCA + normalizing-flow pretraining on normalised 2D training poses."""
-
-    data: str
-    out: str
-    pca_bases: int | None = 26
-    blocks: int = 8
-    hidden: int = 1024
-    epochs: int = 100
-    batch_size: int = 256
-    lr: float = 1e-4
-    weight_decay: float = 1e-5
-    lr_milestones: tuple[int, ...] = (10, 20, 30)
-    scale: str = "dataset"
-    input: str = "gt"
-    epoch_samples: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    max_minutes: float | None = None
-    resume: bool = False
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """``elepose train``: the lifter with the frozen flow (or 3D supervision with ``supervised``)."""
-
-    data: str
-    flow: str
-    out: str
-    epochs: int = 100
-    batch_size: int = 256
-    lr: float = 2e-4
-    weight_decay: float = 1e-5
-    lr_decay: float = 0.95
-    hidden: int = 1024
-    variant: str = "shared"
-    elevation: bool = True
-    elevation_prior: str = "learned"
-    elevation_init_deg: float = 10.0
-    elevation_warmup_steps: int = 300
-    bone_prior: bool = True
-    bone_ratios: str = "data"
-    supervised: bool = False
-    input: str = "gt"
-    epoch_samples: int | None = None
-    eval_samples: int | None = 4096
-    reliability_rotations: int = 100
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    max_minutes: float | None = None
-    resume: bool = False
-
-
 # ---------------------------------------------------------------------------- shared pieces
+
+
+def make_adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam as the SPEC sets it, in its fused form (one kernel per step instead of a chain of
+    element-wise ops: 16 % more samples/s in fp32 and 36 % in bf16 on 2 CPU cores)."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
 
 
 def _epoch_order(n: int, seed: int, epoch: int, samples: int | None, dist_info: Distributed) -> torch.Tensor:
@@ -149,8 +98,10 @@ class _Deadline:
         return self.end is not None and time.monotonic() >= self.end
 
 
-def _write_run_config(out: Path, config: Any) -> None:
-    model_io.save_config(out / "run.json", {"kind": "run-settings", "elepose": __version__, **asdict(config)})
+def _start_folder(out: Path, config: Any) -> None:
+    """Create the run folder and write its settings (``run.json``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    run_files.save_config(out / "run.json", {"kind": "run-settings", "elepose": __version__, **asdict(config)})
 
 
 def _rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -165,12 +116,6 @@ def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
 # ---------------------------------------------------------------------------- flow pretraining
 
 
-def make_adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
-    """Adam as the SPEC sets it, in its fused form (one kernel per step instead of a chain of
-    element-wise ops: 16 % more samples/s in fp32 and 36 % in bf16 on 2 CPU cores)."""
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-
-
 def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     """Fit the PCA and pretrain the flow; returns the last epoch's metrics (mean NLL per split)."""
     device = pick_device(config.device)
@@ -179,80 +124,47 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     train, test, manifest = _load_train_test(config.data)
     norm = Normalisation.fit(config.scale, train.poses_2d)
     x_train = normalise(select_2d(train, config.input), norm)
-    x_test = normalise(select_2d(test, config.input), norm)
+    x_test = normalise(select_2d(test, config.input), norm).to(device)
+    record = FlowRecord(
+        pca_bases=config.pca_bases, blocks=config.blocks, hidden=config.hidden, normalisation=norm, seed=config.seed,
+        input=config.input, data=str(config.data), data_sources=manifest.get("sources"), elepose=__version__,
+    )  # fmt: skip
 
-    flow = build_flow(pca_bases=config.pca_bases, blocks=config.blocks, hidden=config.hidden, seed=config.seed)
+    flow = run_files.new_flow(record)
+    generator = torch.Generator().manual_seed(config.seed)
     start_epoch = 0
+    if config.resume:
+        flow, _ = run_files.load_flow(out)
+    elif config.pca_bases is not None:
+        flow.fit_pca(x_train.double())
     optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
-    generator = torch.Generator().manual_seed(config.seed)
     if config.resume:
-        flow, _ = load_flow(out)
-        state = model_io.load_resume_state(out / "resume.pt")
-        optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        _restore_rng(state["rng"], generator)
-        start_epoch = int(state["epoch"]) + 1
+        start_epoch = _resume_from(out, optimizer, scheduler, generator)
     else:
-        if config.pca_bases is not None:
-            flow.fit_pca(x_train.double())
-        out.mkdir(parents=True, exist_ok=True)
-        _write_run_config(out, config)
+        _start_folder(out, config)
     flow.to(device)
-    x_test_dev = x_test.to(device)
-    log = RunLog(out)
-    deadline = _Deadline(config.max_minutes)
-    flow_meta = {
-        "kind": FLOW_KIND,
-        "elepose": __version__,
-        "pca_bases": config.pca_bases,
-        "blocks": config.blocks,
-        "hidden": config.hidden,
-        "seed": config.seed,
-        "normalisation": norm.to_dict(),
-        "input": config.input,
-        "data": str(config.data),
-        "data_sources": manifest.get("sources"),
-    }
+    log, deadline = RunLog(out), _Deadline(config.max_minutes)
+
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, config.epochs):
-        flow.train()
-        order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
-        total, count, t0 = 0.0, 0, time.perf_counter()
-        bar = tqdm(list(_batches(order, config.batch_size)), desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-        for step, idx in enumerate(bar):
-            x = x_train[idx].to(device)
-            with autocast(device, config.precision):
-                nll = flow.nll(x).mean()
-            _check_finite(nll, {"nll": nll}, epoch, step, out)
-            optimizer.zero_grad(set_to_none=True)
-            nll.backward()
-            optimizer.step()
-            total += float(nll.detach()) * len(idx)
-            count += len(idx)
-            bar.set_postfix(nll=f"{total / count:.3f}")
-            if deadline.passed():
-                break
+        samples_per_s, train_nll = _flow_epoch(flow, optimizer, x_train, config, epoch, device, deadline, progress, out)
         scheduler.step()
         flow.eval()
         with torch.no_grad():
-            test_nll = float(torch.cat([flow.nll(b) for b in x_test_dev.split(8192)]).mean())
+            test_nll = float(torch.cat([flow.nll(b) for b in x_test.split(8192)]).mean())
         metrics = {
-            "train_nll": total / max(count, 1),
+            "train_nll": train_nll,
             "test_nll": test_nll,
             "lr": optimizer.param_groups[0]["lr"],
-            "samples_per_s": count / max(time.perf_counter() - t0, 1e-9),
+            "samples_per_s": samples_per_s,
         }
         log.log(epoch + 1, metrics)
-        save_flow(out, flow, {**flow_meta, "epoch": epoch + 1, "metrics": metrics})
-        model_io.save_resume_state(
-            out / "resume.pt",
-            {"epoch": epoch, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(generator)},
-        )
+        record = replace(record, epoch=epoch + 1, metrics=metrics)
+        run_files.save_flow(out, flow, record)
+        _save_resume(out, epoch, optimizer, scheduler, _rng_state(generator), global_step=0, train_seconds=0.0)
         if progress:
-            tqdm.write(f"flow epoch {epoch + 1}: train NLL {metrics['train_nll']:.3f}, test NLL {test_nll:.3f}")
+            tqdm.write(f"flow epoch {epoch + 1}: train NLL {train_nll:.3f}, test NLL {test_nll:.3f}")
         if deadline.passed():
             if progress:
                 tqdm.write(f"flow: stopped after {config.max_minutes} min (--max-minutes)")
@@ -261,15 +173,47 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     return metrics
 
 
+def _flow_epoch(
+    flow: PoseFlow,
+    optimizer: torch.optim.Optimizer,
+    x_train: torch.Tensor,
+    config: FlowConfig,
+    epoch: int,
+    device: torch.device,
+    deadline: _Deadline,
+    progress: bool,
+    out: Path,
+) -> tuple[float, float]:
+    """One pass of NLL steps over this epoch's samples -> ``(samples per second, mean train NLL)``."""
+    flow.train()
+    order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
+    batches = list(_batches(order, config.batch_size))
+    total, count, t0 = 0.0, 0, time.perf_counter()
+    bar = tqdm(batches, desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+    for step, idx in enumerate(bar):
+        x = x_train[idx].to(device)
+        with autocast(device, config.precision):
+            nll = flow.nll(x).mean()
+        _check_finite(nll, {"nll": nll}, epoch, step, out)
+        optimizer.zero_grad(set_to_none=True)
+        nll.backward()
+        optimizer.step()
+        total += float(nll.detach()) * len(idx)
+        count += len(idx)
+        bar.set_postfix(nll=f"{total / count:.3f}")
+        if deadline.passed():
+            break
+    return count / max(time.perf_counter() - t0, 1e-9), total / max(count, 1)
+
+
 # ---------------------------------------------------------------------------- lifter training
 
 
-def _bone_ratios(choice: str, train: PoseSplit, manifest: dict[str, Any]) -> tuple[float, ...]:
+def resolve_bone_ratios(choice: str, train: PoseSplit, manifest: dict[str, Any]) -> tuple[float, ...]:
+    """``--bone-ratios``: ``data`` (the cache's, or computed from its training 3D), ``h36m``, ``3dhp`` or a JSON file."""
     if choice == "data":
         if "bone_ratios" in manifest:
             return tuple(float(v) for v in manifest["bone_ratios"])
-        from elepose.skeleton import bone_ratios
-
         return tuple(float(v) for v in bone_ratios(train.poses_3d))
     if choice == "h36m":
         return H36M_BONE_RATIOS
@@ -284,6 +228,29 @@ def _bone_ratios(choice: str, train: PoseSplit, manifest: dict[str, Any]) -> tup
     raise ValueError(f"--bone-ratios {choice!r}: expected data, h36m, 3dhp or a JSON file of 16 numbers")
 
 
+@dataclass
+class _LifterRun:
+    """What one lifter run holds while it trains (set up once by :func:`_prepare_lifter`)."""
+
+    config: TrainConfig
+    out: Path
+    device: torch.device
+    dist: Distributed
+    test: PoseSplit
+    x_train: torch.Tensor
+    flow: PoseFlow
+    lifter: LiftingNetwork
+    model: torch.nn.Module  # the lifter, or its DDP wrapper: the training step calls this one
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    generator: torch.Generator
+    record: LifterRecord
+    loss: Callable[..., dict[str, torch.Tensor]]  # chosen once by _choose_loss
+    start_epoch: int = 0
+    global_step: int = 0
+    train_seconds: float = 0.0
+
+
 def train_lifter(
     config: TrainConfig,
     progress: bool = True,
@@ -294,149 +261,28 @@ def train_lifter(
     ``on_epoch_end(epoch, lifter)`` is called on every rank after each epoch (tests use it to
     compare ranks under DDP).
     """
-    from elepose.evaluate.evaluation import calibrate_reliability, evaluate_during_training
-
     device = pick_device(config.device)
-    out = Path(config.out)
     with setup_distributed(device) as dist_info:
         if dist_info.enabled and device.type == "cuda":
             device = torch.device("cuda", torch.cuda.current_device())
-        seed_everything(config.seed + dist_info.rank)
-        train, test, manifest = _load_train_test(config.data)
-        flow, flow_config = load_flow(config.flow)
-        flow.to(device).eval()
-        for p in flow.parameters():
-            p.requires_grad_(False)
-        norm = Normalisation(**flow_config["normalisation"])
-        x_train = normalise(select_2d(train, config.input), norm)
-        targets = supervised_targets(train, config.input, norm) if config.supervised else None
-        ratios = _bone_ratios(config.bone_ratios, train, manifest)
-        ratios_t = torch.tensor(ratios, device=device)
-        prior_spec = parse_elevation_prior(config.elevation_prior, elevation_branch=config.elevation)
-
-        lifter = build_lifter(
-            hidden=config.hidden,
-            variant=config.variant,
-            elevation=config.elevation and not config.supervised,
-            elevation_init_deg=config.elevation_init_deg,
-        )
-        start_epoch = 0
-        generator = torch.Generator().manual_seed(config.seed * 7919 + dist_info.rank)
-        resume_state = None
+        run = _prepare_lifter(config, device, dist_info)
         if config.resume:
-            from elepose.models.io import load_lifter_weights
-
-            load_lifter_weights(out, lifter)
-            resume_state = model_io.load_resume_state(out / "resume.pt")
-        lifter.to(device)
-        model: torch.nn.Module = lifter
-        if dist_info.enabled:
-            # The elevation head gets no gradient while it is held during the warm-up.
-            model = DistributedDataParallel(lifter, find_unused_parameters=config.elevation_warmup_steps > 0)
-        optimizer = make_adam(lifter.parameters(), config.lr, config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
-        if resume_state is not None:
-            optimizer.load_state_dict(resume_state["optimizer"])
-            scheduler.load_state_dict(resume_state["scheduler"])
-            _restore_rng(resume_state["rng"][dist_info.rank] if isinstance(resume_state["rng"], list) else resume_state["rng"], generator)
-            start_epoch = int(resume_state["epoch"]) + 1
+            run_files.load_lifter_weights(run.out, run.lifter)
+            run.start_epoch = _resume_from(run.out, run.optimizer, run.scheduler, run.generator, run)
         elif dist_info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            _write_run_config(out, config)
+            _start_folder(run.out, config)
+        log, deadline = RunLog(run.out, enabled=dist_info.is_main), _Deadline(config.max_minutes)
 
-        log = RunLog(out, enabled=dist_info.is_main)
-        deadline = _Deadline(config.max_minutes)
-        train_seconds = float(resume_state.get("train_seconds", 0.0)) if resume_state is not None else 0.0
-        weights = LossWeights()
-        nll_fn: Callable[[torch.Tensor], torch.Tensor] = flow.nll
-        lifter_meta = {
-            "kind": LIFTER_KIND,
-            "elepose": __version__,
-            "hidden": config.hidden,
-            "variant": config.variant,
-            "elevation_branch": config.elevation and not config.supervised,
-            "elevation_prior": config.elevation_prior,
-            "supervised": config.supervised,
-            "bone_prior": config.bone_prior,
-            "bone_ratios": list(ratios),
-            "normalisation": norm.to_dict(),
-            "input": config.input,
-            "data": str(config.data),
-            "flow": flow_config,
-        }
         metrics: dict[str, float] = {}
-        steps_per_epoch = len(_epoch_order(len(x_train), config.seed, 0, config.epoch_samples, dist_info)) // config.batch_size
-        for epoch in range(start_epoch, config.epochs):
-            model.train()
-            order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, dist_info)
-            sums: dict[str, float] = {}
-            count, t0 = 0, time.perf_counter()
-            bar = tqdm(list(_batches(order, config.batch_size)), desc=f"train {epoch + 1}/{config.epochs}", disable=not (progress and dist_info.is_main), leave=False)
-            for step, idx in enumerate(bar):
-                x = x_train[idx].to(device)
-                with autocast(device, config.precision):
-                    if config.supervised:
-                        pred = _lift_through(model, x)
-                        loss = supervised_loss(pred.float(), targets[idx].to(device))
-                        terms = {"total": loss}
-                    else:
-                        held = epoch * steps_per_epoch + step < config.elevation_warmup_steps
-                        terms = elepose_losses(
-                            model, nll_fn, x, ratios_t, prior_spec, generator, weights=weights,
-                            use_bone_prior=config.bone_prior,
-                            hold_elevation_rad=math.radians(config.elevation_init_deg) if held and lifter.has_elevation else None,
-                        )
-                        loss = terms["total"]
-                _check_finite(loss, terms, epoch, step, out)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
-                count += len(idx)
-                bar.set_postfix(loss=f"{sums['total'] / count:.3f}")
-                if deadline.passed():
-                    break
-            scheduler.step()
-            seconds = time.perf_counter() - t0
-            train_seconds += seconds
-            metrics = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
-            for key in ("train_elevation_mu", "train_elevation_sigma"):
-                if key in metrics:
-                    metrics[key + "_deg"] = math.degrees(metrics.pop(key))
-            metrics["samples_per_s"] = count * dist_info.world_size / max(seconds, 1e-9)
-            metrics["lr"] = optimizer.param_groups[0]["lr"]
-            metrics["train_seconds"] = train_seconds  # cumulative, training steps only
+        for epoch in range(run.start_epoch, config.epochs):
+            metrics = _lifter_epoch(run, epoch, deadline, progress)
+            run.scheduler.step()
             if dist_info.is_main:
-                lifter.eval()
-                metrics.update(evaluate_during_training(lifter, test, norm, config.input, config.eval_samples, device))
-                reliability = calibrate_reliability(
-                    lifter, flow, x_train, device, rotations=config.reliability_rotations, seed=config.seed
-                )
-                metrics["elevation_mu_train_deg"] = math.degrees(reliability["elevation_mu"])
-                metrics["elevation_sigma_train_deg"] = math.degrees(reliability["elevation_sigma"])
-                log.log(epoch + 1, metrics)
-                save_lifter(out, lifter, flow, {**lifter_meta, "epoch": epoch + 1, "metrics": metrics, "reliability": reliability})
-                rng_states = _gather_rng(generator, dist_info)
-                model_io.save_resume_state(
-                    out / "resume.pt",
-                    {
-                        "epoch": epoch,
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "rng": rng_states,
-                        "train_seconds": train_seconds,
-                    },
-                )
-                if progress:
-                    tqdm.write(
-                        f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm, "
-                        f"N-MPJPE {metrics.get('n_mpjpe', float('nan')):.1f} mm, {metrics['samples_per_s']:.0f} samples/s"
-                    )
+                metrics = _end_lifter_epoch(run, epoch, metrics, log, progress)
             else:
-                _gather_rng(generator, dist_info)
+                _gather_rng(run.generator, dist_info)
             if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, lifter)
+                on_epoch_end(epoch + 1, run.lifter)
             if _stop_all(deadline, dist_info):
                 if progress and dist_info.is_main:
                     tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
@@ -445,9 +291,187 @@ def train_lifter(
         return metrics
 
 
-def _lift_through(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Lift via ``model.forward`` (so a DDP wrapper all-reduces the gradients), no depth clip."""
-    return unproject(x, model(x).depth, min_depth=None)
+def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distributed) -> _LifterRun:
+    """Data, the frozen flow, a fresh lifter, its optimizer and schedule, and the loss of this run."""
+    seed_everything(config.seed + dist_info.rank)
+    train, test, manifest = _load_train_test(config.data)
+    flow, flow_record = run_files.load_flow(config.flow)
+    flow.to(device).eval()
+    for p in flow.parameters():
+        p.requires_grad_(False)
+    norm = flow_record.normalisation
+    x_train = normalise(select_2d(train, config.input), norm)
+    ratios = resolve_bone_ratios(config.bone_ratios, train, manifest)
+    record = LifterRecord(
+        hidden=config.hidden, variant=config.variant, elevation_branch=config.elevation and not config.supervised,
+        normalisation=norm, flow=flow_record, elevation_prior=config.elevation_prior, supervised=config.supervised,
+        bone_prior=config.bone_prior, bone_ratios=ratios, input=config.input, data=str(config.data), elepose=__version__,
+    )  # fmt: skip
+    loss = _choose_loss(config, train, norm, flow, ratios, device)
+    lifter = run_files.new_lifter(record, elevation_init_deg=config.elevation_init_deg)
+    generator = torch.Generator().manual_seed(config.seed * 7919 + dist_info.rank)
+    lifter.to(device)
+    model: torch.nn.Module = lifter
+    if dist_info.enabled:
+        # The elevation head gets no gradient while it is held during the warm-up.
+        model = DistributedDataParallel(lifter, find_unused_parameters=config.elevation_warmup_steps > 0)
+    optimizer = make_adam(lifter.parameters(), config.lr, config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
+    return _LifterRun(
+        config=config, out=Path(config.out), device=device, dist=dist_info, test=test, x_train=x_train, flow=flow,
+        lifter=lifter, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, record=record,
+        loss=loss,
+    )  # fmt: skip
+
+
+def _choose_loss(
+    config: TrainConfig,
+    train: PoseSplit,
+    norm: Normalisation,
+    flow: PoseFlow,
+    ratios: tuple[float, ...],
+    device: torch.device,
+) -> Callable[..., dict[str, torch.Tensor]]:
+    """The loss of one step, chosen once: ``loss(model, x, idx, global_step, generator) -> terms`` with ``terms["total"]``.
+
+    Supervised: L2 to the 3D targets of the batch's poses. ElePose: Eq. 13 with the elevation held
+    at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps.
+    """
+    if config.supervised:
+        targets = supervised_targets(train, config.input, norm)
+
+        def supervised(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
+            poses_3d, _ = lift_poses(model, x)
+            return {"total": supervised_loss(poses_3d, targets[idx].to(device))}
+
+        return supervised
+
+    elevation_prior = parse_elevation_prior(config.elevation_prior, elevation_branch=config.elevation)
+    ratios_t = torch.tensor(ratios, device=device)
+    held_rad = math.radians(config.elevation_init_deg) if config.elevation else None
+    weights = LossWeights()
+
+    def elepose(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
+        hold = held_rad if step < config.elevation_warmup_steps else None
+        return elepose_losses(
+            model, flow.nll, x, ratios_t, elevation_prior, generator, weights=weights,
+            use_bone_prior=config.bone_prior, hold_elevation_rad=hold,
+        )  # fmt: skip
+
+    return elepose
+
+
+def _lifter_epoch(run: _LifterRun, epoch: int, deadline: _Deadline, progress: bool) -> dict[str, float]:
+    """Steps over this epoch's samples -> mean loss terms (``train_*``) and samples/s."""
+    config = run.config
+    run.model.train()
+    order = _epoch_order(len(run.x_train), config.seed, epoch, config.epoch_samples, run.dist)
+    batches = list(_batches(order, config.batch_size))
+    sums: dict[str, float] = {}
+    count, t0 = 0, time.perf_counter()
+    show = progress and run.dist.is_main
+    bar = tqdm(batches, desc=f"train {epoch + 1}/{config.epochs}", disable=not show, leave=False)
+    for step, idx in enumerate(bar):
+        x = run.x_train[idx].to(run.device)
+        with autocast(run.device, config.precision):
+            terms = run.loss(run.model, x, idx, run.global_step, run.generator)
+        loss = terms["total"]
+        _check_finite(loss, terms, epoch, step, run.out)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.global_step += 1
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
+        count += len(idx)
+        bar.set_postfix(loss=f"{sums['total'] / count:.3f}")
+        if deadline.passed():
+            break
+    seconds = time.perf_counter() - t0
+    run.train_seconds += seconds
+    metrics = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
+    for key in ("train_elevation_mu", "train_elevation_sigma"):
+        if key in metrics:
+            metrics[key + "_deg"] = math.degrees(metrics.pop(key))
+    metrics["samples_per_s"] = count * run.dist.world_size / max(seconds, 1e-9)
+    metrics["lr"] = run.optimizer.param_groups[0]["lr"]
+    metrics["train_seconds"] = run.train_seconds  # cumulative, training steps only
+    return metrics
+
+
+def _end_lifter_epoch(
+    run: _LifterRun, epoch: int, metrics: dict[str, float], log: RunLog, progress: bool
+) -> dict[str, float]:
+    """Rank 0: validate on the test subset, calibrate reliability, log, checkpoint."""
+    config = run.config
+    run.lifter.eval()
+    metrics = {
+        **metrics,
+        **evaluate_during_training(run.lifter, run.test, run.record.normalisation, config.input, config.eval_samples, run.device),
+    }
+    learned, calibration = calibrate_reliability(
+        run.lifter, run.flow, run.x_train, run.device, rotations=config.reliability_rotations, seed=config.seed
+    )
+    metrics["elevation_mu_train_deg"] = math.degrees(learned.mu_rad)
+    metrics["elevation_sigma_train_deg"] = math.degrees(learned.sigma_rad)
+    log.log(epoch + 1, metrics)
+    run.record = replace(
+        run.record, epoch=epoch + 1, metrics=metrics, learned_elevation=learned, reliability=calibration
+    )
+    run_files.save_lifter(run.out, run.lifter, run.flow, run.record)
+    rng = _gather_rng(run.generator, run.dist)
+    _save_resume(run.out, epoch, run.optimizer, run.scheduler, rng, run.global_step, run.train_seconds)
+    if progress:
+        tqdm.write(
+            f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm, "
+            f"N-MPJPE {metrics.get('n_mpjpe', float('nan')):.1f} mm, {metrics['samples_per_s']:.0f} samples/s"
+        )
+    return metrics
+
+
+# ---------------------------------------------------------------------------- resuming
+
+
+def _save_resume(
+    out: Path,
+    epoch: int,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    rng: Any,
+    global_step: int,
+    train_seconds: float,
+) -> None:
+    run_files.save_resume_state(
+        out / "resume.pt",
+        {
+            "epoch": epoch,
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": rng,
+            "global_step": global_step,
+            "train_seconds": train_seconds,
+        },
+    )
+
+
+def _resume_from(
+    out: Path,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    generator: torch.Generator,
+    run: _LifterRun | None = None,
+) -> int:
+    """Load ``out/resume.pt`` into the optimizer, schedule and generators -> the epoch to start at."""
+    state = run_files.load_resume_state(out / "resume.pt")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    if run is not None:
+        rng = rng[run.dist.rank] if isinstance(rng, list) else rng
+        run.global_step = int(state["global_step"])
+        run.train_seconds = float(state.get("train_seconds", 0.0))
+    _restore_rng(rng, generator)
+    return int(state["epoch"]) + 1
 
 
 def _gather_rng(generator: torch.Generator, dist_info: Distributed) -> Any:
@@ -455,8 +479,6 @@ def _gather_rng(generator: torch.Generator, dist_info: Distributed) -> Any:
     state = _rng_state(generator)
     if not dist_info.enabled:
         return state
-    import torch.distributed as dist
-
     states: list[Any] = [None] * dist_info.world_size
     dist.all_gather_object(states, state)
     return states
@@ -466,13 +488,5 @@ def _stop_all(deadline: _Deadline, dist_info: Distributed) -> bool:
     """Whether the time limit passed, agreed across ranks so all stop together."""
     flag = torch.tensor([1.0 if deadline.passed() else 0.0])
     if dist_info.enabled:
-        import torch.distributed as dist
-
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
     return bool(flag.item() > 0)
-
-
-def with_overrides(config: Any, **changes: Any) -> Any:
-    """A copy of a frozen config with ``changes`` (used by the benchmark for ablations)."""
-    return replace(config, **changes)
-

@@ -1,0 +1,69 @@
+"""The settings of ``elepose flow`` and ``elepose train``: one frozen dataclass per command.
+
+Defaults are the paper's schedules (SPEC sections 4-6); the command line, the benchmark and the
+speed measurements all take their defaults from here. Every run folder holds its settings as
+``run.json``. This module imports nothing heavy, so the command line can read the defaults
+without loading torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FlowConfig", "TrainConfig"]
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """``elepose flow``: PCA + normalizing-flow pretraining on normalised 2D training poses (``data``: a cache folder, ``out``: the run folder)."""
+
+    data: str = ""
+    out: str = ""
+    pca_bases: int | None = 26
+    blocks: int = 8
+    hidden: int = 1024
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    lr_milestones: tuple[int, ...] = (10, 20, 30)
+    scale: str = "dataset"
+    input: str = "gt"
+    epoch_samples: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    max_minutes: float | None = None
+    resume: bool = False
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """``elepose train``: the lifter with the frozen flow (or 3D supervision with ``supervised``); ``flow``: a flow run folder."""
+
+    data: str = ""
+    flow: str = ""
+    out: str = ""
+    epochs: int = 100
+    batch_size: int = 256
+    lr: float = 2e-4
+    weight_decay: float = 1e-5
+    lr_decay: float = 0.95
+    hidden: int = 1024
+    variant: str = "shared"
+    elevation: bool = True
+    elevation_prior: str = "learned"
+    elevation_init_deg: float = 10.0
+    elevation_warmup_steps: int = 300
+    bone_prior: bool = True
+    bone_ratios: str = "data"
+    supervised: bool = False
+    input: str = "gt"
+    epoch_samples: int | None = None
+    eval_samples: int | None = 4096
+    reliability_rotations: int = 100
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    max_minutes: float | None = None
+    resume: bool = False
