@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 import elepose.lift.render as render
-from elepose.lift.render import SIDE_COLOURS, bone_colours, joint_colours, joint_side, render_pose, render_sequence
+from elepose.evaluate.figures import SIDE_COLOURS, bone_colours, joint_colours, joint_side
+from elepose.lift.render import render_pose, render_sequence
 from elepose.skeleton import BONES
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from elepose.atomic import atomic_write
-from elepose.atomic import write_json
+from elepose.atomic import atomic_write, write_json
+from elepose.evaluate.figures import new_figure, plot_nll_vs_error
 
 __all__ = ["metric", "render_markdown", "write_report"]
 
@@ -277,33 +277,29 @@ def write_report(report: dict[str, Any], results: Path) -> None:
 
 
 def _figures(r: dict[str, Any], folder: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from elepose.evaluate.figures import plot_nll_vs_error
-
     folder.mkdir(parents=True, exist_ok=True)
     sweep = [s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None]
-    fig, ax = plt.subplots(figsize=(5, 3))
+    fig = new_figure((5, 3))
+    ax = fig.add_subplot()
     if sweep:
         ax.plot([s["pca_bases"] for s in sweep], [s["pa_mpjpe"] for s in sweep], "o-")
     ax.set_xlabel("PCA bases"), ax.set_ylabel("PA-MPJPE (mm)"), ax.set_title("PCA bases sweep (Bandai)")
-    fig.tight_layout(), fig.savefig(folder / "pca_sweep.png", dpi=80), plt.close(fig)
+    fig.tight_layout(), fig.savefig(folder / "pca_sweep.png", dpi=80)
 
     per_pose = Path(r["work"]) / "elepose" / "per_pose.npz"
     if per_pose.is_file():
         data = np.load(per_pose)
         plot_nll_vs_error(folder / "nll_vs_error.png", data["pa_mpjpe"], data["nll"], title="Reliability: NLL against PA-MPJPE (Bandai)")
-        fig, ax = plt.subplots(figsize=(4, 4))
+        fig = new_figure((4, 4))
+        ax = fig.add_subplot()
         ax.scatter(data["elevation_true_deg"], data["elevation_pred_deg"], s=2, alpha=0.3)
         lo, hi = float(data["elevation_true_deg"].min()), float(data["elevation_true_deg"].max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set_xlabel("true camera elevation (deg)"), ax.set_ylabel("predicted (deg)"), ax.set_title("ElePose elevation")
-        fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80), plt.close(fig)
+        fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80)
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = new_figure((6, 3.5))
+    ax = fig.add_subplot()
     for name, lifter in r["lifters"].items():
         curve = [c for c in lifter["curve"] if c["pa_mpjpe"] is not None]
         if curve and not name.startswith("pca"):
@@ -311,4 +307,4 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     ax.set_xlabel("training minutes"), ax.set_ylabel("PA-MPJPE (mm, test subset)"), ax.set_yscale("log")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout(), fig.savefig(folder / "learning_curves.png", dpi=80), plt.close(fig)
+    fig.tight_layout(), fig.savefig(folder / "learning_curves.png", dpi=80)

@@ -36,7 +36,7 @@ from elepose import __version__
 from elepose.atomic import write_json
 from elepose.benchmark import speed
 from elepose.benchmark.report import metric, write_report
-from elepose.data.bandai import build_cache
+from elepose.data.mocap import build_cache
 from elepose.data.cache import load_manifest, load_split, random_subset
 from elepose.evaluate.evaluation import evaluate_checkpoint, score
 from elepose.metrics import roc_auc

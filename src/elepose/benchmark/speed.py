@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
 from elepose.lift.lifter import Lifter
 from elepose.models.flow import PoseFlow
@@ -217,8 +218,6 @@ def profile_training_step(
 
     Returns ``[{"op", "ms_per_step", "percent"}, ...]`` (percent of the profiled self time).
     """
-    from torch.profiler import ProfilerActivity, profile
-
     device = torch.device(device)
     lifter, optimizer, generator, ratios = _setup_training(flow, inputs, hidden, device, 0)
     args = (lifter, flow, optimizer, inputs, batch_size, precision, device, generator, ratios)

@@ -9,8 +9,8 @@ SPEC section 8) and the public datasets of the paper's tables, read by their loa
   (:mod:`elepose.data.threedpw`); ``ROOT`` is the second positional argument or ``--path ROOT``.
 
 Every source writes the same cache (``train.npz``, ``test.npz``, ``manifest.json``) through
-:func:`elepose.data.bandai.write_cache` with the manifest of
-:func:`elepose.data.bandai.cache_manifest`; the cache folder is replaced only on success.
+:func:`elepose.data.cache.write_cache` with the manifest of
+:func:`elepose.data.cache.cache_manifest`; the cache folder is replaced only on success.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _build_mocap(
     """``--source bandai|cmu|FOLDER``: the virtual-camera benchmark (SPEC section 8)."""
     from tqdm import tqdm
 
-    from elepose.data.bandai import BuildOptions, build_cache
+    from elepose.data.mocap import BuildOptions, build_cache
     from elepose.data.cameras import CameraOptions
 
     if elevation_std < 0 or distance <= 0 or focal <= 0:

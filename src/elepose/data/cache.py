@@ -1,4 +1,4 @@
-"""The benchmark cache: one ``.npz`` per split plus ``manifest.json`` (SPEC section 8).
+"""The pose cache: one ``.npz`` per split plus ``manifest.json`` (SPEC section 8).
 
 Every source (motion capture with virtual cameras, Human3.6M, MPI-INF-3DHP, 3DPW) is written in
 this one format, so training and evaluation never care where poses came from.
@@ -26,15 +26,21 @@ Files are written to a temporary name and renamed, so a failed build leaves noth
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from elepose.atomic import atomic_write
+from elepose import __version__
+from elepose.atomic import atomic_write, write_json
+from elepose.geometry import pelvis_head_scale
+from elepose.skeleton import BONES, JOINT_NAMES, bone_ratios
 
-__all__ = ["PoseSplit", "random_subset", "save_split", "load_split", "load_manifest", "SPLITS"]
+__all__ = ["PoseSplit", "PoseCache", "cache_manifest", "write_cache", "random_subset", "save_split", "load_split", "load_manifest", "SPLITS"]
 
 SPLITS = ("train", "test")
 
@@ -177,3 +183,98 @@ def load_manifest(cache_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no manifest; is {cache_dir} an elepose cache folder?")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+@dataclass(frozen=True)
+class PoseCache:
+    """A built cache: the two splits and the manifest (a JSON-ready dict)."""
+
+    train: PoseSplit
+    test: PoseSplit
+    manifest: dict[str, Any]
+
+
+def _split_counts(split: PoseSplit) -> dict[str, Any]:
+    sources = split.pose_source
+    frames = {(int(c), int(f)) for c, f in zip(split.pose_clip, split.frame)}
+    per_dataset: dict[str, Any] = {}
+    for dataset in sorted(set(split.clip_source.tolist())):
+        clip_ids = set(np.nonzero(split.clip_source == dataset)[0].tolist())
+        per_dataset[dataset] = {
+            "clips": len(clip_ids),
+            "frames": sum(1 for c, _ in frames if c in clip_ids),
+            "poses": int((sources == dataset).sum()),
+        }
+    elevation = split.camera_elevation.astype(np.float64)
+    return {
+        "clips": int(len(split.clip_names)),
+        "cameras": int(len(split.camera_K)),
+        "frames": len(frames),
+        "poses": len(split),
+        "per_dataset": per_dataset,
+        "camera_elevation_deg": {
+            "mean": float(elevation.mean()) if len(elevation) else None,
+            "std": float(elevation.std()) if len(elevation) else None,
+            "min": float(elevation.min()) if len(elevation) else None,
+            "max": float(elevation.max()) if len(elevation) else None,
+        },
+    }
+
+
+def cache_manifest(
+    train: PoseSplit, test: PoseSplit, sources: list[dict[str, Any]], **extra: Any
+) -> dict[str, Any]:
+    """The manifest of a cache of any source: sources, counts per split and dataset, the training
+    3D's bone ratios (``bone_ratios``, the value training uses by default), the 2D dataset scale
+    (mean pelvis-head px of the training ground truth) and software versions; ``extra`` keys are
+    added (and may override ``bone_ratios``). Raises ``ValueError`` for an empty training split.
+    """
+
+    if len(train) == 0:
+        raise ValueError("build: the training split holds no poses")
+    manifest = {
+        "format": "elepose-pose-cache",
+        "sources": sources,
+        "counts": {"train": _split_counts(train), "test": _split_counts(test)},
+        "bone_ratios": [float(r) for r in bone_ratios(train.poses_3d.astype(np.float64))],
+        "bone_ratio_bones": [f"{JOINT_NAMES[a]}->{JOINT_NAMES[b]}" for a, b in BONES],
+        "scale_2d": pelvis_head_scale(train.poses_2d),
+        "software": {"elepose": __version__, "numpy": np.__version__},
+    }
+    manifest.update(extra)
+    return manifest
+
+
+def _current_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def write_cache(out: str | Path, cache: PoseCache) -> None:
+    """Write ``train.npz``, ``test.npz`` and ``manifest.json`` into a fresh folder ``out``.
+
+    Everything is written into a temporary folder beside ``out`` and renamed into place; an
+    existing ``out`` is replaced only after that succeeded, so a failure leaves it untouched.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".building"))
+    try:
+        save_split(tmp / "train.npz", cache.train)
+        save_split(tmp / "test.npz", cache.test)
+        write_json(tmp / "manifest.json", cache.manifest)
+        umask = _current_umask()  # temporary files and folders are private; give the result normal modes
+        for path in tmp.iterdir():
+            path.chmod(0o666 & ~umask)
+        tmp.chmod(0o777 & ~umask)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

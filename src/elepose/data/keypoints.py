@@ -1,4 +1,4 @@
-"""Reading people's 2D detector output (and writing it, for tests and round trips).
+"""Reading people's 2D detector output into :class:`Detections` (H36M-17 joints, pixels, scores).
 
 Every reader returns :class:`Detections`: all people of all frames stacked in H36M-17 order
 (:mod:`elepose.skeleton`), with per-joint scores and the frame each person belongs to. Frames

@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
+import scipy.io
 
 from elepose.data.cache import PoseSplit
 from elepose.data.cameras import camera_elevation_deg, pinhole_project, torso_up, z_up_basis
@@ -238,8 +240,6 @@ def _matlab_cells(value: Any, path: Path, key: str) -> list[np.ndarray]:
 
 
 def _load_mat_v5(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    import scipy.io
-
     try:
         data = scipy.io.loadmat(str(path))
     except Exception as err:  # scipy raises many types for non-MATLAB input
@@ -364,14 +364,10 @@ def _orient(array: np.ndarray, frames: int, joints: int, dims: int, path: Path, 
 def _read_test_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     try:
-        import h5py
-
         with h5py.File(path, "r") as f:
             arrays = {k: np.asarray(f[k]) for k in keys if k in f}
     except OSError:
         # Not HDF5: accept a MATLAB v5 re-save of the same file.
-        import scipy.io
-
         try:
             data = scipy.io.loadmat(str(path))
         except Exception as err:  # scipy raises many types for non-MATLAB input

@@ -2,7 +2,7 @@
 
 Each dataset is read by its loader (:mod:`elepose.data.h36m`, :mod:`elepose.data.mpi_inf_3dhp`,
 :mod:`elepose.data.threedpw`) and written as the common cache (``train.npz``, ``test.npz``,
-``manifest.json``) through :func:`elepose.data.bandai.write_cache`, replaced only on success.
+``manifest.json``) through :func:`elepose.data.cache.write_cache`, replaced only on success.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from elepose.data import mpi_inf_3dhp, threedpw
-from elepose.data.bandai import BenchmarkCache, cache_manifest, write_cache
+from elepose.data.cache import PoseCache, cache_manifest, write_cache
 from elepose.data.h36m import H36M_TEST_STRIDE, H36M_TEST_SUBJECTS, H36M_TRAIN_SUBJECTS, load_videopose3d_h36m
 from elepose.errors import InputError
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
@@ -86,7 +86,7 @@ def build_public_cache(
 ) -> dict[str, Any]:
     """Read ``source`` (``h36m``, ``3dhp`` or ``3dpw``) and write its cache to ``out``; returns the manifest.
 
-    The manifest is :func:`elepose.data.bandai.cache_manifest`'s (``bone_ratios`` = computed
+    The manifest is :func:`elepose.data.cache.cache_manifest`'s (``bone_ratios`` = computed
     from the training 3D, the default of ``elepose train --bone-ratios data``) plus
     ``bone_ratio_sets``: ``train_split`` (those values) and ``authors`` (published constants,
     with the ``elepose train`` option that selects them; none for 3DPW). ``None`` strides take
@@ -109,5 +109,5 @@ def build_public_cache(
         },
         **sets,
     }
-    write_cache(out, BenchmarkCache(train, test, manifest))
+    write_cache(out, PoseCache(train, test, manifest))
     return manifest

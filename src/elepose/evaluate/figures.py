@@ -1,19 +1,36 @@
-"""Evaluation figures: NLL against PA-MPJPE (paper Fig. 5) and best / worst lifts (paper Fig. 3)."""
+"""Figures: how a skeleton is drawn, NLL against PA-MPJPE (paper Fig. 5), best / worst lifts (paper Fig. 3)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from elepose.metrics import procrustes_align
+from elepose.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 
-from elepose.metrics import procrustes_align  # noqa: E402
-from elepose.skeleton import BONES, LEFT_JOINTS, RIGHT_JOINTS  # noqa: E402
+__all__ = [
+    "SIDE_COLOURS",
+    "joint_side",
+    "joint_colours",
+    "bone_colours",
+    "upright",
+    "draw_skeleton",
+    "new_figure",
+    "nll_bins",
+    "plot_nll_vs_error",
+    "plot_best_worst",
+]
 
-__all__ = ["nll_bins", "plot_nll_vs_error", "plot_best_worst"]
+
+def new_figure(figsize: tuple[float, float]) -> Figure:
+    """A bare figure on an Agg canvas: no pyplot state, no window, whatever the session's backend."""
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def nll_bins(pa_mpjpe_mm: np.ndarray, nll: np.ndarray, start: float = 20.0, stop: float = 120.0, step: float = 5.0) -> list[tuple[float, np.ndarray]]:
@@ -30,7 +47,8 @@ def nll_bins(pa_mpjpe_mm: np.ndarray, nll: np.ndarray, start: float = 20.0, stop
 def plot_nll_vs_error(path: str | Path, pa_mpjpe_mm: np.ndarray, nll: np.ndarray, title: str = "") -> None:
     """Box plot of NLL per 5 mm PA-MPJPE bin (paper Fig. 5), written to ``path`` (PNG)."""
     bins = nll_bins(pa_mpjpe_mm, nll)
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig = new_figure((10, 4))
+    ax = fig.add_subplot()
     data = [values if len(values) else np.array([np.nan]) for _, values in bins]
     labels = [f"{int(b)}" if i < len(bins) - 1 else f"{int(b)}+" for i, (b, _) in enumerate(bins)]
     ax.boxplot(data, showfliers=False)
@@ -43,14 +61,51 @@ def plot_nll_vs_error(path: str | Path, pa_mpjpe_mm: np.ndarray, nll: np.ndarray
     ax.set_title(title or "Reliability: flow NLL against 3D error")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
-def _draw(ax, pose: np.ndarray, style: str, alpha: float = 1.0) -> None:
-    for a, b in BONES:
-        colour = "tab:red" if b in RIGHT_JOINTS else "tab:blue" if b in LEFT_JOINTS else "black"
-        # camera frame (x right, y down, z forward) drawn with z as depth and -y as up
-        ax.plot([pose[a, 0], pose[b, 0]], [pose[a, 2], pose[b, 2]], [-pose[a, 1], -pose[b, 1]], style, color=colour, alpha=alpha)
+SIDE_COLOURS: dict[str, str] = {"left": "#1f77b4", "right": "#d62728", "centre": "#404040"}
+
+
+def joint_side(joint: int) -> str:
+    """"left", "right" or "centre" for an H36M joint index."""
+    if joint in LEFT_JOINTS:
+        return "left"
+    if joint in RIGHT_JOINTS:
+        return "right"
+    return "centre"
+
+
+def joint_colours() -> list[str]:
+    """Colour of each of the 17 joints, by side."""
+    return [SIDE_COLOURS[joint_side(j)] for j in range(NUM_JOINTS)]
+
+
+def bone_colours() -> list[str]:
+    """Colour of each bone in ``BONES`` order: the side of its child joint (hip bones included)."""
+    return [SIDE_COLOURS[joint_side(child)] for _, child in BONES]
+
+
+def upright(pose_3d: np.ndarray) -> np.ndarray:
+    """Camera frame (x right, y down, z forward) -> plot axes (x right, depth in, up)."""
+    return np.stack([pose_3d[..., 0], pose_3d[..., 2], -pose_3d[..., 1]], axis=-1)
+
+
+def draw_skeleton(
+    ax: Any, points: np.ndarray, missing: np.ndarray | None = None, linestyle: str = "-", alpha: float = 1.0
+) -> None:
+    """Bones and joints of one pose on ``ax``; ``points`` (17, 2) or (17, 3) in the axes' coordinates.
+
+    Left limbs, right limbs and the trunk in :data:`SIDE_COLOURS`; joints marked ``missing (17,)``
+    (filled in, not detected) are drawn hollow and their bones dashed.
+    """
+    missing = np.zeros(NUM_JOINTS, dtype=bool) if missing is None else missing
+    for (a, b), colour in zip(BONES, bone_colours()):
+        style = "--" if missing[a] or missing[b] else linestyle
+        ax.plot(*points[[a, b]].T, color=colour, linestyle=style, linewidth=2.5, solid_capstyle="round", alpha=alpha)
+    colours = joint_colours()
+    for j in range(NUM_JOINTS):
+        face = "white" if missing[j] else colours[j]
+        ax.plot(*points[j:j + 1].T, marker="o", markersize=5, markerfacecolor=face, markeredgecolor=colours[j], linestyle="", alpha=alpha)
 
 
 def plot_best_worst(path: str | Path, pred: np.ndarray, gt: np.ndarray, pa_mpjpe_mm: np.ndarray, count: int = 4) -> None:
@@ -58,12 +113,12 @@ def plot_best_worst(path: str | Path, pred: np.ndarray, gt: np.ndarray, pa_mpjpe
     order = np.argsort(pa_mpjpe_mm)
     chosen = list(order[:count]) + list(order[-count:])
     aligned = procrustes_align(pred[chosen], gt[chosen])
-    fig = plt.figure(figsize=(3 * count, 6.4))
+    fig = new_figure((3 * count, 6.4))
     for k, i in enumerate(chosen):
         ax = fig.add_subplot(2, count, k + 1, projection="3d")
         g = gt[i] - gt[i, :1]
-        _draw(ax, g, "--", alpha=0.5)
-        _draw(ax, aligned[k] - aligned[k, :1], "-")
+        draw_skeleton(ax, upright(g), linestyle="--", alpha=0.5)
+        draw_skeleton(ax, upright(aligned[k] - aligned[k, :1]))
         radius = np.abs(g).max() * 1.1
         ax.set_xlim(-radius, radius), ax.set_ylim(-radius, radius), ax.set_zlim(-radius, radius)
         ax.set_box_aspect((1, 1, 1))
@@ -72,4 +127,3 @@ def plot_best_worst(path: str | Path, pred: np.ndarray, gt: np.ndarray, pa_mpjpe
     fig.suptitle("Lifted (solid, aligned) and ground truth (dashed); blue = left, red = right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

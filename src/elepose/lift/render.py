@@ -26,31 +26,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from elepose.atomic import atomic_write
-from elepose.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from elepose.evaluate.figures import draw_skeleton, upright
+from elepose.skeleton import NUM_JOINTS
 
-__all__ = ["SIDE_COLOURS", "joint_side", "joint_colours", "bone_colours", "render_pose", "render_sequence"]
-
-SIDE_COLOURS: dict[str, str] = {"left": "#1f77b4", "right": "#d62728", "centre": "#404040"}
-
-
-def joint_side(joint: int) -> str:
-    """"left", "right" or "centre" for an H36M joint index."""
-    if joint in LEFT_JOINTS:
-        return "left"
-    if joint in RIGHT_JOINTS:
-        return "right"
-    return "centre"
-
-
-def joint_colours() -> list[str]:
-    """Colour of each of the 17 joints, by side."""
-    return [SIDE_COLOURS[joint_side(j)] for j in range(NUM_JOINTS)]
-
-
-def bone_colours() -> list[str]:
-    """Colour of each bone in ``BONES`` order: the side of its child joint (hip bones included)."""
-    return [SIDE_COLOURS[joint_side(child)] for _, child in BONES]
-
+__all__ = ["render_pose", "render_sequence"]
 
 def _missing_mask(missing: np.ndarray | None) -> np.ndarray:
     if missing is None:
@@ -71,22 +50,6 @@ def _check(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> np.nd
     return array
 
 
-def _upright(pose_3d: np.ndarray) -> np.ndarray:
-    """Camera frame (x right, y down, z forward) -> plot axes (x right, depth in, up)."""
-    return np.stack([pose_3d[..., 0], pose_3d[..., 2], -pose_3d[..., 1]], axis=-1)
-
-
-def _draw_skeleton(ax, points: np.ndarray, missing: np.ndarray) -> None:
-    """Bones and joints of one pose; ``points`` (17, 2) or (17, 3) in the axes' coordinates."""
-    for (a, b), colour in zip(BONES, bone_colours()):
-        style = "--" if missing[a] or missing[b] else "-"
-        ax.plot(*points[[a, b]].T, color=colour, linestyle=style, linewidth=2.5, solid_capstyle="round")
-    colours = joint_colours()
-    for j in range(NUM_JOINTS):
-        face = "white" if missing[j] else colours[j]
-        ax.plot(*points[j:j + 1].T, marker="o", markersize=5, markerfacecolor=face, markeredgecolor=colours[j], linestyle="")
-
-
 def _limits(points: np.ndarray, margin: float = 0.1) -> tuple[np.ndarray, float]:
     """Centre and half-width of a cube (square) holding ``points (..., D)``, for equal aspect."""
     flat = points.reshape(-1, points.shape[-1])
@@ -105,12 +68,12 @@ class _Figure:
         self.ax_2d = self.figure.add_subplot(1, 2, 1)
         self.ax_3d = self.figure.add_subplot(1, 2, 2, projection="3d")
         self.centre_2d, self.half_2d = _limits(keypoints_2d)
-        self.centre_3d, self.half_3d = _limits(_upright(poses_3d))
+        self.centre_3d, self.half_3d = _limits(upright(poses_3d))
 
     def draw(self, keypoints_2d: np.ndarray, pose_3d: np.ndarray, missing: np.ndarray, title: str | None) -> None:
         ax = self.ax_2d
         ax.clear()
-        _draw_skeleton(ax, keypoints_2d, missing)
+        draw_skeleton(ax, keypoints_2d, missing)
         (cx, cy), h = self.centre_2d, self.half_2d
         ax.set_xlim(cx - h, cx + h)
         ax.set_ylim(cy + h, cy - h)  # image rows grow downwards
@@ -121,7 +84,7 @@ class _Figure:
 
         ax = self.ax_3d
         ax.clear()
-        _draw_skeleton(ax, _upright(pose_3d), missing)
+        draw_skeleton(ax, upright(pose_3d), missing)
         for k, (c, label) in enumerate(zip(self.centre_3d, ("x (m)", "depth z (m)", "-y, up (m)"))):
             getattr(ax, f"set_{'xyz'[k]}lim")(c - self.half_3d, c + self.half_3d)
             getattr(ax, f"set_{'xyz'[k]}label")(label)

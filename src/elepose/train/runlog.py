@@ -19,6 +19,7 @@ class RunLog:
         self.enabled = enabled
         self._writer = None
         if enabled and tensorboard:
+            # Imported here: TensorBoard's writer pulls in a large package (about a second), wanted only by a run that logs.
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(log_dir=str(out / "tensorboard"))

@@ -8,19 +8,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from elepose.data.bandai import (
+from elepose.data.mocap import (
     BuildOptions,
     assign_splits,
-    build_benchmark,
+    build_from_clips,
     content_group,
     dataset_label,
     detection_noise,
     motion_filter,
     render_clip,
     subsample_indices,
-    write_cache,
 )
-from elepose.data.cache import load_manifest, load_split
+from elepose.data.cache import load_manifest, load_split, write_cache
 from elepose.data.cameras import CameraOptions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -132,7 +131,7 @@ def test_views_with_a_joint_outside_the_image_are_dropped():
 
 
 def _build(clips, splits, seed=0):
-    return build_benchmark([(c, splits[c.name], "synthetic") for c in clips], BuildOptions(seed=seed))
+    return build_from_clips([(c, splits[c.name], "synthetic") for c in clips], BuildOptions(seed=seed))
 
 
 def test_poses_are_consistent_with_the_recorded_cameras():

@@ -1,4 +1,4 @@
-"""Build the benchmark cache from motion capture: clips -> split -> cameras -> 2D (SPEC section 8).
+"""Motion capture (Bandai, CMU, any BVH folder) -> a pose cache: clips -> split -> cameras -> 2D (SPEC section 8).
 
 The core works on in-memory clips (anything with ``positions (F, 17, 3)`` world metres Z up,
 ``fps`` and ``name``); :func:`build_cache` adds BVH loading and the atomic cache folder.
@@ -45,8 +45,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from elepose import __version__
 from elepose.atomic import write_json
-from elepose.data.cache import PoseSplit, save_split
+from elepose.data.bvh import load_h36m_joints
+from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
 from elepose.data.cameras import (
     CameraOptions,
     Cameras,
@@ -56,13 +58,13 @@ from elepose.data.cameras import (
     project_points,
     to_camera_frame,
 )
+from elepose.geometry import pelvis_head_scale
 from elepose.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, PELVIS, bone_ratios
 
 __all__ = [
     "ClipLike",
     "BuildOptions",
     "RenderedClip",
-    "BenchmarkCache",
     "subsample_indices",
     "motion_filter",
     "content_group",
@@ -72,11 +74,9 @@ __all__ = [
     "detection_noise",
     "render_clip",
     "assemble_split",
-    "cache_manifest",
-    "build_benchmark",
+    "build_from_clips",
     "find_clip_files",
     "limit_files",
-    "write_cache",
     "build_cache",
 ]
 
@@ -123,15 +123,6 @@ class RenderedClip:
     poses_2d_detected: np.ndarray
     poses_3d: np.ndarray
     cameras: Cameras
-
-
-@dataclass(frozen=True)
-class BenchmarkCache:
-    """A built benchmark: the two splits and the manifest (a JSON-ready dict)."""
-
-    train: PoseSplit
-    test: PoseSplit
-    manifest: dict[str, Any]
 
 
 def subsample_indices(num_frames: int, fps: float, target_fps: float = 10.0) -> np.ndarray:
@@ -272,70 +263,17 @@ def assemble_split(clips: Sequence[RenderedClip]) -> PoseSplit:
     )
 
 
-def _split_counts(split: PoseSplit) -> dict[str, Any]:
-    sources = split.pose_source
-    frames = {(int(c), int(f)) for c, f in zip(split.pose_clip, split.frame)}
-    per_dataset: dict[str, Any] = {}
-    for dataset in sorted(set(split.clip_source.tolist())):
-        clip_ids = set(np.nonzero(split.clip_source == dataset)[0].tolist())
-        per_dataset[dataset] = {
-            "clips": len(clip_ids),
-            "frames": sum(1 for c, _ in frames if c in clip_ids),
-            "poses": int((sources == dataset).sum()),
-        }
-    elevation = split.camera_elevation.astype(np.float64)
-    return {
-        "clips": int(len(split.clip_names)),
-        "cameras": int(len(split.camera_K)),
-        "frames": len(frames),
-        "poses": len(split),
-        "per_dataset": per_dataset,
-        "camera_elevation_deg": {
-            "mean": float(elevation.mean()) if len(elevation) else None,
-            "std": float(elevation.std()) if len(elevation) else None,
-            "min": float(elevation.min()) if len(elevation) else None,
-            "max": float(elevation.max()) if len(elevation) else None,
-        },
-    }
-
-
-def cache_manifest(
-    train: PoseSplit, test: PoseSplit, sources: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
-    """The manifest of a cache of any source: sources, counts per split and dataset, the training
-    3D's bone ratios (``bone_ratios``, the value training uses by default), the 2D dataset scale
-    (mean pelvis-head px of the training ground truth) and software versions; ``extra`` keys are
-    added (and may override ``bone_ratios``). Raises ``ValueError`` for an empty training split.
-    """
-    from elepose import __version__
-    from elepose.geometry import pelvis_head_scale
-
-    if len(train) == 0:
-        raise ValueError("build: the training split holds no poses")
-    manifest = {
-        "format": "elepose-pose-cache",
-        "sources": sources,
-        "counts": {"train": _split_counts(train), "test": _split_counts(test)},
-        "bone_ratios": [float(r) for r in bone_ratios(train.poses_3d.astype(np.float64))],
-        "bone_ratio_bones": [f"{JOINT_NAMES[a]}->{JOINT_NAMES[b]}" for a, b in BONES],
-        "scale_2d": pelvis_head_scale(train.poses_2d),
-        "software": {"elepose": __version__, "numpy": np.__version__},
-    }
-    manifest.update(extra)
-    return manifest
-
-
 def _manifest(train: PoseSplit, test: PoseSplit, options: BuildOptions, sources: list[dict[str, Any]]) -> dict[str, Any]:
     if len(train) == 0:
         raise ValueError("build: the training split holds no poses (no clip had a view with every joint in the image)")
     return cache_manifest(train, test, sources, seed=options.seed, options=asdict(options))
 
 
-def build_benchmark(
+def build_from_clips(
     clips: Iterable[RenderedClip] | Iterable[tuple[ClipLike, str, str]],
     options: BuildOptions,
     sources: list[dict[str, Any]] | None = None,
-) -> BenchmarkCache:
+) -> PoseCache:
     """Build both splits and the manifest.
 
     ``clips``: rendered clips, or ``(clip, split, dataset)`` triples that are rendered here
@@ -349,7 +287,7 @@ def build_benchmark(
     rendered.sort(key=lambda c: c.name)
     train = assemble_split([c for c in rendered if c.split == "train"])
     test = assemble_split([c for c in rendered if c.split == "test"])
-    return BenchmarkCache(train, test, _manifest(train, test, options, sources or []))
+    return PoseCache(train, test, _manifest(train, test, options, sources or []))
 
 
 def find_clip_files(source: str, data_root: str | Path) -> tuple[list[Path], str]:
@@ -389,44 +327,7 @@ def limit_files(files: Sequence[Path], limit: int | None) -> list[Path]:
     return sorted(sorted(files, key=key)[:limit])
 
 
-def _current_umask() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-def write_cache(out: str | Path, cache: BenchmarkCache) -> None:
-    """Write ``train.npz``, ``test.npz`` and ``manifest.json`` into a fresh folder ``out``.
-
-    Everything is written into a temporary folder beside ``out`` and renamed into place; an
-    existing ``out`` is replaced only after that succeeded, so a failure leaves it untouched.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".building"))
-    try:
-        save_split(tmp / "train.npz", cache.train)
-        save_split(tmp / "test.npz", cache.test)
-        write_json(tmp / "manifest.json", cache.manifest)
-        umask = _current_umask()  # temporary files and folders are private; give the result normal modes
-        for path in tmp.iterdir():
-            path.chmod(0o666 & ~umask)
-        tmp.chmod(0o777 & ~umask)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def _load_and_render(path: Path, mapping: Any, split: str, dataset: str, options: BuildOptions) -> RenderedClip:
-    from elepose.data.bvh import load_h36m_joints
-
     try:
         clip = load_h36m_joints(path, mapping=mapping)
     except (ValueError, KeyError, OSError) as err:
@@ -481,6 +382,6 @@ def build_cache(
         "datasets": datasets,
         "limit_clips": limit_clips,
     }]
-    cache = build_benchmark(rendered, options, sources)
+    cache = build_from_clips(rendered, options, sources)
     write_cache(out, cache)
     return cache.manifest
