@@ -47,7 +47,9 @@ def random_checkpoint(folder: str, device: torch.device) -> None:
     flow = new_flow(flow_record).fit_pca(x.double())
     record = LifterRecord(hidden=1024, variant="shared", elevation_branch=True, normalisation=norm, flow=flow_record)
     lifter = new_lifter(record)
-    learned, calibration = calibrate_reliability(lifter.to(device), flow.to(device), x, device, rotations=4, samples=1024)
+    learned, calibration = calibrate_reliability(
+        lifter.to(device), flow.to(device), x, device, rotations=4, samples=1024
+    )
     record = dataclasses.replace(record, learned_elevation=learned, reliability=calibration)
     save_lifter(folder, lifter.cpu(), flow.cpu(), record)
 
@@ -70,7 +72,9 @@ def main() -> None:
         for i in range(len(poses)):
             scores[i, rng.choice(np.arange(2, 17), args.missing, replace=False)] = 0.0
     batch = np.concatenate([poses, scores[..., None]], axis=-1)
-    print(f"device {device}, torch threads {torch.get_num_threads()}, {args.poses} poses, {args.missing} missing joints per pose")
+    print(
+        f"device {device}, torch threads {torch.get_num_threads()}, {args.poses} poses, {args.missing} missing joints per pose"
+    )
     print(f"{'rotations':>9} {'batch poses/s':>14} {'1-pose latency ms (median)':>27}")
     with tempfile.TemporaryDirectory() as folder:
         random_checkpoint(folder, device)

@@ -18,7 +18,6 @@ from elepose.atomic import atomic_write
 from elepose.skeleton import JOINT_NAMES
 
 
-
 def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     def to_file(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -83,12 +82,14 @@ def write_coco_json(
     results = []
     for i, (people, s) in enumerate(_people(frames, scores, 17)):
         for xy, sc in zip(people, s):
-            results.append({
-                "image_id": i if image_ids is None else image_ids[i],
-                "category_id": 1,
-                "keypoints": np.concatenate([xy, sc[:, None]], axis=1).ravel().tolist(),
-                "score": float(sc.mean()),
-            })
+            results.append(
+                {
+                    "image_id": i if image_ids is None else image_ids[i],
+                    "category_id": 1,
+                    "keypoints": np.concatenate([xy, sc[:, None]], axis=1).ravel().tolist(),
+                    "score": float(sc.mean()),
+                }
+            )
     _write_json(Path(path), results)
 
 
@@ -152,6 +153,6 @@ def write_array(path: str | Path, keypoints: np.ndarray, scores: np.ndarray | No
         channels = ("x", "y", "score")[: array.shape[-1]]
         header = ",".join(f"{j}_{c}" for j in JOINT_NAMES for c in channels)
         rows = "\n".join(",".join(repr(float(v)) for v in row) for row in array.reshape(len(array), -1))
-        _atomic_write(path, lambda f: f.write(f"{header}\n{rows}\n".encode("utf-8")))
+        _atomic_write(path, lambda f: f.write(f"{header}\n{rows}\n".encode()))
     else:
         raise ValueError(f"{path}: expected a .npy or .csv path for poses")

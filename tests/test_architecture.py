@@ -59,7 +59,13 @@ def test_no_module_imports_upward(path: Path) -> None:
 
 def test_architecture_page_names_every_module_and_no_other() -> None:
     text = ARCHITECTURE.read_text(encoding="utf-8")
-    listed = {line.split("`")[1].replace("/", ".") for line in text.splitlines() if line.startswith("| `") and line.count("`") >= 2}
+    listed = {
+        line.split("`")[1].replace("/", ".")
+        for line in text.splitlines()
+        if line.startswith("| `") and line.count("`") >= 2
+    }
     modules = {_name(p).removeprefix("elepose.") for p in _modules() if p.name != "__init__.py"}
     assert modules - listed == set(), f"modules missing from docs/ARCHITECTURE.md: {sorted(modules - listed)}"
-    assert listed - modules == set(), f"docs/ARCHITECTURE.md lists modules that do not exist: {sorted(listed - modules)}"
+    assert listed - modules == set(), (
+        f"docs/ARCHITECTURE.md lists modules that do not exist: {sorted(listed - modules)}"
+    )

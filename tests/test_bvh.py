@@ -50,9 +50,7 @@ def _chain_bvh(root_order: str, child_order: str, motion: np.ndarray) -> str:
 def test_fk_of_a_chain_matches_scipy_intrinsic_euler(root_order: str, child_order: str) -> None:
     rng = np.random.default_rng(0)
     frames = 5
-    motion = np.concatenate(
-        [rng.normal(0, 10, (frames, 3)), rng.uniform(-170, 170, (frames, 6))], axis=1
-    )
+    motion = np.concatenate([rng.normal(0, 10, (frames, 3)), rng.uniform(-170, 170, (frames, 6))], axis=1)
     bvh = parse_bvh(_chain_bvh(root_order, child_order, motion))
     got = forward_kinematics(bvh)
 
@@ -126,22 +124,42 @@ def test_hierarchy_keywords_may_share_lines() -> None:
 
 _TOY_JOINTS = {  # name: (parent, offset), Y up, centimetres; the person faces +Z.
     "Hips": (None, (0, 100, 0)),
-    "LHip": ("Hips", (10, -5, 0)), "LKnee": ("LHip", (0, -45, 0)), "LAnkle": ("LKnee", (0, -45, 0)),
-    "RHip": ("Hips", (-10, -5, 0)), "RKnee": ("RHip", (0, -45, 0)),
+    "LHip": ("Hips", (10, -5, 0)),
+    "LKnee": ("LHip", (0, -45, 0)),
+    "LAnkle": ("LKnee", (0, -45, 0)),
+    "RHip": ("Hips", (-10, -5, 0)),
+    "RKnee": ("RHip", (0, -45, 0)),
     "RAnkle": ("RKnee", (0, -45, 0)),
-    "Spine": ("Hips", (0, 25, 0)), "Chest": ("Spine", (0, 25, 0)), "Head": ("Chest", (0, 10, 0)),
-    "LArm": ("Chest", (18, 0, 0)), "LElbow": ("LArm", (28, 0, 0)), "LWrist": ("LElbow", (25, 0, 0)),
-    "RArm": ("Chest", (-18, 0, 0)), "RElbow": ("RArm", (-28, 0, 0)),
+    "Spine": ("Hips", (0, 25, 0)),
+    "Chest": ("Spine", (0, 25, 0)),
+    "Head": ("Chest", (0, 10, 0)),
+    "LArm": ("Chest", (18, 0, 0)),
+    "LElbow": ("LArm", (28, 0, 0)),
+    "LWrist": ("LElbow", (25, 0, 0)),
+    "RArm": ("Chest", (-18, 0, 0)),
+    "RElbow": ("RArm", (-28, 0, 0)),
     "RWrist": ("RElbow", (-25, 0, 0)),
 }
 _TOY_MAPPING = {
-    "units_to_metres": 0.01, "up": "y",
-    "pelvis": "Hips", "right_hip": "RHip", "right_knee": "RKnee", "right_ankle": "RAnkle",
-    "left_hip": "LHip", "left_knee": "LKnee", "left_ankle": "LAnkle", "spine": "Spine",
-    "thorax": "Chest", "neck": {"mean": ["Chest", "Head"]},
+    "units_to_metres": 0.01,
+    "up": "y",
+    "pelvis": "Hips",
+    "right_hip": "RHip",
+    "right_knee": "RKnee",
+    "right_ankle": "RAnkle",
+    "left_hip": "LHip",
+    "left_knee": "LKnee",
+    "left_ankle": "LAnkle",
+    "spine": "Spine",
+    "thorax": "Chest",
+    "neck": {"mean": ["Chest", "Head"]},
     "head": {"extend": ["Chest", "Head"], "metres": 0.15},
-    "left_shoulder": "LArm", "left_elbow": "LElbow", "left_wrist": "LWrist",
-    "right_shoulder": "RArm", "right_elbow": "RElbow", "right_wrist": "RWrist",
+    "left_shoulder": "LArm",
+    "left_elbow": "LElbow",
+    "left_wrist": "LWrist",
+    "right_shoulder": "RArm",
+    "right_elbow": "RElbow",
+    "right_wrist": "RWrist",
 }
 
 

@@ -6,8 +6,8 @@ from scipy.spatial.transform import Rotation
 
 from elepose.data.cameras import (
     CameraOptions,
-    draw_window_cameras,
     camera_elevation_deg,
+    draw_window_cameras,
     in_image,
     intrinsics,
     look_at,
@@ -18,11 +18,27 @@ from elepose.data.cameras import (
 from elepose.skeleton import JOINT_NAMES
 
 # A person standing at the origin facing world +X (Z up, so their left is +Y).
-STANDING = np.array([
-    [0, 0, 1.0], [0, -0.1, 1.0], [0, -0.1, 0.55], [0, -0.1, 0.1], [0, 0.1, 1.0], [0, 0.1, 0.55],
-    [0, 0.1, 0.1], [0, 0, 1.25], [0, 0, 1.5], [0.05, 0, 1.6], [0, 0, 1.75], [0, 0.2, 1.45],
-    [0, 0.25, 1.2], [0, 0.27, 0.95], [0, -0.2, 1.45], [0, -0.25, 1.2], [0, -0.27, 0.95],
-])
+STANDING = np.array(
+    [
+        [0, 0, 1.0],
+        [0, -0.1, 1.0],
+        [0, -0.1, 0.55],
+        [0, -0.1, 0.1],
+        [0, 0.1, 1.0],
+        [0, 0.1, 0.55],
+        [0, 0.1, 0.1],
+        [0, 0, 1.25],
+        [0, 0, 1.5],
+        [0.05, 0, 1.6],
+        [0, 0, 1.75],
+        [0, 0.2, 1.45],
+        [0, 0.25, 1.2],
+        [0, 0.27, 0.95],
+        [0, -0.2, 1.45],
+        [0, -0.25, 1.2],
+        [0, -0.27, 0.95],
+    ]
+)
 K_1150 = intrinsics(1150.0, 1000, 1000)
 
 
@@ -54,7 +70,9 @@ def test_rotation_matches_scipy_composition():
 
 
 def test_rotations_are_orthonormal_with_det_plus_one():
-    cams = draw_window_cameras(np.random.default_rng(0), STANDING[None, 0].repeat(5, 0), CameraOptions(views_per_window=64))
+    cams = draw_window_cameras(
+        np.random.default_rng(0), STANDING[None, 0].repeat(5, 0), CameraOptions(views_per_window=64)
+    )
     np.testing.assert_allclose(cams.R @ cams.R.transpose(0, 2, 1), np.broadcast_to(np.eye(3), cams.R.shape), atol=1e-12)
     np.testing.assert_allclose(np.linalg.det(cams.R), 1.0, atol=1e-12)
 
@@ -62,7 +80,9 @@ def test_rotations_are_orthonormal_with_det_plus_one():
 def test_target_projects_to_image_centre_for_any_angles():
     target = np.array([1.3, -2.0, 0.95])
     rng = np.random.default_rng(2)
-    cams = place_cameras(target, 5.5, rng.uniform(0, 360, 30), rng.normal(12, 6, 30), rng.normal(0, 1.5, 30), 1150.0, 1000)
+    cams = place_cameras(
+        target, 5.5, rng.uniform(0, 360, 30), rng.normal(12, 6, 30), rng.normal(0, 1.5, 30), 1150.0, 1000
+    )
     uv, depth = project_points(target, cams.K, cams.R, cams.t)
     np.testing.assert_allclose(uv, 500.0, atol=1e-9)
     np.testing.assert_allclose(depth, 5.5, atol=1e-12)
@@ -84,7 +104,9 @@ def test_window_cameras_surround_the_mean_pelvis_at_distance_plus_excursion():
     centres = -np.einsum("vji,vj->vi", cams.R, cams.t)
     np.testing.assert_allclose(np.linalg.norm(centres - [1.0, 0.0, 1.0], axis=1), 6.0, atol=1e-9)
     azimuth = np.degrees(np.arctan2(centres[:, 1], centres[:, 0] - 1.0))
-    np.testing.assert_allclose(np.diff(np.unwrap(np.radians(azimuth), period=2 * np.pi)) % (2 * np.pi), np.pi / 2, atol=1e-9)
+    np.testing.assert_allclose(
+        np.diff(np.unwrap(np.radians(azimuth), period=2 * np.pi)) % (2 * np.pi), np.pi / 2, atol=1e-9
+    )
 
 
 def test_left_stays_left():

@@ -17,9 +17,11 @@ from elepose.cli import _register_all, app
 from elepose.data.cache import load_manifest, load_split
 from elepose.geometry import pelvis_head_scale
 from elepose.skeleton import BONES, H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS
-from tests.test_formats_h36m import make_fixture, write as write_h36m
+from tests.test_formats_h36m import make_fixture
+from tests.test_formats_h36m import write as write_h36m
 from tests.test_mpi_inf_3dhp import _write_test_sequence, _write_train_sequence
-from tests.test_threedpw import OP18, _sequence, _write as write_3dpw_pickle
+from tests.test_threedpw import OP18, _sequence
+from tests.test_threedpw import _write as write_3dpw_pickle
 
 _register_all()
 RUNNER = CliRunner()
@@ -43,9 +45,13 @@ def assert_cache(out: Path, train_poses: int, test_poses: int, dataset: str) -> 
     for name, split in (("train", train), ("test", test)):
         counts = manifest["counts"][name]
         assert counts["poses"] == len(split)
-        assert counts["per_dataset"] == {dataset: {"clips": len(split.clip_names), "frames": counts["frames"], "poses": len(split)}}
+        assert counts["per_dataset"] == {
+            dataset: {"clips": len(split.clip_names), "frames": counts["frames"], "poses": len(split)}
+        }
         assert set(split.clip_source.tolist()) == {dataset}
-    assert manifest["scale_2d"] == pytest.approx(float(np.linalg.norm(train.poses_2d[:, 10] - train.poses_2d[:, 0], axis=-1).mean()), rel=1e-6)
+    assert manifest["scale_2d"] == pytest.approx(
+        float(np.linalg.norm(train.poses_2d[:, 10] - train.poses_2d[:, 0], axis=-1).mean()), rel=1e-6
+    )
     assert manifest["scale_2d"] == pytest.approx(pelvis_head_scale(train.poses_2d))
     assert np.allclose(manifest["bone_ratios"], bone_ratio_reference(train.poses_3d), atol=1e-5)
     assert manifest["bone_ratio_sets"]["train_split"]["values"] == manifest["bone_ratios"]
@@ -82,8 +88,19 @@ H36M_TRAIN, H36M_TEST = 153 * 4, 11 + 16 + 8 + 12
 def test_h36m_builds_the_cache_with_detections(h36m_files, tmp_path):
     path_3d, path_gt, path_det = h36m_files
     out = tmp_path / "h36m"
-    result = run("build", "--source", "h36m", "--h36m-3d", str(path_3d), "--h36m-2d", str(path_gt),
-                 "--h36m-detections", str(path_det), "--out", str(out))
+    result = run(
+        "build",
+        "--source",
+        "h36m",
+        "--h36m-3d",
+        str(path_3d),
+        "--h36m-2d",
+        str(path_gt),
+        "--h36m-detections",
+        str(path_det),
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     train, test, manifest = assert_cache(out, H36M_TRAIN, H36M_TEST, "h36m")
     assert len(train.clip_names) == 6 and len(test.clip_names) == 4 and len(train.camera_K) == 24
@@ -99,8 +116,19 @@ def test_h36m_builds_the_cache_with_detections(h36m_files, tmp_path):
 def test_h36m_train_stride_and_ground_truth_as_detections(h36m_files, tmp_path):
     path_3d, path_gt, _ = h36m_files
     out = tmp_path / "h36m"
-    result = run("build", "--source", "h36m", "--h36m-3d", str(path_3d), "--h36m-2d", str(path_gt),
-                 "--train-stride", "5", "--out", str(out))
+    result = run(
+        "build",
+        "--source",
+        "h36m",
+        "--h36m-3d",
+        str(path_3d),
+        "--h36m-2d",
+        str(path_gt),
+        "--train-stride",
+        "5",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     # ceil(n / 5) per training sequence: 6 + 8 + 4 + 5 + 5 + 4 = 32, x 4 cameras. Without the
     # detections file S9 Sitting keeps 130 frames on camera 1 too: one test pose more.
@@ -141,7 +169,9 @@ def hp_root(tmp_path_factory) -> Path:
     for ts, frames in TS_VALID.items():
         valid = np.ones(frames, dtype=bool)
         valid[TS_INVALID.get(ts, [])] = False
-        _write_test_sequence(root / "mpi_inf_3dhp_test_set" / f"TS{ts}", rng, np.array(TEST_INTRINSICS[f"TS{ts}"]), valid)
+        _write_test_sequence(
+            root / "mpi_inf_3dhp_test_set" / f"TS{ts}", rng, np.array(TEST_INTRINSICS[f"TS{ts}"]), valid
+        )
     return root
 
 
@@ -170,7 +200,9 @@ def test_3dhp_builds_from_a_positional_root_or_path_option(hp_root, tmp_path, fo
 
 def test_3dhp_strides_reach_the_loader(hp_root, tmp_path):
     out = tmp_path / "hp"
-    result = run("build", "--source", "3dhp", str(hp_root), "--train-stride", "5", "--test-stride", "2", "--out", str(out))
+    result = run(
+        "build", "--source", "3dhp", str(hp_root), "--train-stride", "5", "--test-stride", "2", "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     # Train: frames 0, 5, 10. Test: valid frames among 0, 2, 4, ...: TS1 0,4,6,8; TS2-4 0,2;
     # TS5 0,2,4,6; TS6 2,4 (frame 0 invalid).
@@ -196,8 +228,12 @@ def test_3dhp_errors_leave_an_existing_cache_untouched(hp_root, tmp_path):
 def test_3dhp_needs_a_root_and_refuses_mocap_options(hp_root, tmp_path):
     out = tmp_path / "hp"
     assert_failed_cleanly(run("build", "--source", "3dhp", "--out", str(out)), out, "--path ROOT")
-    assert_failed_cleanly(run("build", "--source", "3dhp", str(hp_root), "--seed", "3", "--out", str(out)), out, "--seed")
-    assert_failed_cleanly(run("build", "--source", "3dhp", str(hp_root), "--path", str(tmp_path), "--out", str(out)), out, "once")
+    assert_failed_cleanly(
+        run("build", "--source", "3dhp", str(hp_root), "--seed", "3", "--out", str(out)), out, "--seed"
+    )
+    assert_failed_cleanly(
+        run("build", "--source", "3dhp", str(hp_root), "--path", str(tmp_path), "--out", str(out)), out, "once"
+    )
     assert_failed_cleanly(run("build", "--source", "bandai", str(hp_root), "--out", str(out)), out, "PATH")
 
 
@@ -237,10 +273,14 @@ def test_3dpw_builds_the_cache_and_summary(pw_root, tmp_path):
 
 def test_3dpw_path_option_and_wrong_dataset(pw_root, hp_root, tmp_path):
     out = tmp_path / "pw"
-    result = run("build", "--source", "3dpw", "--path", str(pw_root / "sequenceFiles"), "--test-stride", "2", "--out", str(out))
+    result = run(
+        "build", "--source", "3dpw", "--path", str(pw_root / "sequenceFiles"), "--test-stride", "2", "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     # Test frames 0, 2, 4, 6 minus actor 1's invalid frame 2 (actor 0's are 0, 4, 6 + frame 2).
     assert_cache(out, PW_TRAIN, 4 + 3, "3dpw")
     other = tmp_path / "wrong"
     assert_failed_cleanly(run("build", "--source", "3dpw", str(hp_root), "--out", str(other)), other, "sequenceFiles")
-    assert_failed_cleanly(run("build", "--source", "3dhp", str(pw_root), "--out", str(other)), other, "S1/Seq1/annot.mat")
+    assert_failed_cleanly(
+        run("build", "--source", "3dhp", str(pw_root), "--out", str(other)), other, "S1/Seq1/annot.mat"
+    )

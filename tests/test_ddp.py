@@ -23,11 +23,21 @@ def _free_port() -> int:
 
 
 def _worker(rank: int, world_size: int, port: int, cache: str, flow: str, out: str, dump: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     config = TrainConfig(
-        data=cache, flow=flow, out=out, epochs=1, batch_size=64, hidden=32, eval_samples=64,
-        reliability_rotations=2, device="cpu", epoch_samples=512,
+        data=cache,
+        flow=flow,
+        out=out,
+        epochs=1,
+        batch_size=64,
+        hidden=32,
+        eval_samples=64,
+        reliability_rotations=2,
+        device="cpu",
+        epoch_samples=512,
     )
 
     def dump_params(epoch: int, lifter: torch.nn.Module) -> None:
@@ -39,10 +49,15 @@ def _worker(rank: int, world_size: int, port: int, cache: str, flow: str, out: s
 def test_two_gloo_ranks_keep_identical_parameters(tmp_path):
     cache = write_cache(tmp_path / "cache", n_train=512, n_test=128)
     flow = tmp_path / "flow"
-    train_flow(FlowConfig(data=str(cache), out=str(flow), hidden=32, blocks=2, epochs=1, batch_size=128, device="cpu"), progress=False)
+    train_flow(
+        FlowConfig(data=str(cache), out=str(flow), hidden=32, blocks=2, epochs=1, batch_size=128, device="cpu"),
+        progress=False,
+    )
     dump = tmp_path / "dump"
     dump.mkdir()
-    mp.spawn(_worker, args=(2, _free_port(), str(cache), str(flow), str(tmp_path / "lifter"), str(dump)), nprocs=2, join=True)
+    mp.spawn(
+        _worker, args=(2, _free_port(), str(cache), str(flow), str(tmp_path / "lifter"), str(dump)), nprocs=2, join=True
+    )
     a = torch.load(dump / "rank0.pt", weights_only=True)
     b = torch.load(dump / "rank1.pt", weights_only=True)
     assert a.keys() == b.keys()

@@ -53,14 +53,14 @@ def to_camera(world, subject, cam):
 
 def pinhole(points_cam, cam):
     (fx, fy), (cx, cy) = H36M_INTRINSICS[cam]["focal_length"], H36M_INTRINSICS[cam]["center"]
-    return np.stack([fx * points_cam[..., 0] / points_cam[..., 2] + cx, fy * points_cam[..., 1] / points_cam[..., 2] + cy], -1)
+    return np.stack(
+        [fx * points_cam[..., 0] / points_cam[..., 2] + cx, fy * points_cam[..., 1] / points_cam[..., 2] + cy], -1
+    )
 
 
 def walking_person(gen, frames):
     """A random standing 32-joint body (pelvis 0.9 m up) drifting across the capture area."""
-    offsets = np.concatenate(
-        [gen.uniform(-0.25, 0.25, (32, 2)), gen.uniform(-0.85, 0.85, (32, 1))], axis=1
-    )
+    offsets = np.concatenate([gen.uniform(-0.25, 0.25, (32, 2)), gen.uniform(-0.85, 0.85, (32, 1))], axis=1)
     offsets[0] = 0.0
     start = np.array([*gen.uniform(-0.4, 0.4, 2), 0.9])
     step = np.array([*gen.uniform(-0.002, 0.002, 2), 0.0])
@@ -75,7 +75,9 @@ def make_fixture():
         world[subject], gt[subject], det[subject] = {}, {}, {}
         for action, frames in actions.items():
             world[subject][action] = walking_person(gen, frames)
-            views = [pinhole(to_camera(world[subject][action][:, KEPT].astype(np.float64), subject, c), c) for c in range(4)]
+            views = [
+                pinhole(to_camera(world[subject][action][:, KEPT].astype(np.float64), subject, c), c) for c in range(4)
+            ]
             gt[subject][action] = [v.astype(np.float32) for v in views]
             det[subject][action] = [(v + gen.normal(0, 3.0, v.shape)).astype(np.float32) for v in views]
     # VideoPose3D's 2D can differ in length from the mocap: longer GT video for one camera,
@@ -126,7 +128,12 @@ def deep_equal(a, b):
 
 def test_reader_returns_what_numpy_load_returns(fixture):
     *_, paths, _ = fixture
-    for path, key in [(paths[0], "positions_3d"), (paths[1], "positions_2d"), (paths[1], "metadata"), (paths[2], "metadata")]:
+    for path, key in [
+        (paths[0], "positions_3d"),
+        (paths[1], "positions_2d"),
+        (paths[1], "metadata"),
+        (paths[2], "metadata"),
+    ]:
         with np.load(path, allow_pickle=True) as data:
             assert deep_equal(read_videopose3d_npz(path, key), data[key].item())
 
@@ -164,8 +171,10 @@ def test_reader_accepts_protocol_2_pickles_of_older_numpy(tmp_path):
 
 def test_subjects_go_to_train_and_test_and_every_3d_action_becomes_a_clip(fixture):
     *_, splits = fixture
-    clips = {name: {f"{s}/{a}" for s in subjects for a in LENGTHS[s]} for name, subjects in
-             [("train", ["S1", "S5", "S6", "S7", "S8"]), ("test", ["S9", "S11"])]}
+    clips = {
+        name: {f"{s}/{a}" for s in subjects for a in LENGTHS[s]}
+        for name, subjects in [("train", ["S1", "S5", "S6", "S7", "S8"]), ("test", ["S9", "S11"])]
+    }
     for name, split in splits.items():
         assert set(split.clip_names.tolist()) == clips[name] and len(split.clip_names) == len(clips[name])
         assert set(split.clip_source.tolist()) == {"h36m"}
@@ -186,7 +195,7 @@ def test_train_split_keeps_all_frames_or_every_stride_th(fixture):
     *_, paths, splits = fixture
     strided = load_videopose3d_h36m(*paths, train_stride=5)["train"]
     for split, stride in [(splits["train"], 1), (strided, 5)]:
-        for subject, action, cam, view in views_of(split):
+        for subject, action, _cam, view in views_of(split):
             length = 28 if (subject, action) == ("S1", "Eating") else LENGTHS[subject][action]
             np.testing.assert_array_equal(split.frame[split.view == view], np.arange(0, length, stride))
 
@@ -203,7 +212,7 @@ def test_camera_frame_3d_matches_an_independent_rotation(fixture):
 def test_camera_rotation_translation_and_intrinsics_follow_the_published_parameters(fixture):
     *_, splits = fixture
     for split in splits.values():
-        for subject, action, cam, view in views_of(split):
+        for subject, _action, cam, view in views_of(split):
             q, centre = scipy_camera(subject, cam)
             R, t, K = (x[view].astype(np.float64) for x in (split.camera_R, split.camera_t, split.camera_K))
             np.testing.assert_allclose(R, q.T, atol=1e-6)
@@ -291,7 +300,12 @@ def _wrong_2d_joints(world, gt, det):
         (_wrong_2d_joints, {}, "data_2d_h36m_gt.npz", r"positions_2d', S6/Sitting 2, camera 0.*\(F>0, 17, 2\)"),
         (None, {"det_meta": {"layout_name": "coco", "num_joints": 17}}, "cpn_ft_h36m_dbb.npz", r"metadata.*'coco'"),
         (None, {"gt_meta": {"num_joints": 32}}, "data_2d_h36m_gt.npz", r"metadata.*32 joints"),
-        (None, {"gt_meta": {"num_joints": 17, "keypoints_symmetry": [[1, 2, 3], [4, 5, 6]]}}, "data_2d_h36m_gt.npz", "keypoints_symmetry"),
+        (
+            None,
+            {"gt_meta": {"num_joints": 17, "keypoints_symmetry": [[1, 2, 3], [4, 5, 6]]}},
+            "data_2d_h36m_gt.npz",
+            "keypoints_symmetry",
+        ),
     ],
 )
 def test_bad_files_raise_value_errors_naming_file_and_key(tmp_path, change, meta, file, words):

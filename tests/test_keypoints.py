@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from elepose.data.keypoints import Detections, convert_to_h36m, detect_format, read_keypoints
+from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m, openpose_coco18_to_h36m
 from tests.keypoint_writers import (
     write_array,
     write_coco_json,
@@ -21,15 +22,65 @@ from tests.keypoint_writers import (
     write_openpose_folder,
     write_videopose3d_npz,
 )
-from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m, openpose_coco18_to_h36m
 
 # Source joints of each H36M joint (SPEC section 2; OpenPose names from doc/02_output.md).
-COCO17_SOURCES = [(11, 12), (12,), (14,), (16,), (11,), (13,), (15,), (5, 6, 11, 12), (5, 6), (0,), (1, 2),
-                  (5,), (7,), (9,), (6,), (8,), (10,)]
-BODY25_SOURCES = [(8,), (9,), (10,), (11,), (12,), (13,), (14,), (1, 8), (1,), (0,), (15, 16),
-                  (5,), (6,), (7,), (2,), (3,), (4,)]
-COCO18_SOURCES = [(8, 11), (8,), (9,), (10,), (11,), (12,), (13,), (1, 8, 11), (1,), (0,), (14, 15),
-                  (5,), (6,), (7,), (2,), (3,), (4,)]
+COCO17_SOURCES = [
+    (11, 12),
+    (12,),
+    (14,),
+    (16,),
+    (11,),
+    (13,),
+    (15,),
+    (5, 6, 11, 12),
+    (5, 6),
+    (0,),
+    (1, 2),
+    (5,),
+    (7,),
+    (9,),
+    (6,),
+    (8,),
+    (10,),
+]
+BODY25_SOURCES = [
+    (8,),
+    (9,),
+    (10,),
+    (11,),
+    (12,),
+    (13,),
+    (14,),
+    (1, 8),
+    (1,),
+    (0,),
+    (15, 16),
+    (5,),
+    (6,),
+    (7,),
+    (2,),
+    (3,),
+    (4,),
+]
+COCO18_SOURCES = [
+    (8, 11),
+    (8,),
+    (9,),
+    (10,),
+    (11,),
+    (12,),
+    (13,),
+    (1, 8, 11),
+    (1,),
+    (0,),
+    (14, 15),
+    (5,),
+    (6,),
+    (7,),
+    (2,),
+    (3,),
+    (4,),
+]
 PEOPLE_PER_FRAME = (2, 0, 3, 1)  # frame 1 is empty
 
 
@@ -104,8 +155,10 @@ def test_coco_results_round_trip(tmp_path):
     assert_people(d, frames, scores, coco17_to_h36m, COCO17_SOURCES)
 
 
-@pytest.mark.parametrize("joints,convert,sources", [(25, openpose_body25_to_h36m, BODY25_SOURCES),
-                                                    (18, openpose_coco18_to_h36m, COCO18_SOURCES)])
+@pytest.mark.parametrize(
+    "joints,convert,sources",
+    [(25, openpose_body25_to_h36m, BODY25_SOURCES), (18, openpose_coco18_to_h36m, COCO18_SOURCES)],
+)
 def test_openpose_folder_round_trip(tmp_path, joints, convert, sources):
     frames, scores = people(joints)
     write_openpose_folder(tmp_path / "json", frames, scores)
@@ -121,7 +174,7 @@ def test_videopose3d_npz_round_trip(tmp_path):
     d = read_keypoints(tmp_path / "data_2d_custom_mine.npz")
     assert d.source_format == "videopose3d"
     assert d.frame_names == tuple(f"walk.mp4/{i}" for i in range(5)) + tuple(f"run.mp4/{i}" for i in range(3))
-    frames = [v[i:i + 1] for v in videos.values() for i in range(len(v))]
+    frames = [v[i : i + 1] for v in videos.values() for i in range(len(v))]
     assert_people(d, frames, [np.ones((1, 17))] * 8, coco17_to_h36m, COCO17_SOURCES)
 
 
@@ -148,16 +201,40 @@ def test_csv_without_header_is_read(tmp_path):
 # ---------------------------------------------------------------------------- literal files
 
 # One COCO-17 person, hand-written (x, y): nose, eyes, ears, shoulders, elbows, wrists, hips, knees, ankles.
-PERSON = [[320, 100], [325, 95], [315, 95], [330, 98], [310, 98], [345, 140], [295, 140], [355, 190],
-          [285, 190], [360, 235], [280, 235], [335, 240], [305, 240], [338, 320], [302, 320], [340, 400],
-          [300, 400]]
+PERSON = [
+    [320, 100],
+    [325, 95],
+    [315, 95],
+    [330, 98],
+    [310, 98],
+    [345, 140],
+    [295, 140],
+    [355, 190],
+    [285, 190],
+    [360, 235],
+    [280, 235],
+    [335, 240],
+    [305, 240],
+    [338, 320],
+    [302, 320],
+    [340, 400],
+    [300, 400],
+]
 
 
 def test_mmpose_image_json_as_the_inferencer_writes_it(tmp_path):
-    instance = {"keypoints": PERSON, "keypoint_scores": [0.9] * 11 + [0.3] + [0.9] * 5,
-                "bbox": [[270.0, 90.0, 370.0, 410.0]], "bbox_score": 0.98}
-    other = {"keypoints": [[x + 400, y] for x, y in PERSON], "keypoint_scores": [0.8] * 17,
-             "bbox": [[670.0, 90.0, 770.0, 410.0]], "bbox_score": 0.95}
+    instance = {
+        "keypoints": PERSON,
+        "keypoint_scores": [0.9] * 11 + [0.3] + [0.9] * 5,
+        "bbox": [[270.0, 90.0, 370.0, 410.0]],
+        "bbox_score": 0.98,
+    }
+    other = {
+        "keypoints": [[x + 400, y] for x, y in PERSON],
+        "keypoint_scores": [0.8] * 17,
+        "bbox": [[670.0, 90.0, 770.0, 410.0]],
+        "bbox_score": 0.95,
+    }
     (tmp_path / "000000000785.json").write_text(json.dumps([instance, other], indent="  "))
     d = read_keypoints(tmp_path / "000000000785.json")
     assert d.source_format == "mmpose" and d.frame_names == ("000000000785",)
@@ -172,11 +249,12 @@ def test_mmpose_image_json_as_the_inferencer_writes_it(tmp_path):
 
 
 def test_mmpose_video_json_as_the_inferencer_writes_it(tmp_path):
-    text = """[
-  {"frame_id": 0, "instances": [{"keypoints": %s, "keypoint_scores": %s, "bbox": [[1.0, 2.0, 3.0, 4.0]], "bbox_score": 0.9}]},
-  {"frame_id": 1, "instances": []},
-  {"frame_id": 2, "instances": [{"keypoints": %s, "keypoint_scores": %s, "bbox": [[1.0, 2.0, 3.0, 4.0]], "bbox_score": 0.9}]}
-]""" % (PERSON, [1.0] * 17, PERSON, [0.5] * 17)
+    instance = '{{"keypoints": {}, "keypoint_scores": {}, "bbox": [[1.0, 2.0, 3.0, 4.0]], "bbox_score": 0.9}}'
+    text = f"""[
+  {{"frame_id": 0, "instances": [{instance.format(PERSON, [1.0] * 17)}]}},
+  {{"frame_id": 1, "instances": []}},
+  {{"frame_id": 2, "instances": [{instance.format(PERSON, [0.5] * 17)}]}}
+]"""
     (tmp_path / "clip.json").write_text(text)
     d = read_keypoints(tmp_path / "clip.json")
     assert d.frame_names == ("0", "1", "2")
@@ -197,11 +275,13 @@ def test_mmpose_folder_with_an_empty_image_keeps_it_in_name_order(tmp_path):
 
 def test_coco_results_as_alphapose_writes_them_grouped_by_first_appearance(tmp_path):
     flat = [v for (x, y) in PERSON for v in (x, y, 0.8)]
-    text = json.dumps([
-        {"image_id": "1.jpg", "category_id": 1, "keypoints": flat, "score": 2.9, "box": [1, 2, 3, 4], "idx": [0]},
-        {"image_id": "0.jpg", "category_id": 1, "keypoints": flat, "score": 2.7, "box": [1, 2, 3, 4], "idx": [0]},
-        {"image_id": "1.jpg", "category_id": 1, "keypoints": flat, "score": 2.1, "box": [1, 2, 3, 4], "idx": [1]},
-    ])
+    text = json.dumps(
+        [
+            {"image_id": "1.jpg", "category_id": 1, "keypoints": flat, "score": 2.9, "box": [1, 2, 3, 4], "idx": [0]},
+            {"image_id": "0.jpg", "category_id": 1, "keypoints": flat, "score": 2.7, "box": [1, 2, 3, 4], "idx": [0]},
+            {"image_id": "1.jpg", "category_id": 1, "keypoints": flat, "score": 2.1, "box": [1, 2, 3, 4], "idx": [1]},
+        ]
+    )
     (tmp_path / "alphapose-results.json").write_text(text)
     d = read_keypoints(tmp_path / "alphapose-results.json")
     assert d.source_format == "coco" and d.frame_names == ("1.jpg", "0.jpg")
@@ -237,11 +317,15 @@ def test_openpose_body25_as_openpose_writes_it(tmp_path):
 
 def test_videopose3d_npz_as_prepare_data_2d_custom_writes_it(tmp_path):
     positions = np.array(PERSON, dtype=np.float32)[None].repeat(4, axis=0)
-    metadata = {"layout_name": "coco", "num_joints": 17,
-                "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
-                "video_metadata": {"input.mp4": {"w": np.int64(1920), "h": np.int64(1080)}}}
-    np.savez_compressed(tmp_path / "data_2d_custom_myvideos.npz",
-                        positions_2d={"input.mp4": {"custom": [positions]}}, metadata=metadata)
+    metadata = {
+        "layout_name": "coco",
+        "num_joints": 17,
+        "keypoints_symmetry": [[1, 3, 5, 7, 9, 11, 13, 15], [2, 4, 6, 8, 10, 12, 14, 16]],
+        "video_metadata": {"input.mp4": {"w": np.int64(1920), "h": np.int64(1080)}},
+    }
+    np.savez_compressed(
+        tmp_path / "data_2d_custom_myvideos.npz", positions_2d={"input.mp4": {"custom": [positions]}}, metadata=metadata
+    )
     d = read_keypoints(tmp_path / "data_2d_custom_myvideos.npz")
     assert d.num_frames == 4 and d.frame_names[0] == "input.mp4/0"
     np.testing.assert_allclose(d.keypoints[:, 0], [[320, 240]] * 4)
@@ -436,8 +520,11 @@ def test_videopose3d_npz_with_an_unexpected_structure_is_refused(tmp_path):
     check_error(tmp_path / "flat.npz", "positions_2d['v']", "'custom'")
     np.savez(tmp_path / "none.npz", keypoints=np.ones((2, 17, 2)))
     check_error(tmp_path / "none.npz", "missing field 'positions_2d'")
-    np.savez(tmp_path / "layout.npz", positions_2d=np.array({"v": {"custom": [np.ones((2, 17, 2))]}}),
-             metadata=np.array({"layout_name": "h36m"}))
+    np.savez(
+        tmp_path / "layout.npz",
+        positions_2d=np.array({"v": {"custom": [np.ones((2, 17, 2))]}}),
+        metadata=np.array({"layout_name": "h36m"}),
+    )
     check_error(tmp_path / "layout.npz", "metadata.layout_name", "'coco'")
 
 

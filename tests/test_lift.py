@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-
-import math
-
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -16,7 +14,15 @@ import torch
 from typer.testing import CliRunner
 
 from elepose.evaluate.reliability import reliability_nll, reliability_percentile
+from elepose.geometry import rotation_x, rotation_y
+from elepose.lift.filling import NOISE_SHARE, fill_missing_joints
 from elepose.lift.lifter import Lifter, skeleton_height
+from elepose.models.lifter import predict
+from elepose.models.normalisation import Normalisation, normalise
+from elepose.models.records import ElevationStats, ReliabilityCalibration
+from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import train_flow, train_lifter
 from tests.keypoint_writers import (
     write_array,
     write_coco_json,
@@ -25,14 +31,6 @@ from tests.keypoint_writers import (
     write_openpose_folder,
     write_videopose3d_npz,
 )
-from elepose.models.lifter import predict
-from elepose.models.records import ElevationStats, ReliabilityCalibration
-from elepose.geometry import rotation_x, rotation_y
-from elepose.lift.filling import NOISE_SHARE, fill_missing_joints
-from elepose.models.normalisation import Normalisation, normalise
-from elepose.skeleton import coco17_to_h36m, openpose_body25_to_h36m
-from elepose.train.config import FlowConfig, TrainConfig
-from elepose.train.loop import train_flow, train_lifter
 from tests.synthetic import TEMPLATE, make_split, write_cache
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -44,11 +42,34 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("lift")
     cache = write_cache(root / "cache", n_train=1024, n_test=64)
     flow = root / "flow"
-    train_flow(FlowConfig(data=str(cache), out=str(flow), hidden=64, blocks=4, epochs=2, batch_size=128, lr=1e-3, scale="pose", device="cpu"), progress=False)
+    train_flow(
+        FlowConfig(
+            data=str(cache),
+            out=str(flow),
+            hidden=64,
+            blocks=4,
+            epochs=2,
+            batch_size=128,
+            lr=1e-3,
+            scale="pose",
+            device="cpu",
+        ),
+        progress=False,
+    )
     lifter = root / "lifter"
     train_lifter(
-        TrainConfig(data=str(cache), flow=str(flow), out=str(lifter), epochs=1, batch_size=128, hidden=64,
-                    eval_samples=64, reliability_rotations=4, device="cpu", epoch_samples=512),
+        TrainConfig(
+            data=str(cache),
+            flow=str(flow),
+            out=str(lifter),
+            epochs=1,
+            batch_size=128,
+            hidden=64,
+            eval_samples=64,
+            reliability_rotations=4,
+            device="cpu",
+            epoch_samples=512,
+        ),
         progress=False,
     )
     return {"flow": flow, "lifter": lifter}
@@ -80,7 +101,23 @@ def h36m_to_coco17(h36m: np.ndarray) -> np.ndarray:
 def h36m_to_body25(h36m: np.ndarray) -> np.ndarray:
     """OpenPose BODY_25 keypoints built from H36M joints (feet beside the ankles)."""
     body = np.zeros(h36m.shape[:-2] + (25, 2))
-    for b, h in {0: 9, 1: 8, 2: 14, 3: 15, 4: 16, 5: 11, 6: 12, 7: 13, 8: 0, 9: 1, 10: 2, 11: 3, 12: 4, 13: 5, 14: 6}.items():
+    for b, h in {
+        0: 9,
+        1: 8,
+        2: 14,
+        3: 15,
+        4: 16,
+        5: 11,
+        6: 12,
+        7: 13,
+        8: 0,
+        9: 1,
+        10: 2,
+        11: 3,
+        12: 4,
+        13: 5,
+        14: 6,
+    }.items():
         body[..., b, :] = h36m[..., h, :]
     body[..., 15:19, :] = h36m[..., 10:11, :] + np.array([[3.0, -2], [-3, -2], [7, 0], [-7, 0]])
     body[..., 19:22, :] = h36m[..., 6:7, :] + [5.0, 8.0]
@@ -115,7 +152,11 @@ def _nll_one_view_at_a_time(flow, poses_3d, elevation, mu, sigma, rotations, see
     total = torch.zeros(len(poses), dtype=torch.float64)
     for k in range(rotations):
         for i in range(len(poses)):
-            r = rotation_x(tilt[k]) @ rotation_y(azimuth[k]) @ rotation_x(-torch.as_tensor(elevation[i], dtype=torch.float64))
+            r = (
+                rotation_x(tilt[k])
+                @ rotation_y(azimuth[k])
+                @ rotation_x(-torch.as_tensor(elevation[i], dtype=torch.float64))
+            )
             y = poses[i] @ r.T
             x2 = y[:, :2] / (y[:, 2:] + 10.0)
             with torch.no_grad():
@@ -126,7 +167,13 @@ def _nll_one_view_at_a_time(flow, poses_3d, elevation, mu, sigma, rotations, see
 def test_nll_is_the_mean_flow_nll_over_the_documented_views(lifter, split):
     result = lifter.lift(split.poses_2d[:6], rotations=5)
     expected = _nll_one_view_at_a_time(
-        lifter.flow, result.poses_3d, result.elevation, lifter.learned_elevation.mu_rad, lifter.learned_elevation.sigma_rad, 5, 0
+        lifter.flow,
+        result.poses_3d,
+        result.elevation,
+        lifter.learned_elevation.mu_rad,
+        lifter.learned_elevation.sigma_rad,
+        5,
+        0,
     )
     np.testing.assert_allclose(result.nll, expected, rtol=1e-4, atol=1e-3)
 
@@ -153,7 +200,7 @@ def _frames_of(coco: np.ndarray) -> list[np.ndarray]:
     frames, i, counts = [], 0, [2, 0, 1]
     while i < len(coco):
         n = counts[len(frames) % 3]
-        frames.append(coco[i:i + n])
+        frames.append(coco[i : i + n])
         i += n
     return frames
 
@@ -167,7 +214,9 @@ def test_coco_formats_lift_like_their_converted_arrays(lifter, split, tmp_path, 
     coco = h36m_to_coco17(split.poses_2d.astype(np.float64))
     frames = _frames_of(coco)
     path = tmp_path / ("in.json" if kind != "mmpose_folder" else "frames")
-    {"mmpose_json": write_mmpose_json, "mmpose_folder": write_mmpose_folder, "coco": write_coco_json}[kind](path, frames)
+    {"mmpose_json": write_mmpose_json, "mmpose_folder": write_mmpose_folder, "coco": write_coco_json}[kind](
+        path, frames
+    )
     result = lifter.lift(path)
     assert_same_lift(result, _reference(lifter, coco17_to_h36m(coco)))
     counts = [len(f) for f in frames if kind != "coco" or len(f)]  # COCO results leave no trace of an empty frame
@@ -201,7 +250,9 @@ def test_a_file_where_nobody_was_detected_lifts_to_empty_frames(lifter, tmp_path
 # --------------------------------------------------------------------------- missing joints
 
 
-def _numpy_fill(x: np.ndarray, missing: np.ndarray, mean: np.ndarray, components: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+def _numpy_fill(
+    x: np.ndarray, missing: np.ndarray, mean: np.ndarray, components: np.ndarray, ratio: np.ndarray
+) -> np.ndarray:
     """Independent reference: the two steps as augmented least squares with numpy, one pose."""
     rows = np.repeat(~missing, 2)
     flat = x.reshape(-1)
@@ -211,7 +262,9 @@ def _numpy_fill(x: np.ndarray, missing: np.ndarray, mean: np.ndarray, components
     y = (flat - np.tile([tx, ty], 17)) / a
     full = np.concatenate([basis, components.T], axis=1)
     prior_rows = np.concatenate([np.zeros((len(ratio), 3)), np.diag(np.sqrt(NOISE_SHARE / ratio))], axis=1)
-    theta, *_ = np.linalg.lstsq(np.vstack([full[rows], prior_rows]), np.concatenate([y[rows], np.zeros(len(ratio))]), rcond=None)
+    theta, *_ = np.linalg.lstsq(
+        np.vstack([full[rows], prior_rows]), np.concatenate([y[rows], np.zeros(len(ratio))]), rcond=None
+    )
     recon = (full @ theta * a + np.tile([tx, ty], 17)).reshape(17, 2)
     return np.where(missing[:, None], recon, x)
 
@@ -232,9 +285,13 @@ def test_dropped_joints_of_a_pose_in_the_pca_subspace_are_recovered(lifter, spli
     error = np.linalg.norm(filled - poses_px, axis=-1)
     assert np.all(error[~missing] == 0)
     assert np.all(error.max(axis=1) < 0.08 * spread), (error.max(axis=1), spread)
-    mean_pose = fill_missing_joints(hidden, missing, flow.pca_mean, flow.pca_components, flow.pca_variance_ratio, noise_share=1e9)
+    mean_pose = fill_missing_joints(
+        hidden, missing, flow.pca_mean, flow.pca_components, flow.pca_variance_ratio, noise_share=1e9
+    )
     assert error[missing].mean() < 0.5 * np.linalg.norm(mean_pose - poses_px, axis=-1)[missing].mean()
-    mean, components, ratio = (b.double().numpy() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio))
+    mean, components, ratio = (
+        b.double().numpy() for b in (flow.pca_mean, flow.pca_components, flow.pca_variance_ratio)
+    )
     for i in range(6):
         np.testing.assert_allclose(filled[i], _numpy_fill(hidden[i], missing[i], mean, components, ratio), atol=1e-6)
 
@@ -276,6 +333,7 @@ def test_skeleton_height_by_hand():
 def test_height_gives_poses_in_metres_of_that_height(lifter, split):
     result = lifter.lift(split.poses_2d, height_m=1.8)
     np.testing.assert_allclose(skeleton_height(result.poses_3d_metres), 1.8)
+
     def unit(poses):  # each pose divided by its norm: the same shape, whatever the scale
         return poses / np.linalg.norm(poses.reshape(len(poses), -1), axis=1)[:, None, None]
 
@@ -285,7 +343,9 @@ def test_height_gives_poses_in_metres_of_that_height(lifter, split):
 
 def test_reliability_is_100_minus_the_nll_percentile():
     quantiles = ReliabilityCalibration(tuple(np.arange(101.0)), rotations=16)  # percentile p of the training NLL is p
-    np.testing.assert_allclose(reliability_percentile(np.array([25.0, 25.5, -3.0, 400.0]), quantiles), [75.0, 74.5, 100.0, 0.0])
+    np.testing.assert_allclose(
+        reliability_percentile(np.array([25.0, 25.5, -3.0, 400.0]), quantiles), [75.0, 74.5, 100.0, 0.0]
+    )
 
 
 def test_reliability_lies_in_0_100_and_falls_as_nll_rises(lifter, split):
@@ -297,8 +357,17 @@ def test_reliability_lies_in_0_100_and_falls_as_nll_rises(lifter, split):
 
 def test_reliability_nll_batches_of_any_size_agree(lifter, split):
     result = lifter.lift(split.poses_2d)
-    args = (lifter.flow, torch.as_tensor(result.poses_3d), torch.as_tensor(result.elevation), ElevationStats(0.2, 0.1), 7, 3)
-    np.testing.assert_allclose(reliability_nll(*args, batch_size=7).numpy(), reliability_nll(*args, batch_size=10_000).numpy(), rtol=1e-6)
+    args = (
+        lifter.flow,
+        torch.as_tensor(result.poses_3d),
+        torch.as_tensor(result.elevation),
+        ElevationStats(0.2, 0.1),
+        7,
+        3,
+    )
+    np.testing.assert_allclose(
+        reliability_nll(*args, batch_size=7).numpy(), reliability_nll(*args, batch_size=10_000).numpy(), rtol=1e-6
+    )
     np.testing.assert_allclose(reliability_nll(*args).numpy(), reliability_nll(*args, batch_size=7).numpy(), rtol=1e-6)
 
 
@@ -348,16 +417,51 @@ def test_cli_writes_npz_and_json_with_the_documented_keys(runs, split, tmp_path)
     scores[0, 9] = 0.0  # left wrist missing
     write_mmpose_json(tmp_path / "video.json", [coco[:2], coco[2:2], coco[2:5]], [scores[:2], scores[2:2], scores[2:5]])
     out = tmp_path / "out" / "walk"
-    result = _cli([str(tmp_path / "video.json"), "--checkpoint", str(runs["lifter"]), "--out", str(out), "--height", "1.7", "--device", "cpu"])
+    result = _cli(
+        [
+            str(tmp_path / "video.json"),
+            "--checkpoint",
+            str(runs["lifter"]),
+            "--out",
+            str(out),
+            "--height",
+            "1.7",
+            "--device",
+            "cpu",
+        ]
+    )
     assert result.exit_code == 0, result.output
     arrays = np.load(tmp_path / "out" / "walk.npz", allow_pickle=False)
-    assert {"poses_3d", "poses_3d_metres", "elevation_deg", "nll", "reliability", "missing", "keypoints_2d",
-            "frame", "person", "frame_names", "joint_names", "skipped_frame", "skipped_person", "skipped_reason"} <= set(arrays.files)
+    assert {
+        "poses_3d",
+        "poses_3d_metres",
+        "elevation_deg",
+        "nll",
+        "reliability",
+        "missing",
+        "keypoints_2d",
+        "frame",
+        "person",
+        "frame_names",
+        "joint_names",
+        "skipped_frame",
+        "skipped_person",
+        "skipped_reason",
+    } <= set(arrays.files)
     assert arrays["poses_3d"].shape == (5, 17, 3) and arrays["missing"][0, 13]
     report = json.loads((tmp_path / "out" / "walk.json").read_text())
     assert [len(f["people"]) for f in report["frames"]] == [2, 0, 3]
     person = report["frames"][0]["people"][0]
-    assert {"person", "joints_3d", "joints_3d_metres", "elevation_deg", "nll", "reliability", "missing", "keypoints_2d"} <= set(person)
+    assert {
+        "person",
+        "joints_3d",
+        "joints_3d_metres",
+        "elevation_deg",
+        "nll",
+        "reliability",
+        "missing",
+        "keypoints_2d",
+    } <= set(person)
     assert person["missing"][13] and sum(person["missing"]) == 1
     np.testing.assert_allclose(person["joints_3d"], arrays["poses_3d"][0], atol=1e-5)
     assert report["height_m"] == 1.7 and report["scale"] == "per-pose" and report["joint_names"][0] == "pelvis"
@@ -366,8 +470,21 @@ def test_cli_writes_npz_and_json_with_the_documented_keys(runs, split, tmp_path)
 def test_cli_renders_a_png_and_a_gif(runs, split, tmp_path):
     write_array(tmp_path / "poses.npy", split.poses_2d[:4])
     for picture in ("pose.png", "seq.gif"):
-        result = _cli([str(tmp_path / "poses.npy"), "--checkpoint", str(runs["lifter"]), "--out", str(tmp_path / picture[:3]),
-                       "--render", str(tmp_path / picture), "--frame", "2", "--device", "cpu"])
+        result = _cli(
+            [
+                str(tmp_path / "poses.npy"),
+                "--checkpoint",
+                str(runs["lifter"]),
+                "--out",
+                str(tmp_path / picture[:3]),
+                "--render",
+                str(tmp_path / picture),
+                "--frame",
+                "2",
+                "--device",
+                "cpu",
+            ]
+        )
         assert result.exit_code == 0, result.output
     assert (tmp_path / "pose.png").read_bytes().startswith(PNG_MAGIC)
     assert (tmp_path / "seq.gif").read_bytes()[:6] in (b"GIF89a", b"GIF87a")
@@ -388,11 +505,17 @@ def _bad_inputs(runs: dict[str, Path], split, tmp_path: Path) -> dict[str, tuple
     lifter = str(runs["lifter"])
     return {
         "nan": ([str(tmp_path / "nan.npy"), "--checkpoint", lifter], "nan.npy: row 1: joint 4 is NaN"),
-        "joints": ([str(tmp_path / "joints16.npy"), "--checkpoint", lifter], "joints16.npy: array: expected shape (N, 17, 2)"),
+        "joints": (
+            [str(tmp_path / "joints16.npy"), "--checkpoint", lifter],
+            "joints16.npy: array: expected shape (N, 17, 2)",
+        ),
         "flow": ([str(good), "--checkpoint", str(runs["flow"])], "config.json: field 'kind'"),
         "version": ([str(good), "--checkpoint", str(edited)], "config.json: field 'format_version'"),
         "render": ([str(good), "--checkpoint", lifter, "--render", str(tmp_path / "x.jpg")], "--render"),
-        "frame": ([str(good), "--checkpoint", lifter, "--render", str(tmp_path / "x.png"), "--frame", "7"], "--frame 7"),
+        "frame": (
+            [str(good), "--checkpoint", lifter, "--render", str(tmp_path / "x.png"), "--frame", "7"],
+            "--frame 7",
+        ),
     }
 
 

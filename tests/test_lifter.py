@@ -43,12 +43,7 @@ def test_default_parameter_count_matches_the_layer_sizes() -> None:
 
 def test_towers_parameter_count_has_two_input_layers_and_six_blocks() -> None:
     net = LiftingNetwork(hidden=64, variant="towers")
-    expected = (
-        2 * _linear_params(34, 64)
-        + 6 * _block_params(64)
-        + _linear_params(64, 17)
-        + _linear_params(64, 1)
-    )
+    expected = 2 * _linear_params(34, 64) + 6 * _block_params(64) + _linear_params(64, 17) + _linear_params(64, 1)
     assert sum(p.numel() for p in net.parameters()) == expected
 
 

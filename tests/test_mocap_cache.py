@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from elepose.data.cache import load_manifest, load_split, write_cache
+from elepose.data.cameras import CameraOptions
 from elepose.data.mocap import (
     BuildOptions,
     assign_splits,
@@ -19,17 +21,31 @@ from elepose.data.mocap import (
     render_clip,
     subsample_indices,
 )
-from elepose.data.cache import load_manifest, load_split, write_cache
-from elepose.data.cameras import CameraOptions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # A person standing at the origin facing world +X (Z up, metres).
-STANDING = np.array([
-    [0, 0, 1.0], [0, -0.1, 1.0], [0, -0.1, 0.55], [0, -0.1, 0.1], [0, 0.1, 1.0], [0, 0.1, 0.55],
-    [0, 0.1, 0.1], [0, 0, 1.25], [0, 0, 1.5], [0.05, 0, 1.6], [0, 0, 1.75], [0, 0.2, 1.45],
-    [0, 0.25, 1.2], [0, 0.27, 0.95], [0, -0.2, 1.45], [0, -0.25, 1.2], [0, -0.27, 0.95],
-])
+STANDING = np.array(
+    [
+        [0, 0, 1.0],
+        [0, -0.1, 1.0],
+        [0, -0.1, 0.55],
+        [0, -0.1, 0.1],
+        [0, 0.1, 1.0],
+        [0, 0.1, 0.55],
+        [0, 0.1, 0.1],
+        [0, 0, 1.25],
+        [0, 0, 1.5],
+        [0.05, 0, 1.6],
+        [0, 0, 1.75],
+        [0, 0.2, 1.45],
+        [0, 0.25, 1.2],
+        [0, 0.27, 0.95],
+        [0, -0.2, 1.45],
+        [0, -0.25, 1.2],
+        [0, -0.27, 0.95],
+    ]
+)
 
 
 @dataclass
@@ -187,7 +203,9 @@ def test_cli_empty_folder_fails_cleanly(cli, tmp_path):
     runner, app = cli
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out"
-    result = runner.invoke(app, ["data", "build", "--source", str(tmp_path / "empty"), "--out", str(out), "--workers", "1"])
+    result = runner.invoke(
+        app, ["data", "build", "--source", str(tmp_path / "empty"), "--out", str(out), "--workers", "1"]
+    )
     assert result.exit_code != 0
     assert "error:" in result.output and "empty" in result.output
     assert not out.exists()
@@ -215,7 +233,9 @@ def test_cli_bad_mapping_fails_cleanly(cli, tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
     (folder / "a.bvh").write_text("HIERARCHY\n")
-    result = runner.invoke(app, ["data", "build", "--source", str(folder), "--mapping", "no-such-skeleton", "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["data", "build", "--source", str(folder), "--mapping", "no-such-skeleton", "--out", str(tmp_path / "out")]
+    )
     assert result.exit_code != 0 and "error:" in result.output and "--mapping" in result.output
     assert not (tmp_path / "out").exists()
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from elepose.data.cache import load_split, save_split
 from elepose.data import mpi_inf_3dhp as hp
-from elepose.data.mpi_inf_3dhp import TEST_INTRINSICS, fit_intrinsics, load_3dhp, read_calibration, mpi28_to_h36m
+from elepose.data.cache import load_split, save_split
+from elepose.data.mpi_inf_3dhp import TEST_INTRINSICS, fit_intrinsics, load_3dhp, mpi28_to_h36m, read_calibration
 from elepose.skeleton import BONES, MPI_INF_3DHP_BONE_RATIOS
 
 # Facts restated from the public sources, so the tests do not read them from the module:
@@ -43,7 +43,9 @@ def _person_world(rng: np.random.Generator, frames: int) -> np.ndarray:
     return base + rng.normal(0, 15, size=(frames, 28, 3))
 
 
-def _look_at(azimuth_deg: float, elevation_deg: float, distance: float, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _look_at(
+    azimuth_deg: float, elevation_deg: float, distance: float, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """World (Y up, mm) -> OpenCV camera rotation and translation, looking down by elevation_deg."""
     a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
     forward = np.array([-np.sin(a) * np.cos(e), -np.sin(e), -np.cos(a) * np.cos(e)])
@@ -74,22 +76,37 @@ def _write_calibration(path: Path, cameras: dict[int, tuple[np.ndarray, np.ndarr
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write_train_sequence(seq_dir: Path, rng: np.random.Generator, frames: int = 12, calibrate: bool = True,
-                          drop_key: str | None = None) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def _write_train_sequence(
+    seq_dir: Path, rng: np.random.Generator, frames: int = 12, calibrate: bool = True, drop_key: str | None = None
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """annot.mat (MATLAB v5, cells (14, 1)) + camera.calibration for 14 cameras."""
     seq_dir.mkdir(parents=True, exist_ok=True)
     world = _person_world(rng, frames)
-    cams, a2, a3, u3 = {}, np.empty((14, 1), dtype=object), np.empty((14, 1), dtype=object), np.empty((14, 1), dtype=object)
+    cams, a2, a3, u3 = (
+        {},
+        np.empty((14, 1), dtype=object),
+        np.empty((14, 1), dtype=object),
+        np.empty((14, 1), dtype=object),
+    )
     for cam in range(14):
-        R, t = _look_at(azimuth_deg=cam * 25.0, elevation_deg=-5.0 + cam * 2.0, distance=4000.0 + 50 * cam,
-                        target=np.array([0.0, 1000.0, 0.0]))
+        R, t = _look_at(
+            azimuth_deg=cam * 25.0,
+            elevation_deg=-5.0 + cam * 2.0,
+            distance=4000.0 + 50 * cam,
+            target=np.array([0.0, 1000.0, 0.0]),
+        )
         cams[cam] = (K_TRAIN, R, t)
         cam3 = world @ R.T + t  # (F, 28, 3) mm
         a3[cam, 0] = cam3.reshape(frames, 84)
         a2[cam, 0] = _pinhole(K_TRAIN, cam3).reshape(frames, 56)
         u3[cam, 0] = (cam3 * 0.9).reshape(frames, 84)
-    content = {"annot2": a2, "annot3": a3, "univ_annot3": u3,
-               "cameras": np.arange(14).reshape(1, 14), "frames": np.arange(frames).reshape(frames, 1)}
+    content = {
+        "annot2": a2,
+        "annot3": a3,
+        "univ_annot3": u3,
+        "cameras": np.arange(14).reshape(1, 14),
+        "frames": np.arange(frames).reshape(frames, 1),
+    }
     if drop_key:
         content.pop(drop_key)
     scipy.io.savemat(seq_dir / "annot.mat", content)
@@ -98,8 +115,9 @@ def _write_train_sequence(seq_dir: Path, rng: np.random.Generator, frames: int =
     return cams
 
 
-def _write_test_sequence(ts_dir: Path, rng: np.random.Generator, K: np.ndarray, valid: np.ndarray,
-                         drop_key: str | None = None) -> np.ndarray:
+def _write_test_sequence(
+    ts_dir: Path, rng: np.random.Generator, K: np.ndarray, valid: np.ndarray, drop_key: str | None = None
+) -> np.ndarray:
     """annot_data.mat as MATLAB v7.3 writes it: HDF5 datasets stored transposed. Returns annot3 (F, 17, 3) mm."""
     ts_dir.mkdir(parents=True, exist_ok=True)
     frames = len(valid)
@@ -131,7 +149,9 @@ def tree(tmp_path: Path) -> Path:
     valid = np.ones(9, dtype=bool)
     valid[[2, 5]] = False
     _write_test_sequence(tmp_path / "mpi_inf_3dhp_test_set" / "TS1", rng, np.array(TEST_INTRINSICS["TS1"]), valid)
-    _write_test_sequence(tmp_path / "mpi_inf_3dhp_test_set" / "TS5", rng, np.array(TEST_INTRINSICS["TS5"]), np.ones(7, bool))
+    _write_test_sequence(
+        tmp_path / "mpi_inf_3dhp_test_set" / "TS5", rng, np.array(TEST_INTRINSICS["TS5"]), np.ones(7, bool)
+    )
     return tmp_path
 
 
@@ -322,8 +342,13 @@ def test_test_file_without_valid_frame_names_key(tmp_path: Path):
     rng = np.random.default_rng(3)
     _write_train_sequence(tmp_path / "S1" / "Seq1", rng)
     _write_train_sequence(tmp_path / "S1" / "Seq2", rng)
-    _write_test_sequence(tmp_path / "mpi_inf_3dhp_test_set" / "TS1", rng, np.array(TEST_INTRINSICS["TS1"]),
-                         np.ones(4, bool), drop_key="valid_frame")
+    _write_test_sequence(
+        tmp_path / "mpi_inf_3dhp_test_set" / "TS1",
+        rng,
+        np.array(TEST_INTRINSICS["TS1"]),
+        np.ones(4, bool),
+        drop_key="valid_frame",
+    )
     with pytest.raises(ValueError, match=r"TS1/annot_data\.mat.*valid_frame"):
         load_3dhp(tmp_path, subjects=(1,), test_sequences=(1,))
 

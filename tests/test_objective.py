@@ -91,9 +91,7 @@ def test_derotation_with_predicted_elevation_makes_the_spine_vertical() -> None:
     torch.testing.assert_close(directions, up.expand(4, 3))
 
 
-@pytest.mark.parametrize(
-    "prior", [ElevationPrior.learned(), CHEN_UNIFORM_PRIOR, ElevationPrior.normal(0.2, 0.1)]
-)
+@pytest.mark.parametrize("prior", [ElevationPrior.learned(), CHEN_UNIFORM_PRIOR, ElevationPrior.normal(0.2, 0.1)])
 def test_virtual_rotation_is_orthonormal_with_det_one(prior: ElevationPrior) -> None:
     gen = torch.Generator().manual_seed(1)
     elevation = 0.2 * torch.randn(64, dtype=torch.float64, generator=gen)
@@ -278,8 +276,13 @@ def test_held_elevation_reaches_no_elevation_parameter_and_fixes_the_prior():
     x = torch.randn(8, 17, 2) * 0.05
     x[:, 0] = 0
     terms = elepose_losses(
-        lifter, lambda p: p.pow(2).sum((-1, -2)), x, torch.ones(16), ElevationPrior.learned(),
-        torch.Generator().manual_seed(0), hold_elevation_rad=0.2,
+        lifter,
+        lambda p: p.pow(2).sum((-1, -2)),
+        x,
+        torch.ones(16),
+        ElevationPrior.learned(),
+        torch.Generator().manual_seed(0),
+        hold_elevation_rad=0.2,
     )
     terms["total"].backward()
     assert lifter.elevation_head.weight.grad is None or torch.all(lifter.elevation_head.weight.grad == 0)

@@ -56,7 +56,7 @@ def test_render_pose_shows_left_and_right_colours(tmp_path):
     render_pose(tmp_path / "p.png", keypoints_2d[0], poses_3d[0])
     pixels = np.asarray(Image.open(tmp_path / "p.png").convert("RGB")).reshape(-1, 3)
     for side in ("left", "right"):
-        rgb = np.array([int(SIDE_COLOURS[side][i:i + 2], 16) for i in (1, 3, 5)])
+        rgb = np.array([int(SIDE_COLOURS[side][i : i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - rgb).sum(axis=1) < 10).sum() > 50, side
 
 

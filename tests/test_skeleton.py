@@ -55,7 +55,9 @@ def test_openpose_conversions_by_hand():
     assert out18[0] == 9.5 and out18[8] == 1 and out18[1] == 8 and out18[4] == 11
 
 
-@pytest.mark.parametrize("fn,n", [(sk.coco17_to_h36m, 16), (sk.openpose_body25_to_h36m, 17), (sk.openpose_coco18_to_h36m, 17)])
+@pytest.mark.parametrize(
+    "fn,n", [(sk.coco17_to_h36m, 16), (sk.openpose_body25_to_h36m, 17), (sk.openpose_coco18_to_h36m, 17)]
+)
 def test_wrong_joint_count_is_refused(fn, n):
     with pytest.raises(ValueError, match="joints"):
         fn(np.zeros((n, 2)))

@@ -46,7 +46,13 @@ def benchmark(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("bench")
     cache = write_cache(root / "cache", n_train=1024, n_test=256)
     report = suite.run_benchmark(
-        "tiny", root / "work", root / "out" / "RESULTS.md", device="cpu", cache=cache, command="test", log=lambda m: None
+        "tiny",
+        root / "work",
+        root / "out" / "RESULTS.md",
+        device="cpu",
+        cache=cache,
+        command="test",
+        log=lambda m: None,
     )
     return root, report
 
@@ -56,7 +62,9 @@ def test_tiny_benchmark_runs_every_step_without_failures(benchmark):
     assert report["failed"] == []
     planned = {r.name for r in suite.plan_runs(suite.PROFILES["tiny"], root / "work", root / "cache", "cpu")}
     assert set(report["runs"]) == planned
-    assert {"elepose", "elepose-seed1", "elepose-seed2", "supervised", "fixed-prior", "base", "pca10"} <= set(report["lifters"])
+    assert {"elepose", "elepose-seed1", "elepose-seed2", "supervised", "fixed-prior", "base", "pca10"} <= set(
+        report["lifters"]
+    )
 
 
 def test_results_markdown_has_every_section_and_figures(benchmark):
@@ -82,7 +90,10 @@ def test_numbers_in_markdown_match_results_json(benchmark):
     text = (root / "out" / "RESULTS.md").read_text()
     data = json.loads((root / "out" / "results.json").read_text())
     label = data["labels"]["elepose"]
-    for kind, section in (("gt", "### ground-truth 2D, standard protocol"), ("detected", "### detected 2D (noisy), standard protocol")):
+    for kind, section in (
+        ("gt", "### ground-truth 2D, standard protocol"),
+        ("detected", "### detected 2D (noisy), standard protocol"),
+    ):
         cells = _row(text, label, section)
         values = data["lifters"]["elepose"]["evaluation"][kind]["standard"]
         assert cells[1:] == [f"{values[k]:.1f}" for k in ("mpjpe", "n_mpjpe", "pa_mpjpe", "n_pck", "auc", "cps")]
@@ -102,7 +113,9 @@ def _linear_flops(module: nn.Module) -> int:
 def test_lifter_flops_equal_a_count_over_its_linear_layers(variant, elevation):
     net = LiftingNetwork(hidden=48, variant=variant, elevation=elevation)
     assert speed.lifter_forward_flops(48, variant, elevation) == _linear_flops(net)
-    flops = speed.training_flops_per_sample(hidden=48, variant=variant, elevation=elevation, pca_bases=10, flow_blocks=2, flow_hidden=16)
+    flops = speed.training_flops_per_sample(
+        hidden=48, variant=variant, elevation=elevation, pca_bases=10, flow_blocks=2, flow_hidden=16
+    )
     assert flops["lifter"] == 6 * _linear_flops(net)  # two passes, forward + backward (2x) each
 
 
@@ -147,22 +160,32 @@ def test_second_invocation_trains_nothing(benchmark, monkeypatch):
     monkeypatch.setattr(suite, "train_lifter", fail)
     monkeypatch.setattr(suite, "_measure_speed", fail)
     again = suite.run_benchmark(
-        "tiny", root / "work", root / "again" / "RESULTS.md", device="cpu", cache=root / "cache", command="again", log=lambda m: None
+        "tiny",
+        root / "work",
+        root / "again" / "RESULTS.md",
+        device="cpu",
+        cache=root / "cache",
+        command="again",
+        log=lambda m: None,
     )
     assert again["failed"] == []
     assert again["lifters"]["elepose"]["evaluation"]["gt"] == first["lifters"]["elepose"]["evaluation"]["gt"]
 
 
 def test_time_to_accuracy_finds_the_first_epoch_within_ten_percent():
-    rows = [{"epoch": e, "pa_mpjpe": v, "train_seconds": 60.0 * e} for e, v in [(1, 200.0), (2, 120.0), (3, 108.0), (4, 100.0)]]
+    rows = [
+        {"epoch": e, "pa_mpjpe": v, "train_seconds": 60.0 * e}
+        for e, v in [(1, 200.0), (2, 120.0), (3, 108.0), (4, 100.0)]
+    ]
     result = suite.time_to_accuracy(rows)
     assert result["epoch"] == 3 and result["minutes"] == pytest.approx(3.0) and result["final_pa_mpjpe"] == 100.0
 
 
 def test_unknown_only_name_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown run"):
-        suite.run_benchmark("tiny", tmp_path / "w", tmp_path / "R.md", cache=tmp_path, only=["nope"], log=lambda m: None)
-
+        suite.run_benchmark(
+            "tiny", tmp_path / "w", tmp_path / "R.md", cache=tmp_path, only=["nope"], log=lambda m: None
+        )
 
 
 def test_profile_widths_and_learning_rates_reach_every_run(tmp_path):

@@ -24,17 +24,31 @@ SMPL = (
 ).split()
 # H36M-17 joint <- SMPL joint, by name (head top is derived, checked separately).
 H36M_FROM_SMPL = {
-    "pelvis": "pelvis", "right_hip": "right_hip", "right_knee": "right_knee", "right_ankle": "right_ankle",
-    "left_hip": "left_hip", "left_knee": "left_knee", "left_ankle": "left_ankle", "spine": "spine2",
-    "thorax": "neck", "neck": "head", "left_shoulder": "left_shoulder", "left_elbow": "left_elbow",
-    "left_wrist": "left_wrist", "right_shoulder": "right_shoulder", "right_elbow": "right_elbow",
+    "pelvis": "pelvis",
+    "right_hip": "right_hip",
+    "right_knee": "right_knee",
+    "right_ankle": "right_ankle",
+    "left_hip": "left_hip",
+    "left_knee": "left_knee",
+    "left_ankle": "left_ankle",
+    "spine": "spine2",
+    "thorax": "neck",
+    "neck": "head",
+    "left_shoulder": "left_shoulder",
+    "left_elbow": "left_elbow",
+    "left_wrist": "left_wrist",
+    "right_shoulder": "right_shoulder",
+    "right_elbow": "right_elbow",
     "right_wrist": "right_wrist",
 }
-H36M = ("pelvis right_hip right_knee right_ankle left_hip left_knee left_ankle spine thorax neck head "
-        "left_shoulder left_elbow left_wrist right_shoulder right_elbow right_wrist").split()
+H36M = (
+    "pelvis right_hip right_knee right_ankle left_hip left_knee left_ankle spine thorax neck head "
+    "left_shoulder left_elbow left_wrist right_shoulder right_elbow right_wrist"
+).split()
 # OpenPose COCO-18 (OpenPose doc/02_output.md).
-OP18 = ("Nose Neck RShoulder RElbow RWrist LShoulder LElbow LWrist RHip RKnee RAnkle LHip LKnee LAnkle "
-        "REye LEye REar LEar").split()
+OP18 = (
+    "Nose Neck RShoulder RElbow RWrist LShoulder LElbow LWrist RHip RKnee RAnkle LHip LKnee LAnkle REye LEye REar LEar"
+).split()
 K = np.array([[1961.0, 0.0, 540.0], [0.0, 1969.0, 960.0], [0.0, 0.0, 1.0]])
 
 
@@ -108,16 +122,26 @@ def _sequence(rng: np.random.Generator, name: str, frames: int = 8, actors: int 
         base[SMPL.index("head")] = (0.6 * actor, 1.55, 0.02)
         world = base + rng.normal(0, 0.01, size=(frames, 24, 3))
         joints.append(world.reshape(frames, 72))
-        op = np.concatenate([rng.uniform(0, 1000, size=(frames, 2, 18)), rng.uniform(0.3, 0.9, size=(frames, 1, 18))], 1)
+        op = np.concatenate(
+            [rng.uniform(0, 1000, size=(frames, 2, 18)), rng.uniform(0.3, 0.9, size=(frames, 1, 18))], 1
+        )
         poses2d.append(op)
         v = np.ones(frames)
         v[actor + 1] = 0  # one invalid camera pose per actor
         valid.append(v)
     return {
-        "sequence": name, "jointPositions": joints, "poses2d": poses2d, "cam_poses": cam_poses,
-        "cam_intrinsics": K, "campose_valid": valid, "img_frame_ids": np.arange(frames),
-        "genders": ["m", "f"][:actors], "betas": [np.zeros(10)] * actors, "poses": [np.zeros((frames, 72))] * actors,
-        "trans": [np.zeros((frames, 3))] * actors, "v_template_clothed": [np.zeros((5, 3))] * actors,
+        "sequence": name,
+        "jointPositions": joints,
+        "poses2d": poses2d,
+        "cam_poses": cam_poses,
+        "cam_intrinsics": K,
+        "campose_valid": valid,
+        "img_frame_ids": np.arange(frames),
+        "genders": ["m", "f"][:actors],
+        "betas": [np.zeros(10)] * actors,
+        "poses": [np.zeros((frames, 72))] * actors,
+        "trans": [np.zeros((frames, 3))] * actors,
+        "v_template_clothed": [np.zeros((5, 3))] * actors,
         "texture_maps": [np.zeros((2, 2, 3), dtype=np.uint8)] * actors,
     }
 
@@ -232,7 +256,9 @@ def test_bone_ratios_metadata_is_computed_from_training_3d(tree: Path):
     splits, metadata = load_3dpw(tree)
     poses = splits["train"].poses_3d.astype(np.float64)
     parents = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15]
-    lengths = np.stack([np.linalg.norm(poses[:, j] - poses[:, p], axis=-1) for j, p in enumerate(parents) if p >= 0], -1)
+    lengths = np.stack(
+        [np.linalg.norm(poses[:, j] - poses[:, p], axis=-1) for j, p in enumerate(parents) if p >= 0], -1
+    )
     expected = (lengths / lengths.mean(-1, keepdims=True)).mean(0)
     np.testing.assert_allclose(metadata["bone_ratios"]["train_split"], expected, atol=1e-4)
     assert metadata["bone_ratios"]["authors"] is None

@@ -27,14 +27,25 @@ def cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def flow_run(cache, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("flow")
-    train_flow(FlowConfig(data=str(cache), out=str(out), hidden=64, blocks=4, epochs=3, batch_size=128, lr=1e-3, device="cpu"), progress=False)
+    train_flow(
+        FlowConfig(data=str(cache), out=str(out), hidden=64, blocks=4, epochs=3, batch_size=128, lr=1e-3, device="cpu"),
+        progress=False,
+    )
     return out
 
 
 def _lifter_config(cache: Path, flow: Path, out: Path, **changes) -> TrainConfig:
     base = TrainConfig(
-        data=str(cache), flow=str(flow), out=str(out), epochs=2, batch_size=128, hidden=64,
-        eval_samples=128, reliability_rotations=4, device="cpu", epoch_samples=512,
+        data=str(cache),
+        flow=str(flow),
+        out=str(out),
+        epochs=2,
+        batch_size=128,
+        hidden=64,
+        eval_samples=128,
+        reliability_rotations=4,
+        device="cpu",
+        epoch_samples=512,
     )
     return replace(base, **changes)
 
@@ -121,8 +132,21 @@ def test_evaluate_command_writes_report_and_figures(cache, flow_run, tmp_path):
     _register_all()
     result = CliRunner().invoke(
         app,
-        ["evaluate", "--checkpoint", str(out), "--data", str(cache), "--json", str(tmp_path / "r.json"),
-         "--figures", str(tmp_path / "fig"), "--rotations", "4", "--device", "cpu"],
+        [
+            "evaluate",
+            "--checkpoint",
+            str(out),
+            "--data",
+            str(cache),
+            "--json",
+            str(tmp_path / "r.json"),
+            "--figures",
+            str(tmp_path / "fig"),
+            "--rotations",
+            "4",
+            "--device",
+            "cpu",
+        ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())

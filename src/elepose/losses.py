@@ -31,8 +31,7 @@ def _check_pair(name: str, a: torch.Tensor, b: torch.Tensor, dims: int) -> None:
     """Raise unless ``a`` and ``b`` share one shape ``(B, J, dims)``."""
     if a.shape != b.shape or a.ndim != 3 or a.shape[-1] != dims:
         raise ValueError(
-            f"{name}: expected two tensors of one shape (B, J, {dims}), "
-            f"got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"{name}: expected two tensors of one shape (B, J, {dims}), got {tuple(a.shape)} and {tuple(b.shape)}"
         )
 
 
@@ -82,18 +81,11 @@ def bone_loss(poses_3d: torch.Tensor, ratios: torch.Tensor | Sequence[float]) ->
     mean over the batch.
     """
     if poses_3d.ndim != 3 or poses_3d.shape[1] != len(BONES) + 1:
-        raise ValueError(
-            f"bone_loss: poses_3d must have shape (B, {len(BONES) + 1}, D), "
-            f"got {tuple(poses_3d.shape)}"
-        )
+        raise ValueError(f"bone_loss: poses_3d must have shape (B, {len(BONES) + 1}, D), got {tuple(poses_3d.shape)}")
     target = torch.as_tensor(ratios, dtype=poses_3d.dtype, device=poses_3d.device)
     if target.shape != (len(BONES),):
-        raise ValueError(
-            f"bone_loss: ratios must have shape ({len(BONES)},), got {tuple(target.shape)}"
-        )
-    lengths = torch.linalg.vector_norm(
-        poses_3d[:, _BONE_CHILDREN] - poses_3d[:, _BONE_PARENTS], dim=-1
-    )
+        raise ValueError(f"bone_loss: ratios must have shape ({len(BONES)},), got {tuple(target.shape)}")
+    lengths = torch.linalg.vector_norm(poses_3d[:, _BONE_CHILDREN] - poses_3d[:, _BONE_PARENTS], dim=-1)
     relative = lengths / lengths.mean(dim=1, keepdim=True).clamp(min=_MIN_MEAN_BONE)
     return (relative - target).pow(2).sum(1).mean()
 

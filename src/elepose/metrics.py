@@ -129,9 +129,7 @@ def optimal_scale(pred: np.ndarray, gt: np.ndarray, protocol: str = "standard") 
     return _scale(_centre(p), _centre(g), protocol)
 
 
-def n_mpjpe(
-    pred: np.ndarray, gt: np.ndarray, protocol: str = "standard", unit_to_mm: float = 1000.0
-) -> np.ndarray:
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray, protocol: str = "standard", unit_to_mm: float = 1000.0) -> np.ndarray:
     """MPJPE after scaling the pelvis-centred prediction by :func:`optimal_scale` -> ``(N,)`` mm."""
     p, g = _n_aligned(pred, gt, protocol)
     return _joint_errors(p, g, unit_to_mm).mean(axis=1)
@@ -171,9 +169,7 @@ def procrustes_align(pred: np.ndarray, gt: np.ndarray, allow_reflection: bool = 
     return scale[:, None, None] * np.einsum("nik,njk->nji", rotation, p) + translation[:, None]
 
 
-def pa_mpjpe(
-    pred: np.ndarray, gt: np.ndarray, protocol: str = "standard", unit_to_mm: float = 1000.0
-) -> np.ndarray:
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray, protocol: str = "standard", unit_to_mm: float = 1000.0) -> np.ndarray:
     """MPJPE after similarity Procrustes alignment -> ``(N,)`` mm.
 
     Reflections are allowed only under the ``"elepose-code"`` protocol.

@@ -60,13 +60,9 @@ class ElevationPrior:
 
     def __post_init__(self) -> None:
         if self.kind not in ("learned", "uniform", "normal"):
-            raise ValueError(
-                f"ElevationPrior: kind must be 'learned', 'uniform' or 'normal', got {self.kind!r}"
-            )
+            raise ValueError(f"ElevationPrior: kind must be 'learned', 'uniform' or 'normal', got {self.kind!r}")
         if self.kind == "uniform" and not self.low_rad <= self.high_rad:
-            raise ValueError(
-                f"ElevationPrior: uniform needs low <= high, got {self.low_rad}, {self.high_rad}"
-            )
+            raise ValueError(f"ElevationPrior: uniform needs low <= high, got {self.low_rad}, {self.high_rad}")
         if self.kind == "normal" and not self.std_rad >= 0:
             raise ValueError(f"ElevationPrior: normal needs std >= 0, got {self.std_rad}")
 
@@ -98,8 +94,7 @@ class ElevationPrior:
         if kind in ("uniform", "normal") and values is not None and len(values) == 2:
             return cls.uniform(*values) if kind == "uniform" else cls.normal(*values)
         raise ValueError(
-            f"elevation prior: expected 'learned', 'uniform:LO,HI' or 'normal:MEAN,STD' in "
-            f"degrees, got {text!r}"
+            f"elevation prior: expected 'learned', 'uniform:LO,HI' or 'normal:MEAN,STD' in degrees, got {text!r}"
         )
 
     def to_string(self) -> str:
@@ -170,17 +165,13 @@ def virtual_rotation(
         device = torch.device(device) if device is not None else torch.device("cpu")
     else:
         if elevation.ndim != 1:
-            raise ValueError(
-                f"virtual_rotation: elevation must have shape (B,), got {tuple(elevation.shape)}"
-            )
+            raise ValueError(f"virtual_rotation: elevation must have shape (B,), got {tuple(elevation.shape)}")
         batch_size = elevation.shape[0]
         dtype = torch.promote_types(elevation.dtype, torch.float32)
         device = elevation.device
         elevation = elevation.to(dtype)
     if prior.kind == "learned" and batch_size < 2:
-        raise ValueError(
-            "virtual_rotation: the learned elevation prior needs a batch of at least 2"
-        )
+        raise ValueError("virtual_rotation: the learned elevation prior needs a batch of at least 2")
     views = sample_views(batch_size, prior, generator, dtype=dtype, device=device, batch_elevation=elevation)
     R = views.R if elevation is None else compose(views.R, rotation_x(-elevation))
     return VirtualRotation(R, views.mu, views.sigma)
@@ -239,5 +230,3 @@ def rotate(rotation: torch.Tensor, poses_3d: torch.Tensor) -> torch.Tensor:
     Elementwise products and a sum (not ``matmul``), so bf16 autocast keeps it in fp32.
     """
     return (rotation[:, None, :, :] * poses_3d[:, :, None, :]).sum(-1)
-
-

@@ -18,7 +18,9 @@ from elepose.evaluate.figures import new_figure, plot_nll_vs_error
 __all__ = ["metric", "render_markdown", "write_report"]
 
 
-def metric(out: dict[str, Any], run: str, kind: str = "gt", protocol: str = "standard", key: str = "pa_mpjpe") -> float | None:
+def metric(
+    out: dict[str, Any], run: str, kind: str = "gt", protocol: str = "standard", key: str = "pa_mpjpe"
+) -> float | None:
     """One metric of one lifter run from the collected results (None when the run is absent)."""
     lifter = out["lifters"].get(run)
     if lifter is None:
@@ -32,7 +34,14 @@ def _f(value: Any, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
-_METRIC_COLUMNS = (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("n_pck", "N-PCK"), ("auc", "AUC"), ("cps", "CPS"))
+_METRIC_COLUMNS = (
+    ("mpjpe", "MPJPE"),
+    ("n_mpjpe", "N-MPJPE"),
+    ("pa_mpjpe", "PA-MPJPE"),
+    ("n_pck", "N-PCK"),
+    ("auc", "AUC"),
+    ("cps", "CPS"),
+)
 _ACCURACY_ROWS = ("elepose", "elepose-fp32", "fixed-prior", "fixed-prior-true", "supervised")
 
 
@@ -61,10 +70,15 @@ def _accuracy_section(r: dict[str, Any]) -> list[str]:
                     values = lifters[name]["evaluation"][kind][protocol]
                     rows.append([r["labels"].get(name, name)] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
             if "elepose" in lifters:
-                for base, label in (("flat", "Trivial: flat (all depths 0)"), ("mean_depth", "Trivial: training mean depth per joint")):
+                for base, label in (
+                    ("flat", "Trivial: flat (all depths 0)"),
+                    ("mean_depth", "Trivial: training mean depth per joint"),
+                ):
                     values = lifters["elepose"]["evaluation"][kind]["baselines"][base][protocol]
                     rows.append([label] + [_f(values[k]) for k, _ in _METRIC_COLUMNS])
-            lines += _table(["method"] + [label for _, label in _METRIC_COLUMNS], rows) if rows else ["(no finished runs)"]
+            lines += (
+                _table(["method"] + [label for _, label in _METRIC_COLUMNS], rows) if rows else ["(no finished runs)"]
+            )
             lines.append("")
     paper = r["paper_h36m"]
     lines += [
@@ -76,8 +90,18 @@ def _accuracy_section(r: dict[str, Any]) -> list[str]:
     lines += _table(
         ["paper row (Human3.6M)", "PA-MPJPE", "N-MPJPE", "CPS"],
         [
-            ["Table 1, ElePose, ground-truth 2D", _f(paper["table1_gt2d"]["pa_mpjpe"]), _f(paper["table1_gt2d"]["n_mpjpe"]), _f(paper["table1_gt2d"]["cps"])],
-            ["Table 4, ElePose, detected 2D (CPN)", _f(paper["table4_detected"]["pa_mpjpe"]), _f(paper["table4_detected"]["n_mpjpe"]), _f(paper["table4_detected"]["cps"])],
+            [
+                "Table 1, ElePose, ground-truth 2D",
+                _f(paper["table1_gt2d"]["pa_mpjpe"]),
+                _f(paper["table1_gt2d"]["n_mpjpe"]),
+                _f(paper["table1_gt2d"]["cps"]),
+            ],
+            [
+                "Table 4, ElePose, detected 2D (CPN)",
+                _f(paper["table4_detected"]["pa_mpjpe"]),
+                _f(paper["table4_detected"]["n_mpjpe"]),
+                _f(paper["table4_detected"]["cps"]),
+            ],
         ],
     )
     lines.append("")
@@ -88,7 +112,17 @@ def _accuracy_section(r: dict[str, Any]) -> list[str]:
         for dataset, values in per_dataset.items():
             for kind in ("gt", "detected"):
                 m = values[kind]["standard"]
-                rows.append([dataset, kind, str(values["poses"]), _f(m["mpjpe"]), _f(m["n_mpjpe"]), _f(m["pa_mpjpe"]), _f(m["cps"])])
+                rows.append(
+                    [
+                        dataset,
+                        kind,
+                        str(values["poses"]),
+                        _f(m["mpjpe"]),
+                        _f(m["n_mpjpe"]),
+                        _f(m["pa_mpjpe"]),
+                        _f(m["cps"]),
+                    ]
+                )
         lines += _table(["dataset", "2D", "poses", "MPJPE", "N-MPJPE", "PA-MPJPE", "CPS"], rows)
         lines.append("")
     lines += ["### Ablations (paper Table 5), ground-truth 2D, standard protocol", ""]
@@ -102,11 +136,23 @@ def _accuracy_section(r: dict[str, Any]) -> list[str]:
     rows = []
     for run, key in ablations:
         pa_paper, mpjpe_paper = paper["table5"][key]
-        rows.append([key.replace("bone", "L_bone").replace("pca", "PCA"), run, _f(metric(r, run)), _f(metric(r, run, key="n_mpjpe")),
-                     _f(pa_paper), _f(mpjpe_paper)])
-    lines += _table(["configuration", "run", "PA-MPJPE", "N-MPJPE", "paper H36M PA-MPJPE", "paper H36M \"MPJPE\""], rows)
-    lines += ["", "The `base + L_bone + PCA` row is the fixed-prior run (no elevation branch, U(-20, 20) deg). "
-              "The paper's Table 5 labels its second column MPJPE; we list our N-MPJPE beside it.", ""]
+        rows.append(
+            [
+                key.replace("bone", "L_bone").replace("pca", "PCA"),
+                run,
+                _f(metric(r, run)),
+                _f(metric(r, run, key="n_mpjpe")),
+                _f(pa_paper),
+                _f(mpjpe_paper),
+            ]
+        )
+    lines += _table(["configuration", "run", "PA-MPJPE", "N-MPJPE", "paper H36M PA-MPJPE", 'paper H36M "MPJPE"'], rows)
+    lines += [
+        "",
+        "The `base + L_bone + PCA` row is the fixed-prior run (no elevation branch, U(-20, 20) deg). "
+        "The paper's Table 5 labels its second column MPJPE; we list our N-MPJPE beside it.",
+        "",
+    ]
     return lines
 
 
@@ -128,8 +174,12 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
         f"- Date: {r['date']}; wall time {r['wall_seconds'] / 60:.1f} min (this invocation; finished runs are reused)",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores (torch threads {machine['torch_threads']}), GPU: {machine['gpu'] or 'none'}; device `{machine['device']}`",
         f"- Load average (1/5/15 min) at start {machine.get('load_average_start')}, at end {machine.get('load_average_end')} "
-        f"on {machine['cores']} cores" + (": other processes shared the CPU, so every timing here is slower than on an idle machine"
-                                         if _busy(machine) else ""),
+        f"on {machine['cores']} cores"
+        + (
+            ": other processes shared the CPU, so every timing here is slower than on an idle machine"
+            if _busy(machine)
+            else ""
+        ),
         f"- Lifter training time, all runs: {r.get('lifter_training_minutes', 0.0):.1f} min (training steps only)",
         f"- Software: Python {software['python']}, torch {software['torch']}, numpy {software['numpy']}, elepose {software['elepose']}",
         f"- Git commit: {r['git_commit'] or 'unknown'}",
@@ -150,9 +200,17 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
 
     summary = r.get("summary", {})
     lines += ["## 2. PCA bases (paper Fig. 4)", "", f"![PCA sweep]({figures}/pca_sweep.png)", ""]
-    rows = [[str(s["pca_bases"]) if s["pca_bases"] is not None else "none (34-D)", s["lifter"], _f(s["pa_mpjpe"]), _f(s["n_mpjpe"]),
-             _f(s["flow_test_nll"], 2), _f(None if s["explained_variance"] is None else 100 * s["explained_variance"], 3)]
-            for s in summary.get("pca_sweep", [])]
+    rows = [
+        [
+            str(s["pca_bases"]) if s["pca_bases"] is not None else "none (34-D)",
+            s["lifter"],
+            _f(s["pa_mpjpe"]),
+            _f(s["n_mpjpe"]),
+            _f(s["flow_test_nll"], 2),
+            _f(None if s["explained_variance"] is None else 100 * s["explained_variance"], 3),
+        ]
+        for s in summary.get("pca_sweep", [])
+    ]
     lines += _table(["PCA bases", "lifter run", "PA-MPJPE", "N-MPJPE", "flow test NLL", "variance kept %"], rows)
     lines += ["", "The no-PCA lifter is `base+bone+elevation` (elevation branch, bone prior, no PCA).", ""]
 
@@ -161,8 +219,15 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
     if rel:
         lines += _table(
             ["ROC AUC (NLL flags PA-MPJPE > 100 mm)", "poses > 100 mm", "median NLL < 50 mm", "50-100 mm", "> 100 mm"],
-            [[_f(rel["roc_auc"], 3), str(rel["positives"]), _f(rel["median_nll_below_50mm"], 2), _f(rel["median_nll_50_100mm"], 2),
-              _f(rel["median_nll_above_100mm"], 2)]],
+            [
+                [
+                    _f(rel["roc_auc"], 3),
+                    str(rel["positives"]),
+                    _f(rel["median_nll_below_50mm"], 2),
+                    _f(rel["median_nll_50_100mm"], 2),
+                    _f(rel["median_nll_above_100mm"], 2),
+                ]
+            ],
         )
         lines += ["", f"NLL = flow NLL averaged over {profile['rotations']} virtual views per pose (paper: 100).", ""]
 
@@ -182,10 +247,33 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
         if not e:
             continue
         learned = lifter["evaluation"]["learned_elevation"]
-        rows.append([r["labels"].get(name, name), _f(e["correlation"], 3), _f(e["mae_deg"], 2),
-                     f"{_f(e['predicted_mean_deg'])} +- {_f(e['predicted_std_deg'])}", f"{_f(e['true_mean_deg'])} +- {_f(e['true_std_deg'])}",
-                     _f(learned["mu_deg"]), _f(learned["sigma_deg"], 2)])
-    lines += _table(["run", "r (pred vs true)", "MAE deg", "predicted deg", "true deg (test)", "learned mu_e", "learned sigma_e"], rows) if rows else ["(no run with an elevation branch)"]
+        rows.append(
+            [
+                r["labels"].get(name, name),
+                _f(e["correlation"], 3),
+                _f(e["mae_deg"], 2),
+                f"{_f(e['predicted_mean_deg'])} +- {_f(e['predicted_std_deg'])}",
+                f"{_f(e['true_mean_deg'])} +- {_f(e['true_std_deg'])}",
+                _f(learned["mu_deg"]),
+                _f(learned["sigma_deg"], 2),
+            ]
+        )
+    lines += (
+        _table(
+            [
+                "run",
+                "r (pred vs true)",
+                "MAE deg",
+                "predicted deg",
+                "true deg (test)",
+                "learned mu_e",
+                "learned sigma_e",
+            ],
+            rows,
+        )
+        if rows
+        else ["(no run with an elevation branch)"]
+    )
     lines.append("")
 
     lines += _speed_section(r)
@@ -193,7 +281,10 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
     lines += ["## 6. Seeds", ""]
     seeds = summary.get("seeds", {})
     if seeds:
-        rows = [[k.upper().replace("_", "-"), _f(v["mean"]), _f(v["std"]), _f(v["min"]), _f(v["max"]), str(v["n"])] for k, v in seeds.items()]
+        rows = [
+            [k.upper().replace("_", "-"), _f(v["mean"]), _f(v["std"]), _f(v["min"]), _f(v["max"]), str(v["n"])]
+            for k, v in seeds.items()
+        ]
         lines += _table(["ElePose, GT 2D, standard", "mean", "std (n-1)", "min", "max", "seeds"], rows)
     lines.append("")
 
@@ -202,9 +293,35 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
     for name, lifter in r["lifters"].items():
         t = lifter["time_to_accuracy"]
         if t:
-            rows.append([r["labels"].get(name, name), lifter["precision"], _f(t["final_pa_mpjpe"]), _f(t["minutes"], 2), str(t["epoch"]),
-                         _f(t["total_minutes"], 2), str(t["epochs"]), _f(lifter["train_samples_per_s"], 0)])
-    lines += _table(["run", "precision", "final PA-MPJPE (epoch check)", "minutes to within 10 %", "epoch", "training minutes", "epochs", "samples/s"], rows) if rows else []
+            rows.append(
+                [
+                    r["labels"].get(name, name),
+                    lifter["precision"],
+                    _f(t["final_pa_mpjpe"]),
+                    _f(t["minutes"], 2),
+                    str(t["epoch"]),
+                    _f(t["total_minutes"], 2),
+                    str(t["epochs"]),
+                    _f(lifter["train_samples_per_s"], 0),
+                ]
+            )
+    lines += (
+        _table(
+            [
+                "run",
+                "precision",
+                "final PA-MPJPE (epoch check)",
+                "minutes to within 10 %",
+                "epoch",
+                "training minutes",
+                "epochs",
+                "samples/s",
+            ],
+            rows,
+        )
+        if rows
+        else []
+    )
     lines += [
         "",
         "PA-MPJPE here is the per-epoch check on a fixed test subset of "
@@ -234,31 +351,71 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
     lines.append("")
     rows = []
     for precision, p in speed["precisions"].items():
-        rows.append([precision, _f(p["matmul_flops_per_s"] / 1e9), _f(p["samples_per_s"], 0), _f(p["achieved_flops_per_s"] / 1e9),
-                     f"{100 * p['fraction_of_matmul']:.0f} %"])
+        rows.append(
+            [
+                precision,
+                _f(p["matmul_flops_per_s"] / 1e9),
+                _f(p["samples_per_s"], 0),
+                _f(p["achieved_flops_per_s"] / 1e9),
+                f"{100 * p['fraction_of_matmul']:.0f} %",
+            ]
+        )
     width = speed.get("hidden", r["profile"]["hidden"])
     shape = f"{speed['batch_size']}x{width} @ {width}x{width}"
-    lines.append(f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains:")
+    lines.append(
+        f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains:"
+    )
     lines.append("")
-    lines += _table(["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows)
+    lines += _table(
+        ["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows
+    )
     lines.append("")
     lift = speed["lift"]
     plain = speed.get("lift_no_reliability", {})
     lines += _table(
         ["lift", "poses/s (batched)", "batch", "batch-1 latency ms"],
-        [[f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}, width {r['profile']['hidden']}", _f(lift["batched_poses_per_s"], 0),
-          str(lift["batch_size"]), _f(lift["batch1_latency_ms"], 2)]]
-        + [[f"with reliability ({p['rotations']} views, the paper's count)", _f(p["batched_poses_per_s"], 0), str(p["batch_size"]),
-            _f(p["batch1_latency_ms"], 2)] for p in [speed.get("lift_paper_rotations")] if p]
-        + [["3D only (no reliability)", _f(plain.get("batched_poses_per_s"), 0), str(plain.get("batch_size", "-")), "-"]],
+        [
+            [
+                f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}, width {r['profile']['hidden']}",
+                _f(lift["batched_poses_per_s"], 0),
+                str(lift["batch_size"]),
+                _f(lift["batch1_latency_ms"], 2),
+            ]
+        ]
+        + [
+            [
+                f"with reliability ({p['rotations']} views, the paper's count)",
+                _f(p["batched_poses_per_s"], 0),
+                str(p["batch_size"]),
+                _f(p["batch1_latency_ms"], 2),
+            ]
+            for p in [speed.get("lift_paper_rotations")]
+            if p
+        ]
+        + [
+            [
+                "3D only (no reliability)",
+                _f(plain.get("batched_poses_per_s"), 0),
+                str(plain.get("batch_size", "-")),
+                "-",
+            ]
+        ],
     )
     mem = speed["memory"]
-    lines += ["", f"Peak memory: {_f(mem['peak_rss_mib'], 0)} MiB resident (whole benchmark process, ru_maxrss)"
-              + (f", {_f(mem['peak_cuda_mib'], 0)} MiB CUDA allocated" if mem.get("peak_cuda_mib") is not None else "") + ".", ""]
+    lines += [
+        "",
+        f"Peak memory: {_f(mem['peak_rss_mib'], 0)} MiB resident (whole benchmark process, ru_maxrss)"
+        + (f", {_f(mem['peak_cuda_mib'], 0)} MiB CUDA allocated" if mem.get("peak_cuda_mib") is not None else "")
+        + ".",
+        "",
+    ]
     ops = speed.get("profile_fp32", [])
     if ops:
         lines += ["Where an fp32 training step spends its time (torch.profiler, self time):", ""]
-        lines += _table(["operator", "ms per step", "% of step"], [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops])
+        lines += _table(
+            ["operator", "ms per step", "% of step"],
+            [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops],
+        )
         lines.append("")
     return lines
 
@@ -278,7 +435,9 @@ def write_report(report: dict[str, Any], results: Path) -> None:
 
 def _figures(r: dict[str, Any], folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    sweep = [s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None]
+    sweep = [
+        s for s in r.get("summary", {}).get("pca_sweep", []) if s["pca_bases"] is not None and s["pa_mpjpe"] is not None
+    ]
     fig = new_figure((5, 3))
     ax = fig.add_subplot()
     if sweep:
@@ -289,13 +448,22 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     per_pose = Path(r["work"]) / "elepose" / "per_pose.npz"
     if per_pose.is_file():
         data = np.load(per_pose)
-        plot_nll_vs_error(folder / "nll_vs_error.png", data["pa_mpjpe"], data["nll"], title="Reliability: NLL against PA-MPJPE (Bandai)")
+        plot_nll_vs_error(
+            folder / "nll_vs_error.png",
+            data["pa_mpjpe"],
+            data["nll"],
+            title="Reliability: NLL against PA-MPJPE (Bandai)",
+        )
         fig = new_figure((4, 4))
         ax = fig.add_subplot()
         ax.scatter(data["elevation_true_deg"], data["elevation_pred_deg"], s=2, alpha=0.3)
         lo, hi = float(data["elevation_true_deg"].min()), float(data["elevation_true_deg"].max())
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        ax.set_xlabel("true camera elevation (deg)"), ax.set_ylabel("predicted (deg)"), ax.set_title("ElePose elevation")
+        (
+            ax.set_xlabel("true camera elevation (deg)"),
+            ax.set_ylabel("predicted (deg)"),
+            ax.set_title("ElePose elevation"),
+        )
         fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80)
 
     fig = new_figure((6, 3.5))

@@ -25,7 +25,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,8 @@ from elepose import __version__
 from elepose.atomic import write_json
 from elepose.benchmark import speed
 from elepose.benchmark.report import metric, write_report
-from elepose.data.mocap import build_cache
 from elepose.data.cache import load_manifest, load_split, random_subset
+from elepose.data.mocap import build_cache
 from elepose.evaluate.evaluation import evaluate_checkpoint, score
 from elepose.metrics import roc_auc
 from elepose.models.io import FORMAT_VERSION, load_flow, load_lifter
@@ -98,21 +98,57 @@ PROFILES: dict[str, Profile] = {
     # flow at 5e-4 reached in 3 epochs the test NLL of 10 epochs at 1e-4; a lifter at 5e-4 reached
     # 44 mm PA-MPJPE in 240k samples, where 2e-4 needed 400k and 1e-3 was slower).
     "quick": Profile(
-        name="quick", flow_epochs=3, flow_epoch_samples=None, lifter_epochs=6, lifter_epoch_samples=60_000,
-        hidden=512, lr=5e-4, flow_lr=5e-4, eval_samples=8000, rotations=20,
+        name="quick",
+        flow_epochs=3,
+        flow_epoch_samples=None,
+        lifter_epochs=6,
+        lifter_epoch_samples=60_000,
+        hidden=512,
+        lr=5e-4,
+        flow_lr=5e-4,
+        eval_samples=8000,
+        rotations=20,
     ),
     # The paper's schedules (flow and lifter 100 epochs over all training poses); meant for a GPU.
     "full": Profile(
-        name="full", flow_epochs=100, flow_epoch_samples=None, lifter_epochs=100, lifter_epoch_samples=None,
-        pca_sweep=tuple(range(10, 35, 2)), eval_samples=None, rotations=100, train_eval_samples=4096,
-        train_rotations=100, speed_steps=30, lift_poses=32768,
+        name="full",
+        flow_epochs=100,
+        flow_epoch_samples=None,
+        lifter_epochs=100,
+        lifter_epoch_samples=None,
+        pca_sweep=tuple(range(10, 35, 2)),
+        eval_samples=None,
+        rotations=100,
+        train_eval_samples=4096,
+        train_rotations=100,
+        speed_steps=30,
+        lift_poses=32768,
     ),
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(
-        name="tiny", flow_epochs=1, flow_epoch_samples=512, lifter_epochs=1, lifter_epoch_samples=512, hidden=32,
-        flow_hidden=32, flow_blocks=2, batch_size=128, speed_hidden=32, pca_sweep=(10,), eval_samples=256, rotations=4,
-        train_eval_samples=128, train_rotations=2, elevation_warmup_steps=1, speed_warmup_steps=1, speed_steps=2,
-        lift_poses=256, lift_rotations=4, lift_rotations_paper=8, latency_repeats=3, matmul_seconds=0.05,
+        name="tiny",
+        flow_epochs=1,
+        flow_epoch_samples=512,
+        lifter_epochs=1,
+        lifter_epoch_samples=512,
+        hidden=32,
+        flow_hidden=32,
+        flow_blocks=2,
+        batch_size=128,
+        speed_hidden=32,
+        pca_sweep=(10,),
+        eval_samples=256,
+        rotations=4,
+        train_eval_samples=128,
+        train_rotations=2,
+        elevation_warmup_steps=1,
+        speed_warmup_steps=1,
+        speed_steps=2,
+        lift_poses=256,
+        lift_rotations=4,
+        lift_rotations_paper=8,
+        latency_repeats=3,
+        matmul_seconds=0.05,
     ),
 }
 
@@ -161,8 +197,14 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
     """Every run of ``profile`` in execution order (cache, flows, lifters, speed)."""
     runs = [Run("cache", "cache", "Bandai benchmark cache", cache)]
     flow_base = FlowConfig(
-        data=str(cache), out="", epochs=profile.flow_epochs, epoch_samples=profile.flow_epoch_samples,
-        hidden=profile.flow_hidden, blocks=profile.flow_blocks, batch_size=profile.batch_size, lr=profile.flow_lr,
+        data=str(cache),
+        out="",
+        epochs=profile.flow_epochs,
+        epoch_samples=profile.flow_epoch_samples,
+        hidden=profile.flow_hidden,
+        blocks=profile.flow_blocks,
+        batch_size=profile.batch_size,
+        lr=profile.flow_lr,
         device=device,
     )
     flows = {"flow": 26, "flow-nopca": None}
@@ -179,25 +221,37 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         # 0.95 per pass over the training set, spread over the shorter epochs.
         lr_decay = 0.95 ** (min(profile.lifter_epoch_samples, n_train) / n_train)
     lifter_base = TrainConfig(
-        data=str(cache), flow="", out="", epochs=profile.lifter_epochs, epoch_samples=profile.lifter_epoch_samples,
-        hidden=profile.hidden, batch_size=profile.batch_size, precision=profile.precision, lr=profile.lr, lr_decay=lr_decay,
-        eval_samples=profile.train_eval_samples, reliability_rotations=profile.train_rotations,
-        elevation_warmup_steps=profile.elevation_warmup_steps, device=device,
+        data=str(cache),
+        flow="",
+        out="",
+        epochs=profile.lifter_epochs,
+        epoch_samples=profile.lifter_epoch_samples,
+        hidden=profile.hidden,
+        batch_size=profile.batch_size,
+        precision=profile.precision,
+        lr=profile.lr,
+        lr_decay=lr_decay,
+        eval_samples=profile.train_eval_samples,
+        reliability_rotations=profile.train_rotations,
+        elevation_warmup_steps=profile.elevation_warmup_steps,
+        device=device,
     )
     fixed = {"elevation": False, "elevation_prior": "uniform:-20,20"}
     lifters: dict[str, tuple[str, dict[str, Any]]] = {"elepose": ("flow", {})}
     for seed in profile.seeds:
         if seed != 0:
             lifters[f"elepose-seed{seed}"] = ("flow", {"seed": seed})
-    lifters.update({
-        "elepose-fp32": ("flow", {"precision": "fp32"}),
-        "fixed-prior": ("flow", fixed),  # = Table 5's base + L_bone + PCA
-        "fixed-prior-true": ("flow", {"elevation": False, "elevation_prior": "normal:12,6"}),
-        "supervised": ("flow", {"supervised": True}),  # the loop builds no elevation branch
-        "base": ("flow-nopca", {**fixed, "bone_prior": False}),
-        "base+bone": ("flow-nopca", fixed),
-        "base+bone+elevation": ("flow-nopca", {}),
-    })
+    lifters.update(
+        {
+            "elepose-fp32": ("flow", {"precision": "fp32"}),
+            "fixed-prior": ("flow", fixed),  # = Table 5's base + L_bone + PCA
+            "fixed-prior-true": ("flow", {"elevation": False, "elevation_prior": "normal:12,6"}),
+            "supervised": ("flow", {"supervised": True}),  # the loop builds no elevation branch
+            "base": ("flow-nopca", {**fixed, "bone_prior": False}),
+            "base+bone": ("flow-nopca", fixed),
+            "base+bone+elevation": ("flow-nopca", {}),
+        }
+    )
     for bases in profile.pca_sweep:
         if bases != 26:
             lifters[f"pca{bases}"] = (f"flow-pca{bases}", {})
@@ -206,7 +260,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         config = replace(lifter_base, flow=str(work / flow_name), out=str(out), **changes)
         label = _lifter_label(name) if not name.startswith("pca") else f"ElePose, {name[3:]} PCA bases"
         if name.startswith("elepose-seed"):
-            label = f"ElePose (seed {name[len('elepose-seed'):]})"
+            label = f"ElePose (seed {name[len('elepose-seed') :]})"
         runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
     runs.append(Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose")))
     return runs
@@ -315,7 +369,12 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
     """Evaluate a finished lifter run (cached in ``evaluation.json`` for the same epoch and sizes)."""
     cached_path = run.out / "evaluation.json"
     lifter, flow, record = load_lifter(run.out)
-    key = {"epoch": record.epoch, "samples": profile.eval_samples, "rotations": profile.rotations, "per_dataset": per_dataset}
+    key = {
+        "epoch": record.epoch,
+        "samples": profile.eval_samples,
+        "rotations": profile.rotations,
+        "per_dataset": per_dataset,
+    }
     if cached_path.is_file():
         cached = json.loads(cached_path.read_text(encoding="utf-8"))
         if cached.get("key") == key:
@@ -344,7 +403,9 @@ def _evaluate(run: Run, profile: Profile, train: Any, test: Any, device: str, pe
                 scored = score(pred.poses_3d[mask], subset.poses_3d[mask].astype(np.float64))
                 report["per_dataset"].setdefault(dataset, {"poses": int(mask.sum())})[kind] = scored
         np.savez(
-            run.out / "per_pose.npz", pa_mpjpe=per_pose["pa_mpjpe"], nll=per_pose["nll"],
+            run.out / "per_pose.npz",
+            pa_mpjpe=per_pose["pa_mpjpe"],
+            nll=per_pose["nll"],
             elevation_pred_deg=np.degrees(predict(lifter, normalise(subset.poses_2d, norm), dev).elevation),
             elevation_true_deg=subset.elevation_deg,
         )
@@ -360,7 +421,9 @@ def _median(values: np.ndarray) -> float | None:
 # ---------------------------------------------------------------------------- speed
 
 
-def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: Callable[[str], None]) -> dict[str, Any]:
+def _measure_speed(
+    profile: Profile, work: Path, cache: Path, device: str, log: Callable[[str], None]
+) -> dict[str, Any]:
     dev = pick_device(device)
     flow, flow_record = load_flow(work / "flow")
     train = load_split(cache / "train.npz")
@@ -369,7 +432,9 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
     n = min(len(train), 32 * profile.batch_size)
     inputs = normalise(train.poses_2d[:n], norm)
     result: dict[str, Any] = {
-        "device": str(dev), "threads": torch.get_num_threads(), "batch_size": profile.batch_size,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "batch_size": profile.batch_size,
         "hidden": profile.speed_hidden,
     }
     flops = speed.training_flops_per_sample(
@@ -381,7 +446,14 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
         log(f"speed: {precision} matmul and training step")
         rate = speed.matmul_rate(profile.batch_size, profile.speed_hidden, precision, dev, profile.matmul_seconds)
         step = speed.training_throughput(
-            flow, inputs, profile.speed_hidden, precision, dev, profile.batch_size, profile.speed_warmup_steps, profile.speed_steps
+            flow,
+            inputs,
+            profile.speed_hidden,
+            precision,
+            dev,
+            profile.batch_size,
+            profile.speed_warmup_steps,
+            profile.speed_steps,
         )
         achieved = step["samples_per_s"] * flops["total"]
         result["precisions"][precision] = {
@@ -392,10 +464,14 @@ def _measure_speed(profile: Profile, work: Path, cache: Path, device: str, log: 
             "timed_steps": step["steps"],
         }
     log("speed: per-operator profile of the fp32 step")
-    result["profile_fp32"] = speed.profile_training_step(flow, inputs, profile.speed_hidden, "fp32", dev, profile.batch_size, steps=2)
+    result["profile_fp32"] = speed.profile_training_step(
+        flow, inputs, profile.speed_hidden, "fp32", dev, profile.batch_size, steps=2
+    )
     log("speed: lifting throughput")
     poses = test.poses_2d[: profile.lift_poses]
-    result["lift"] = speed.lift_throughput(str(work / "elepose"), poses, profile.lift_rotations, dev, profile.latency_repeats)
+    result["lift"] = speed.lift_throughput(
+        str(work / "elepose"), poses, profile.lift_rotations, dev, profile.latency_repeats
+    )
     result["lift_paper_rotations"] = speed.lift_throughput(
         str(work / "elepose"), poses, profile.lift_rotations_paper, dev, profile.latency_repeats
     )
@@ -446,7 +522,12 @@ def _load_average() -> list[float] | None:
 
 
 def _software() -> dict[str, str]:
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__, "elepose": __version__}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "elepose": __version__,
+    }
 
 
 def _git_commit() -> str | None:
@@ -455,7 +536,13 @@ def _git_commit() -> str | None:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return commit.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -531,7 +618,11 @@ def run_benchmark(
     for index, run in enumerate(selected, 1):
         missing = [n for n in run.needs if outcome.status.get(n, {}).get("status") == "failed"]
         if missing:
-            outcome.status[run.name] = {"status": "failed", "error": f"not run: {', '.join(missing)} failed", "seconds": 0.0}
+            outcome.status[run.name] = {
+                "status": "failed",
+                "error": f"not run: {', '.join(missing)} failed",
+                "seconds": 0.0,
+            }
             say(f"({index}/{len(selected)}) {run.name}: skipped, {', '.join(missing)} failed")
             continue
         say(f"({index}/{len(selected)}) {run.name}: {run.label}")
@@ -558,20 +649,25 @@ def run_benchmark(
             say(f"{run.name} FAILED: {type(err).__name__}: {err}")
     say("evaluating and writing the report")
     report = _collect(profile, runs, work, cache_dir, device, outcome, say)
-    report.update({
-        "command": command,
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {**_machine(device), "load_average_start": load_start, "load_average_end": _load_average()},
-        "software": _software(),
-        "git_commit": _git_commit(),
-        "profile": asdict(profile),
-        "work": str(work),
-        "wall_seconds": time.perf_counter() - started,
-        "runs": outcome.status,
-        "failed": outcome.failed(),
-    })
+    report.update(
+        {
+            "command": command,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": {**_machine(device), "load_average_start": load_start, "load_average_end": _load_average()},
+            "software": _software(),
+            "git_commit": _git_commit(),
+            "profile": asdict(profile),
+            "work": str(work),
+            "wall_seconds": time.perf_counter() - started,
+            "runs": outcome.status,
+            "failed": outcome.failed(),
+        }
+    )
     write_report(report, results)
-    say(f"wrote {results} and {results.parent / 'results.json'}" + (f"; FAILED: {', '.join(report['failed'])}" if report["failed"] else ""))
+    say(
+        f"wrote {results} and {results.parent / 'results.json'}"
+        + (f"; FAILED: {', '.join(report['failed'])}" if report["failed"] else "")
+    )
     return report
 
 
@@ -583,7 +679,9 @@ def _train_count(cache_dir: Path) -> int:
     return len(load_split(cache_dir / "train.npz"))
 
 
-def _ensure_cache(cache_dir: Path, provided: bool, data_root: str | Path, profile: Profile, say: Callable[[str], None]) -> None:
+def _ensure_cache(
+    cache_dir: Path, provided: bool, data_root: str | Path, profile: Profile, say: Callable[[str], None]
+) -> None:
     if (cache_dir / "manifest.json").is_file():
         say("cache: present, skipped" if not provided else f"cache: using {cache_dir}")
         return
@@ -594,7 +692,12 @@ def _ensure_cache(cache_dir: Path, provided: bool, data_root: str | Path, profil
 
 def _speed_run(profile: Profile, work: Path, cache_dir: Path, device: str, say: Callable[[str], None]) -> None:
     path = work / "speed.json"
-    key = {"profile": asdict(profile), "device": device, "flow_epoch": _epoch(work / "flow"), "lifter_epoch": _epoch(work / "elepose")}
+    key = {
+        "profile": asdict(profile),
+        "device": device,
+        "flow_epoch": _epoch(work / "flow"),
+        "lifter_epoch": _epoch(work / "elepose"),
+    }
     if path.is_file():
         cached = json.loads(path.read_text(encoding="utf-8"))
         if cached.get("key") == json.loads(json.dumps(key)):
@@ -616,9 +719,20 @@ def _epoch(folder: Path) -> int | None:
 
 
 def _collect(
-    profile: Profile, runs: list[Run], work: Path, cache_dir: Path, device: str, outcome: _Outcome, say: Callable[[str], None]
+    profile: Profile,
+    runs: list[Run],
+    work: Path,
+    cache_dir: Path,
+    device: str,
+    outcome: _Outcome,
+    say: Callable[[str], None],
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"labels": {r.name: r.label for r in runs}, "lifters": {}, "flows": {}, "paper_h36m": PAPER_H36M}
+    out: dict[str, Any] = {
+        "labels": {r.name: r.label for r in runs},
+        "lifters": {},
+        "flows": {},
+        "paper_h36m": PAPER_H36M,
+    }
     if not (cache_dir / "manifest.json").is_file():
         return out
     manifest = load_manifest(cache_dir)
@@ -629,7 +743,10 @@ def _collect(
         "train_poses": len(train),
         "test_poses": len(test),
         "evaluated_poses": min(len(test), profile.eval_samples or len(test)),
-        "camera_elevation_train_deg": {"mean": float(train.camera_elevation.mean()), "std": float(train.camera_elevation.std())},
+        "camera_elevation_train_deg": {
+            "mean": float(train.camera_elevation.mean()),
+            "std": float(train.camera_elevation.std()),
+        },
         "camera_elevation_configured_deg": _configured_elevation(manifest),
     }
     for run in runs:
@@ -646,7 +763,11 @@ def _collect(
             say(f"evaluate {run.name}")
             evaluation = _evaluate(run, profile, train, test, device, per_dataset=run.name == "elepose")
         except Exception as err:
-            outcome.status[run.name + ":evaluate"] = {"status": "failed", "error": f"{type(err).__name__}: {err}", "seconds": 0.0}
+            outcome.status[run.name + ":evaluate"] = {
+                "status": "failed",
+                "error": f"{type(err).__name__}: {err}",
+                "seconds": 0.0,
+            }
             say(f"evaluate {run.name} FAILED: {err}")
             continue
         rows = _read_metrics(run.out / "metrics.csv")
@@ -655,14 +776,19 @@ def _collect(
             "time_to_accuracy": time_to_accuracy(rows),
             "train_samples_per_s": float(np.mean([r["samples_per_s"] for r in rows])) if rows else None,
             "precision": run.config.precision,
-            "curve": [{"epoch": int(r["epoch"]), "minutes": r.get("train_seconds", 0.0) / 60.0, "pa_mpjpe": r.get("pa_mpjpe")} for r in rows],
+            "curve": [
+                {"epoch": int(r["epoch"]), "minutes": r.get("train_seconds", 0.0) / 60.0, "pa_mpjpe": r.get("pa_mpjpe")}
+                for r in rows
+            ],
         }
     speed_path = work / "speed.json"
     if speed_path.is_file():
         out["speed"] = json.loads(speed_path.read_text(encoding="utf-8"))
         out["speed"].pop("key", None)
     out["summary"] = _summary(out, profile)
-    out["lifter_training_minutes"] = sum(l["curve"][-1]["minutes"] for l in out["lifters"].values() if l["curve"])
+    out["lifter_training_minutes"] = sum(
+        lifter["curve"][-1]["minutes"] for lifter in out["lifters"].values() if lifter["curve"]
+    )
     return out
 
 
@@ -686,15 +812,28 @@ def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:
     for key in ("pa_mpjpe", "n_mpjpe", "mpjpe"):
         values = [metric(out, r, key=key) for r in seed_runs if r in out["lifters"]]
         if values:
-            seeds[key] = {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-                          "min": float(min(values)), "max": float(max(values)), "n": len(values)}
+            seeds[key] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                "min": float(min(values)),
+                "max": float(max(values)),
+                "n": len(values),
+            }
     summary["seeds"] = seeds
     sweep = []
-    for name, flow in sorted(out["flows"].items(), key=lambda kv: (kv[1]["pca_bases"] is None, kv[1]["pca_bases"] or 0)):
+    for _, flow in sorted(out["flows"].items(), key=lambda kv: (kv[1]["pca_bases"] is None, kv[1]["pca_bases"] or 0)):
         bases = flow["pca_bases"]
         lifter = "elepose" if bases == 26 else ("base+bone+elevation" if bases is None else f"pca{bases}")
-        sweep.append({"pca_bases": bases, "pa_mpjpe": metric(out, lifter), "n_mpjpe": metric(out, lifter, key="n_mpjpe"),
-                      "flow_test_nll": flow["test_nll"], "explained_variance": flow["explained_variance"], "lifter": lifter})
+        sweep.append(
+            {
+                "pca_bases": bases,
+                "pa_mpjpe": metric(out, lifter),
+                "n_mpjpe": metric(out, lifter, key="n_mpjpe"),
+                "flow_test_nll": flow["test_nll"],
+                "explained_variance": flow["explained_variance"],
+                "lifter": lifter,
+            }
+        )
     summary["pca_sweep"] = sweep
 
     targets = []
@@ -704,7 +843,13 @@ def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:
     prec = speed.get("precisions", {})
     if "fp32" in prec:
         frac = prec["fp32"]["fraction_of_matmul"]
-        targets.append({"target": "training step >= 60 % of the fp32 matmul rate", "measured": f"{100 * frac:.0f} %", "met": frac >= 0.60})
+        targets.append(
+            {
+                "target": "training step >= 60 % of the fp32 matmul rate",
+                "measured": f"{100 * frac:.0f} %",
+                "met": frac >= 0.60,
+            }
+        )
     if "fp32" in prec and "bf16" in prec:
         ratio = prec["bf16"]["samples_per_s"] / prec["fp32"]["samples_per_s"]
         summary["bf16_speedup"] = ratio
@@ -712,15 +857,39 @@ def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:
     if ele is not None and fp32 is not None:
         diff = (ele - fp32) / fp32 if profile.precision == "bf16" else (fp32 - ele) / ele
         summary["bf16_vs_fp32_pa_mpjpe"] = diff
-        targets.append({"target": "bf16 final PA-MPJPE within 2 % of fp32", "measured": f"{100 * diff:+.1f} %", "met": abs(diff) <= 0.02})
+        targets.append(
+            {
+                "target": "bf16 final PA-MPJPE within 2 % of fp32",
+                "measured": f"{100 * diff:+.1f} %",
+                "met": abs(diff) <= 0.02,
+            }
+        )
     if "lift" in speed:
         rate = speed["lift"]["batched_poses_per_s"]
-        targets.append({"target": "lift with reliability >= 10,000 poses/s batched", "measured": f"{rate:,.0f} poses/s", "met": rate >= 10_000})
+        targets.append(
+            {
+                "target": "lift with reliability >= 10,000 poses/s batched",
+                "measured": f"{rate:,.0f} poses/s",
+                "met": rate >= 10_000,
+            }
+        )
     if ele is not None and sup is not None:
-        targets.append({"target": "ElePose PA-MPJPE <= 1.25x supervised", "measured": f"{ele / sup:.2f}x ({ele:.1f} vs {sup:.1f} mm)", "met": ele <= 1.25 * sup})
+        targets.append(
+            {
+                "target": "ElePose PA-MPJPE <= 1.25x supervised",
+                "measured": f"{ele / sup:.2f}x ({ele:.1f} vs {sup:.1f} mm)",
+                "met": ele <= 1.25 * sup,
+            }
+        )
     if ele is not None and fixed is not None:
         gain = (fixed - ele) / fixed
         summary["elevation_gain_over_fixed"] = gain
-        targets.append({"target": "elevation branch improves PA-MPJPE >= 10 % over the fixed prior", "measured": f"{100 * gain:+.1f} %", "met": gain >= 0.10})
+        targets.append(
+            {
+                "target": "elevation branch improves PA-MPJPE >= 10 % over the fixed prior",
+                "measured": f"{100 * gain:+.1f} %",
+                "met": gain >= 0.10,
+            }
+        )
     summary["targets"] = targets
     return summary

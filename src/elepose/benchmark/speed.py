@@ -59,7 +59,11 @@ def _sync(device: torch.device) -> None:
 
 
 def matmul_rate(
-    batch: int = 256, hidden: int = 1024, precision: str = "fp32", device: torch.device | str = "cpu", min_seconds: float = 0.5
+    batch: int = 256,
+    hidden: int = 1024,
+    precision: str = "fp32",
+    device: torch.device | str = "cpu",
+    min_seconds: float = 0.5,
 ) -> float:
     """FLOP/s of ``F.linear(x (batch, hidden), W (hidden, hidden), b)`` at ``precision`` (fp32 | bf16).
 
@@ -146,8 +150,16 @@ def training_flops_per_sample(
 
 
 def _training_step(
-    lifter: LiftingNetwork, flow: PoseFlow, optimizer: torch.optim.Optimizer, inputs: torch.Tensor, batch_size: int,
-    precision: str, device: torch.device, generator: torch.Generator, ratios: torch.Tensor, step: int,
+    lifter: LiftingNetwork,
+    flow: PoseFlow,
+    optimizer: torch.optim.Optimizer,
+    inputs: torch.Tensor,
+    batch_size: int,
+    precision: str,
+    device: torch.device,
+    generator: torch.Generator,
+    ratios: torch.Tensor,
+    step: int,
 ) -> None:
     start = (step * batch_size) % max(len(inputs) - batch_size + 1, 1)
     x = inputs[start : start + batch_size].to(device)
@@ -163,7 +175,9 @@ def _setup_training(
 ) -> tuple[LiftingNetwork, torch.optim.Optimizer, torch.Generator, torch.Tensor]:
     torch.manual_seed(seed)
     defaults = TrainConfig()  # the step `elepose train` takes, at its default settings
-    lifter = LiftingNetwork(hidden=hidden, elevation=True, elevation_init_deg=defaults.elevation_init_deg).to(device).train()
+    lifter = (
+        LiftingNetwork(hidden=hidden, elevation=True, elevation_init_deg=defaults.elevation_init_deg).to(device).train()
+    )
     flow.to(device).eval()
     for p in flow.parameters():
         p.requires_grad_(False)
@@ -240,7 +254,9 @@ def profile_training_step(
 def _lift_function(checkpoint_dir: str, rotations: int, device: torch.device) -> tuple[Callable[[Any], Any], str]:
     """A callable lifting ``(N, 17, 2)`` pixels with reliability (:class:`elepose.lift.lifter.Lifter`), and how."""
     model = Lifter.load(checkpoint_dir, device=device)
-    return (lambda poses: model.lift(poses, rotations=rotations)), f"elepose.lift.lifter.Lifter.lift(rotations={rotations})"
+    return (
+        lambda poses: model.lift(poses, rotations=rotations)
+    ), f"elepose.lift.lifter.Lifter.lift(rotations={rotations})"
 
 
 def lift_throughput(

@@ -13,17 +13,25 @@ from elepose.cli.errors import user_errors
 
 
 def benchmark(
-    profile: str = typer.Option("quick", "--profile", help="quick (about 20 min on 2 CPU cores) or full (the paper's schedules; for a GPU)."),
+    profile: str = typer.Option(
+        "quick", "--profile", help="quick (about 20 min on 2 CPU cores) or full (the paper's schedules; for a GPU)."
+    ),
     data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Run folder (default runs/benchmark-PROFILE); finished runs there are reused."),
-    results: Path = typer.Option(Path("benchmarks/RESULTS.md"), "--results", help="Report to write; results.json and figures/ go beside it."),
+    work: Optional[Path] = typer.Option(
+        None, "--work", help="Run folder (default runs/benchmark-PROFILE); finished runs there are reused."
+    ),
+    results: Path = typer.Option(
+        Path("benchmarks/RESULTS.md"), "--results", help="Report to write; results.json and figures/ go beside it."
+    ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
-    only: Optional[str] = typer.Option(None, "--only", help="Comma-separated run names (plus what they need), e.g. elepose,supervised."),
+    only: Optional[str] = typer.Option(
+        None, "--only", help="Comma-separated run names (plus what they need), e.g. elepose,supervised."
+    ),
     verbose: bool = typer.Option(False, "--verbose", help="Show the training loops' progress bars."),
 ) -> None:
     """Build the cache, train every row of the paper's tables, evaluate, time, and write RESULTS.md."""
-    from elepose.runtime import pick_device
     from elepose.benchmark.run import PROFILES, run_benchmark
+    from elepose.runtime import pick_device
 
     with user_errors():
         if profile not in PROFILES:
@@ -42,7 +50,9 @@ def benchmark(
             verbose=verbose,
         )
     if report["failed"]:
-        typer.echo(f"error: {len(report['failed'])} run(s) failed: {', '.join(report['failed'])} (see {results})", err=True)
+        typer.echo(
+            f"error: {len(report['failed'])} run(s) failed: {', '.join(report['failed'])} (see {results})", err=True
+        )
         raise typer.Exit(code=1)
 
 

@@ -39,10 +39,22 @@ def _mapping_argument(mapping: Optional[str]) -> Any:
 
     if mapping in BUILTIN_MAPPINGS:
         return mapping
-    raise InputError(f"--mapping {mapping}: expected a JSON mapping file or one of {', '.join(sorted(BUILTIN_MAPPINGS))}")
+    raise InputError(
+        f"--mapping {mapping}: expected a JSON mapping file or one of {', '.join(sorted(BUILTIN_MAPPINGS))}"
+    )
 
 
-_MOCAP_ONLY = ("mapping", "seed", "elevation_mean", "elevation_std", "distance", "focal", "data_root", "limit_clips", "workers")
+_MOCAP_ONLY = (
+    "mapping",
+    "seed",
+    "elevation_mean",
+    "elevation_std",
+    "distance",
+    "focal",
+    "data_root",
+    "limit_clips",
+    "workers",
+)
 _H36M_ONLY = ("h36m_3d", "h36m_2d", "h36m_detections")
 
 
@@ -59,25 +71,53 @@ def _option_flag(name: str) -> str:
 @data_app.command("build")
 def build(
     ctx: typer.Context,
-    source: str = typer.Option(..., "--source", help="bandai, cmu, a folder of .bvh files, or a public dataset: h36m, 3dhp, 3dpw."),
-    path: Optional[Path] = typer.Argument(None, metavar="PATH", help="3dhp / 3dpw: the dataset's root folder (or use --path).", show_default=False),
-    path_option: Optional[Path] = typer.Option(None, "--path", help="3dhp / 3dpw: the dataset's root folder (same as the positional PATH)."),
-    h36m_3d: Optional[Path] = typer.Option(None, "--h36m-3d", help="h36m: VideoPose3D's data_3d_h36m.npz."),
-    h36m_2d: Optional[Path] = typer.Option(None, "--h36m-2d", help="h36m: VideoPose3D's data_2d_h36m_gt.npz (ground-truth 2D)."),
-    h36m_detections: Optional[Path] = typer.Option(
-        None, "--h36m-detections", help="h36m: detected 2D, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz (default: copy of the ground truth)."
+    source: str = typer.Option(
+        ..., "--source", help="bandai, cmu, a folder of .bvh files, or a public dataset: h36m, 3dhp, 3dpw."
     ),
-    train_stride: Optional[int] = typer.Option(None, "--train-stride", help="h36m/3dhp/3dpw: every N-th training frame (default h36m 1, 3dhp 10, 3dpw 1)."),
-    test_stride: Optional[int] = typer.Option(None, "--test-stride", help="3dhp/3dpw: every N-th test frame (default 1; h36m's test protocol is every 64th)."),
-    mapping: Optional[str] = typer.Option(None, "--mapping", help="Mocap: joint mapping, a built-in name or a JSON file (default: detect)."),
+    path: Optional[Path] = typer.Argument(
+        None, metavar="PATH", help="3dhp / 3dpw: the dataset's root folder (or use --path).", show_default=False
+    ),
+    path_option: Optional[Path] = typer.Option(
+        None, "--path", help="3dhp / 3dpw: the dataset's root folder (same as the positional PATH)."
+    ),
+    h36m_3d: Optional[Path] = typer.Option(None, "--h36m-3d", help="h36m: VideoPose3D's data_3d_h36m.npz."),
+    h36m_2d: Optional[Path] = typer.Option(
+        None, "--h36m-2d", help="h36m: VideoPose3D's data_2d_h36m_gt.npz (ground-truth 2D)."
+    ),
+    h36m_detections: Optional[Path] = typer.Option(
+        None,
+        "--h36m-detections",
+        help="h36m: detected 2D, e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz (default: copy of the ground truth).",
+    ),
+    train_stride: Optional[int] = typer.Option(
+        None, "--train-stride", help="h36m/3dhp/3dpw: every N-th training frame (default h36m 1, 3dhp 10, 3dpw 1)."
+    ),
+    test_stride: Optional[int] = typer.Option(
+        None, "--test-stride", help="3dhp/3dpw: every N-th test frame (default 1; h36m's test protocol is every 64th)."
+    ),
+    mapping: Optional[str] = typer.Option(
+        None, "--mapping", help="Mocap: joint mapping, a built-in name or a JSON file (default: detect)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Mocap: seed of the cameras and detection noise."),
-    elevation_mean: float = typer.Option(12.0, "--elevation-mean", help="Mocap: mean camera elevation, degrees (looking down positive)."),
-    elevation_std: float = typer.Option(6.0, "--elevation-std", help="Mocap: standard deviation of the camera elevation, degrees."),
-    distance: float = typer.Option(5.0, "--distance", help="Mocap: camera distance in metres (plus each window's pelvis excursion)."),
+    elevation_mean: float = typer.Option(
+        12.0, "--elevation-mean", help="Mocap: mean camera elevation, degrees (looking down positive)."
+    ),
+    elevation_std: float = typer.Option(
+        6.0, "--elevation-std", help="Mocap: standard deviation of the camera elevation, degrees."
+    ),
+    distance: float = typer.Option(
+        5.0, "--distance", help="Mocap: camera distance in metres (plus each window's pelvis excursion)."
+    ),
     focal: float = typer.Option(1150.0, "--focal", help="Mocap: focal length, pixels (1000x1000 images)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Cache folder to write (default: cache/SOURCE); replaced only on success."),
-    data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Mocap: folder holding bandai/ and cmu/."),
-    limit_clips: Optional[int] = typer.Option(None, "--limit-clips", help="Mocap: use only this many clips (a fixed subset)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="Cache folder to write (default: cache/SOURCE); replaced only on success."
+    ),
+    data_root: Path = typer.Option(
+        Path("../shared/data"), "--data-root", help="Mocap: folder holding bandai/ and cmu/."
+    ),
+    limit_clips: Optional[int] = typer.Option(
+        None, "--limit-clips", help="Mocap: use only this many clips (a fixed subset)."
+    ),
     workers: int = typer.Option(2, "--workers", help="Mocap: processes loading clips (1: none)."),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
@@ -92,12 +132,18 @@ def build(
         if source in PUBLIC_SOURCES:
             misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
             if misplaced:
-                raise InputError(f"{', '.join(misplaced)}: only for motion-capture sources (bandai, cmu, a .bvh folder), not --source {source}")
+                raise InputError(
+                    f"{', '.join(misplaced)}: only for motion-capture sources (bandai, cmu, a .bvh folder), not --source {source}"
+                )
             root = _dataset_root(source, path, path_option)
             if source != "h36m" and any(_given(ctx, n) for n in _H36M_ONLY):
-                raise InputError(f"--h36m-3d/--h36m-2d/--h36m-detections: only for --source h36m, not --source {source}")
+                raise InputError(
+                    f"--h36m-3d/--h36m-2d/--h36m-detections: only for --source h36m, not --source {source}"
+                )
             if source == "h36m" and test_stride is not None:
-                raise InputError("--test-stride: Human3.6M's test protocol is fixed (frames 0, 64, 128, ... of S9 and S11)")
+                raise InputError(
+                    "--test-stride: Human3.6M's test protocol is fixed (frames 0, 64, 128, ... of S9 and S11)"
+                )
             if source == "h36m" and (h36m_3d is None or h36m_2d is None):
                 raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
             for name, value in (("--train-stride", train_stride), ("--test-stride", test_stride)):
@@ -107,8 +153,14 @@ def build(
             started = time.perf_counter()
             typer.echo(f"reading {DATASET_NAMES[source]} ...", err=True)
             manifest = build_public_cache(
-                source, target, root=root, h36m_3d=h36m_3d, h36m_2d=h36m_2d, h36m_detections=h36m_detections,
-                train_stride=train_stride, test_stride=test_stride,
+                source,
+                target,
+                root=root,
+                h36m_3d=h36m_3d,
+                h36m_2d=h36m_2d,
+                h36m_detections=h36m_detections,
+                train_stride=train_stride,
+                test_stride=test_stride,
             )
             typer.echo(format_counts(manifest))
             typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
@@ -117,8 +169,12 @@ def build(
         if path is not None or path_option is not None:
             misplaced.append("PATH/--path")
         if misplaced:
-            raise InputError(f"{', '.join(misplaced)}: only for --source {'|'.join(PUBLIC_SOURCES)}; a folder of .bvh files goes in --source")
-        _build_mocap(source, mapping, seed, elevation_mean, elevation_std, distance, focal, out, data_root, limit_clips, workers)
+            raise InputError(
+                f"{', '.join(misplaced)}: only for --source {'|'.join(PUBLIC_SOURCES)}; a folder of .bvh files goes in --source"
+            )
+        _build_mocap(
+            source, mapping, seed, elevation_mean, elevation_std, distance, focal, out, data_root, limit_clips, workers
+        )
 
 
 def _dataset_root(source: str, path: Optional[Path], path_option: Optional[Path]) -> Optional[Path]:
@@ -128,10 +184,14 @@ def _dataset_root(source: str, path: Optional[Path], path_option: Optional[Path]
     root = path if path is not None else path_option
     if source == "h36m":
         if root is not None:
-            raise InputError("--source h36m reads files: give --h36m-3d FILE --h36m-2d FILE [--h36m-detections FILE], not a folder")
+            raise InputError(
+                "--source h36m reads files: give --h36m-3d FILE --h36m-2d FILE [--h36m-detections FILE], not a folder"
+            )
         return None
     if root is None:
-        raise InputError(f"--source {source} needs the dataset folder: elepose data build --source {source} ROOT (or --path ROOT)")
+        raise InputError(
+            f"--source {source} needs the dataset folder: elepose data build --source {source} ROOT (or --path ROOT)"
+        )
     return root
 
 
@@ -151,14 +211,16 @@ def _build_mocap(
     """``--source bandai|cmu|FOLDER``: the virtual-camera benchmark (SPEC section 8)."""
     from tqdm import tqdm
 
-    from elepose.data.mocap import BuildOptions, build_cache
     from elepose.data.cameras import CameraOptions
+    from elepose.data.mocap import BuildOptions, build_cache
 
     if elevation_std < 0 or distance <= 0 or focal <= 0:
         raise InputError("--elevation-std must be >= 0, --distance and --focal > 0")
     options = BuildOptions(
         seed=seed,
-        cameras=CameraOptions(elevation_mean_deg=elevation_mean, elevation_std_deg=elevation_std, distance=distance, focal=focal),
+        cameras=CameraOptions(
+            elevation_mean_deg=elevation_mean, elevation_std_deg=elevation_std, distance=distance, focal=focal
+        ),
     )
     target = out if out is not None else Path("cache") / Path(source).name
     started = time.perf_counter()
@@ -193,7 +255,9 @@ def format_counts(manifest: dict[str, Any]) -> str:
         counts = manifest["counts"][split]
         for dataset, c in counts["per_dataset"].items():
             lines.append(f"{split:<6} {dataset:<16} {c['clips']:>6} {c['frames']:>8} {c['poses']:>8}")
-        lines.append(f"{split:<6} {'all':<16} {counts['clips']:>6} {counts['frames']:>8} {counts['poses']:>8}  ({counts['cameras']} cameras)")
+        lines.append(
+            f"{split:<6} {'all':<16} {counts['clips']:>6} {counts['frames']:>8} {counts['poses']:>8}  ({counts['cameras']} cameras)"
+        )
     return "\n".join(lines)
 
 
@@ -218,7 +282,11 @@ def summary(cache_dir: Path = typer.Argument(..., help="A cache folder from `ele
                     + (f", poses {poses.mean():.1f} +- {poses.std():.1f}" if len(poses) else "")
                 )
         typer.echo(f"2D scale (mean pelvis-head, train GT): {manifest['scale_2d']:.2f} px")
-        sets = {k: v["values"] for k, v in manifest.get("bone_ratio_sets", {}).items() if k != "train_split" and v.get("values")}
+        sets = {
+            k: v["values"]
+            for k, v in manifest.get("bone_ratio_sets", {}).items()
+            if k != "train_split" and v.get("values")
+        }
         header = "".join(f" {name:>8}" for name in sets)
         typer.echo(f"bone ratios (train 3D){' and ' + ', '.join(sets) if sets else ''}:")
         if sets:
@@ -227,7 +295,12 @@ def summary(cache_dir: Path = typer.Argument(..., help="A cache folder from `ele
             others = "".join(f" {values[i]:>8.4f}" for values in sets.values())
             typer.echo(f"  {JOINT_NAMES[a]:>14} -> {JOINT_NAMES[b]:<14} {ratio:.4f}{others}")
         for entry in manifest.get("sources", []):
-            where = entry.get("metadata", {}).get("root") or entry.get("files") or entry.get("data_root") or entry.get("source")
+            where = (
+                entry.get("metadata", {}).get("root")
+                or entry.get("files")
+                or entry.get("data_root")
+                or entry.get("source")
+            )
             typer.echo(f"source {entry.get('source')} ({entry.get('label')}): {where}")
         software = manifest.get("software", {})
         seed = f"seed {manifest['seed']}, " if "seed" in manifest else ""

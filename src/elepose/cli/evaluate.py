@@ -9,7 +9,14 @@ import typer
 
 from elepose.cli.errors import user_errors
 
-_ROWS = (("mpjpe", "MPJPE"), ("n_mpjpe", "N-MPJPE"), ("pa_mpjpe", "PA-MPJPE"), ("n_pck", "N-PCK"), ("auc", "AUC"), ("cps", "CPS"))
+_ROWS = (
+    ("mpjpe", "MPJPE"),
+    ("n_mpjpe", "N-MPJPE"),
+    ("pa_mpjpe", "PA-MPJPE"),
+    ("n_pck", "N-PCK"),
+    ("auc", "AUC"),
+    ("cps", "CPS"),
+)
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -31,7 +38,9 @@ def format_table(report: dict[str, Any]) -> str:
             )
     if "reliability" in report:
         r = report["reliability"]
-        lines.append(f"reliability: ROC AUC of NLL for PA-MPJPE > {r['threshold_mm']:.0f} mm = {r['roc_auc']:.3f} ({r['positives']} of {report['poses']} poses)")
+        lines.append(
+            f"reliability: ROC AUC of NLL for PA-MPJPE > {r['threshold_mm']:.0f} mm = {r['roc_auc']:.3f} ({r['positives']} of {report['poses']} poses)"
+        )
     return "\n".join(lines)
 
 
@@ -40,7 +49,9 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Cache folder (its test split is scored)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
     figures: Optional[Path] = typer.Option(None, "--figures", help="Folder for nll_vs_error.png and best_worst.png."),
-    samples: Optional[int] = typer.Option(None, "--samples", help="Score a random subset of this many test poses (default: all)."),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", help="Score a random subset of this many test poses (default: all)."
+    ),
     rotations: int = typer.Option(100, "--rotations", help="Virtual views averaged into each pose's NLL (paper: 100)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
 ) -> None:
@@ -61,7 +72,11 @@ def evaluate(
         report, per_pose = evaluate_checkpoint(lifter, flow, record, train, test, samples, rotations, dev)
         bad = per_pose["pa_mpjpe"] > 100.0
         if bad.any() and not bad.all():
-            report["reliability"] = {"threshold_mm": 100.0, "roc_auc": roc_auc(per_pose["nll"], bad), "positives": int(bad.sum())}
+            report["reliability"] = {
+                "threshold_mm": 100.0,
+                "roc_auc": roc_auc(per_pose["nll"], bad),
+                "positives": int(bad.sum()),
+            }
         report["checkpoint"] = str(checkpoint_dir)
         report["data"] = str(data)
         typer.echo(format_table(report))

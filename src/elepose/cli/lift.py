@@ -70,17 +70,33 @@ def _render(path: Path, result: Any, frame: int | None) -> None:
 
 
 def lift(
-    input_path: Path = typer.Argument(..., help="2D keypoints: MMPose/COCO JSON, OpenPose folder, VideoPose3D .npz, .npy/.csv (H36M order)."),
+    input_path: Path = typer.Argument(
+        ..., help="2D keypoints: MMPose/COCO JSON, OpenPose folder, VideoPose3D .npz, .npy/.csv (H36M order)."
+    ),
     checkpoint_dir: Path = typer.Option(..., "--checkpoint", help="Lifter run folder from `elepose train`."),
     out: Path = typer.Option(..., "--out", help="Output prefix: writes OUT.npz and OUT.json."),
-    format: Optional[str] = typer.Option(None, "--format", help="mmpose, coco, openpose, videopose3d or array (default: detected)."),
-    min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing and filled from the PCA subspace."),
+    format: Optional[str] = typer.Option(
+        None, "--format", help="mmpose, coco, openpose, videopose3d or array (default: detected)."
+    ),
+    min_score: float = typer.Option(
+        0.3, "--min-score", help="Joints scoring below this are missing and filled from the PCA subspace."
+    ),
     min_visible: int = typer.Option(10, "--min-visible", help="Skip people with fewer visible joints."),
-    height: Optional[float] = typer.Option(None, "--height", help="The person's height in metres: also write 3D in metres."),
-    scale: Optional[str] = typer.Option(None, "--scale", help="2D normalisation: checkpoint (its own scale) or per-pose (each pose's own size; default for pose-scale checkpoints)."),
+    height: Optional[float] = typer.Option(
+        None, "--height", help="The person's height in metres: also write 3D in metres."
+    ),
+    scale: Optional[str] = typer.Option(
+        None,
+        "--scale",
+        help="2D normalisation: checkpoint (its own scale) or per-pose (each pose's own size; default for pose-scale checkpoints).",
+    ),
     rotations: int = typer.Option(16, "--rotations", help="Virtual views averaged into each pose's NLL."),
-    render: Optional[Path] = typer.Option(None, "--render", help="Picture: out.png (one frame), out.gif or out.mp4 (sequence)."),
-    frame: Optional[int] = typer.Option(None, "--frame", help="Frame index drawn by --render x.png (default: the first with a person)."),
+    render: Optional[Path] = typer.Option(
+        None, "--render", help="Picture: out.png (one frame), out.gif or out.mp4 (sequence)."
+    ),
+    frame: Optional[int] = typer.Option(
+        None, "--frame", help="Frame index drawn by --render x.png (default: the first with a person)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     batch_size: int = typer.Option(8192, "--batch-size", help="Poses per lifter call (the NLL picks its own chunks)."),
 ) -> None:
@@ -94,8 +110,14 @@ def lift(
             raise InputError(f"--batch-size: expected at least 1, got {batch_size}")
         lifter = Lifter.load(checkpoint_dir, device=device)
         result = lifter.lift(
-            input_path, min_score=min_score, format=format, height_m=height, rotations=rotations,
-            scale=scale, min_visible=min_visible, batch_size=batch_size,
+            input_path,
+            min_score=min_score,
+            format=format,
+            height_m=height,
+            rotations=rotations,
+            scale=scale,
+            min_visible=min_visible,
+            batch_size=batch_size,
         )
         meta = {
             "checkpoint": str(checkpoint_dir),
@@ -120,14 +142,18 @@ def lift(
                 np.savez_compressed(f, **result.to_arrays())
             tmp = temp_path(json_path)
             temps.append((tmp, json_path))
-            tmp.write_text(json_text({**meta, **result.to_json()}, indent=1, sort_keys=False, allow_nan=False), encoding="utf-8")
+            tmp.write_text(
+                json_text({**meta, **result.to_json()}, indent=1, sort_keys=False, allow_nan=False), encoding="utf-8"
+            )
             for tmp, final in temps:
                 commit(tmp, final)
         finally:
             for tmp, _ in temps:
                 tmp.unlink(missing_ok=True)
     lifted, skipped = len(result), len(result.skipped)
-    typer.echo(f"lifted {lifted} people in {len(result.frame_names)} frames ({skipped} skipped); wrote {npz_path} and {json_path}")
+    typer.echo(
+        f"lifted {lifted} people in {len(result.frame_names)} frames ({skipped} skipped); wrote {npz_path} and {json_path}"
+    )
     if render is not None:
         typer.echo(f"picture written to {render}")
 

@@ -26,10 +26,16 @@ def flow(
     epochs: int = typer.Option(_FLOW.epochs, "--epochs"),
     batch_size: int = typer.Option(_FLOW.batch_size, "--batch-size"),
     lr: float = typer.Option(_FLOW.lr, "--lr"),
-    scale: str = typer.Option(_FLOW.scale, "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."),
+    scale: str = typer.Option(
+        _FLOW.scale, "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."
+    ),
     input_2d: str = typer.Option(_FLOW.input, "--input", help="Train on gt or detected 2D."),
-    epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
+    epoch_samples: Optional[int] = typer.Option(
+        None, "--epoch-samples", help="Random training samples per epoch (default: all)."
+    ),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."
+    ),
     precision: str = typer.Option(_FLOW.precision, "--precision", help="fp32 or bf16 (autocast; log-det stays fp32)."),
     device: str = typer.Option(_FLOW.device, "--device", help=DEVICE_HELP),
     seed: int = typer.Option(_FLOW.seed, "--seed"),
@@ -40,9 +46,22 @@ def flow(
 
     with user_errors():
         config = FlowConfig(
-            data=str(data), out=str(out), pca_bases=None if no_pca else pca_bases, blocks=blocks, hidden=hidden,
-            epochs=epochs, batch_size=batch_size, lr=lr, scale=scale, input=input_2d, epoch_samples=epoch_samples,
-            seed=seed, device=device, precision=precision, max_minutes=max_minutes, resume=resume,
+            data=str(data),
+            out=str(out),
+            pca_bases=None if no_pca else pca_bases,
+            blocks=blocks,
+            hidden=hidden,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            scale=scale,
+            input=input_2d,
+            epoch_samples=epoch_samples,
+            seed=seed,
+            device=device,
+            precision=precision,
+            max_minutes=max_minutes,
+            resume=resume,
         )
         try:
             metrics = train_flow(config)
@@ -61,24 +80,44 @@ def train(
     lr: float = typer.Option(_TRAIN.lr, "--lr"),
     lr_decay: float = typer.Option(_TRAIN.lr_decay, "--lr-decay", help="Exponential learning-rate decay per epoch."),
     hidden: int = typer.Option(_TRAIN.hidden, "--hidden"),
-    variant: str = typer.Option(_TRAIN.variant, "--variant", help="shared (authors' code: shared trunk) or towers (paper: separate towers)."),
-    no_elevation: bool = typer.Option(False, "--no-elevation", help="Ablation: no elevation branch, fixed elevation prior."),
+    variant: str = typer.Option(
+        _TRAIN.variant, "--variant", help="shared (authors' code: shared trunk) or towers (paper: separate towers)."
+    ),
+    no_elevation: bool = typer.Option(
+        False, "--no-elevation", help="Ablation: no elevation branch, fixed elevation prior."
+    ),
     elevation_prior: Optional[str] = typer.Option(
-        None, "--elevation-prior",
+        None,
+        "--elevation-prior",
         help="learned (default with the branch), uniform:LO,HI or normal:MEAN,STD in degrees (default without the branch: uniform:-20,20).",
     ),
-    elevation_init: float = typer.Option(_TRAIN.elevation_init_deg, "--elevation-init",
+    elevation_init: float = typer.Option(
+        _TRAIN.elevation_init_deg,
+        "--elevation-init",
         help="Starting elevation of the branch, degrees (looking down positive): picks the real pose over its mirror image.",
     ),
-    elevation_warmup: int = typer.Option(_TRAIN.elevation_warmup_steps, "--elevation-warmup", help="Steps during which the elevation is held at --elevation-init while the depth forms.",
+    elevation_warmup: int = typer.Option(
+        _TRAIN.elevation_warmup_steps,
+        "--elevation-warmup",
+        help="Steps during which the elevation is held at --elevation-init while the depth forms.",
     ),
     no_bone_prior: bool = typer.Option(False, "--no-bone-prior", help="Ablation: drop L_bone."),
-    bone_ratios: str = typer.Option(_TRAIN.bone_ratios, "--bone-ratios", help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers."),
-    supervised: bool = typer.Option(False, "--supervised", help="The supervised bound: same lifter, L2 loss on 3D ground truth."),
+    bone_ratios: str = typer.Option(
+        _TRAIN.bone_ratios,
+        "--bone-ratios",
+        help="data (from the cache's training 3D), h36m, 3dhp, or a JSON file of 16 numbers.",
+    ),
+    supervised: bool = typer.Option(
+        False, "--supervised", help="The supervised bound: same lifter, L2 loss on 3D ground truth."
+    ),
     input_2d: str = typer.Option(_TRAIN.input, "--input", help="Train on gt or detected 2D."),
-    epoch_samples: Optional[int] = typer.Option(None, "--epoch-samples", help="Random training samples per epoch (default: all)."),
+    epoch_samples: Optional[int] = typer.Option(
+        None, "--epoch-samples", help="Random training samples per epoch (default: all)."
+    ),
     eval_samples: int = typer.Option(_TRAIN.eval_samples, "--eval-samples", help="Test poses scored after each epoch."),
-    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."),
+    max_minutes: Optional[float] = typer.Option(
+        None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."
+    ),
     precision: str = typer.Option(_TRAIN.precision, "--precision", help="fp32 or bf16 (autocast)."),
     device: str = typer.Option(_TRAIN.device, "--device", help=DEVICE_HELP),
     seed: int = typer.Option(_TRAIN.seed, "--seed"),
@@ -90,11 +129,30 @@ def train(
     chosen_prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
     with user_errors():
         config = TrainConfig(
-            data=str(data), flow=str(flow_dir), out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
-            lr_decay=lr_decay, hidden=hidden, variant=variant, elevation=not no_elevation, elevation_prior=chosen_prior, elevation_init_deg=elevation_init, elevation_warmup_steps=elevation_warmup,
-            bone_prior=not no_bone_prior, bone_ratios=bone_ratios, supervised=supervised, input=input_2d,
-            epoch_samples=epoch_samples, eval_samples=eval_samples, seed=seed, device=device, precision=precision,
-            max_minutes=max_minutes, resume=resume,
+            data=str(data),
+            flow=str(flow_dir),
+            out=str(out),
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            lr_decay=lr_decay,
+            hidden=hidden,
+            variant=variant,
+            elevation=not no_elevation,
+            elevation_prior=chosen_prior,
+            elevation_init_deg=elevation_init,
+            elevation_warmup_steps=elevation_warmup,
+            bone_prior=not no_bone_prior,
+            bone_ratios=bone_ratios,
+            supervised=supervised,
+            input=input_2d,
+            epoch_samples=epoch_samples,
+            eval_samples=eval_samples,
+            seed=seed,
+            device=device,
+            precision=precision,
+            max_minutes=max_minutes,
+            resume=resume,
         )
         try:
             metrics = train_lifter(config)
@@ -102,7 +160,9 @@ def train(
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(code=3) from None
     if metrics:
-        typer.echo(f"lifter written to {out} (PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm on the per-epoch test subset)")
+        typer.echo(
+            f"lifter written to {out} (PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm on the per-epoch test subset)"
+        )
 
 
 def register(app: typer.Typer) -> None:

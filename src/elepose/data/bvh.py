@@ -40,11 +40,7 @@ __all__ = [
     "load_h36m_joints",
 ]
 
-_CHANNEL_NAMES = {
-    f"{axis}{kind}".lower(): f"{axis}{kind}"
-    for axis in "XYZ"
-    for kind in ("position", "rotation")
-}
+_CHANNEL_NAMES = {f"{axis}{kind}".lower(): f"{axis}{kind}" for axis in "XYZ" for kind in ("position", "rotation")}
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,9 +159,7 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
         need(4, f"OFFSET x y z of {name!r}")
         if tokens[i] != "OFFSET":
             raise _bad(path, f"joint {name!r}: expected 'OFFSET', got {tokens[i]!r}")
-        offset = np.array(
-            [_parse_number(t, path, f"OFFSET of {name!r}") for t in tokens[i + 1 : i + 4]]
-        )
+        offset = np.array([_parse_number(t, path, f"OFFSET of {name!r}") for t in tokens[i + 1 : i + 4]])
         i += 4
         channels: tuple[str, ...] = ()
         if not is_end:
@@ -183,8 +177,7 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
             if count < 0 or unknown:
                 raise _bad(
                     path,
-                    f"joint {name!r}: unknown channel(s) {unknown}; "
-                    "expected Xposition ... Zrotation",
+                    f"joint {name!r}: unknown channel(s) {unknown}; expected Xposition ... Zrotation",
                 )
             channels = tuple(_CHANNEL_NAMES[c.lower()] for c in raw)
             if len(set(channels)) != len(channels):
@@ -218,9 +211,7 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
     return joints, num_columns
 
 
-_MOTION_HEADER = re.compile(
-    r"\bMOTION\s+Frames:\s*(\S+)\s+Frame\s+Time:\s*(\S+)[^\S\n]*(?:\n|$)"
-)
+_MOTION_HEADER = re.compile(r"\bMOTION\s+Frames:\s*(\S+)\s+Frame\s+Time:\s*(\S+)[^\S\n]*(?:\n|$)")
 
 
 def parse_bvh(text: str, path: str = "<string>") -> Bvh:

@@ -40,7 +40,17 @@ from elepose.atomic import atomic_write, write_json
 from elepose.geometry import pelvis_head_scale
 from elepose.skeleton import BONES, JOINT_NAMES, bone_ratios
 
-__all__ = ["PoseSplit", "PoseCache", "cache_manifest", "write_cache", "random_subset", "save_split", "load_split", "load_manifest", "SPLITS"]
+__all__ = [
+    "PoseSplit",
+    "PoseCache",
+    "cache_manifest",
+    "write_cache",
+    "random_subset",
+    "save_split",
+    "load_split",
+    "load_manifest",
+    "SPLITS",
+]
 
 SPLITS = ("train", "test")
 
@@ -114,11 +124,14 @@ class PoseSplit:
         if v and (self.camera_clip.min() < 0 or self.camera_clip.max() >= c):
             raise ValueError(f"{where}: field 'camera_clip' indexes outside the {c} clips")
 
-    def subset(self, index: np.ndarray) -> "PoseSplit":
+    def subset(self, index: np.ndarray) -> PoseSplit:
         """The poses selected by ``index`` (mask or integer array); cameras and clips are kept."""
         per_pose = {"poses_2d", "poses_2d_detected", "poses_3d", "view", "frame"}
         return PoseSplit(
-            **{f.name: (getattr(self, f.name)[index] if f.name in per_pose else getattr(self, f.name)) for f in fields(self)}
+            **{
+                f.name: (getattr(self, f.name)[index] if f.name in per_pose else getattr(self, f.name))
+                for f in fields(self)
+            }
         )
 
 
@@ -221,9 +234,7 @@ def _split_counts(split: PoseSplit) -> dict[str, Any]:
     }
 
 
-def cache_manifest(
-    train: PoseSplit, test: PoseSplit, sources: list[dict[str, Any]], **extra: Any
-) -> dict[str, Any]:
+def cache_manifest(train: PoseSplit, test: PoseSplit, sources: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     """The manifest of a cache of any source: sources, counts per split and dataset, the training
     3D's bone ratios (``bone_ratios``, the value training uses by default), the 2D dataset scale
     (mean pelvis-head px of the training ground truth) and software versions; ``extra`` keys are

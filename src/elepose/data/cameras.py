@@ -88,13 +88,15 @@ class Cameras:
         return int(self.K.shape[0])
 
     @staticmethod
-    def concatenate(parts: list["Cameras"]) -> "Cameras":
+    def concatenate(parts: list[Cameras]) -> Cameras:
         """Stack several camera sets in order (an empty list gives zero cameras)."""
         if not parts:
             return Cameras(np.zeros((0, 3, 3)), np.zeros((0, 3, 3)), np.zeros((0, 3)), *(np.zeros(0),) * 3)
         return Cameras(
-            *(np.concatenate([getattr(p, name) for p in parts]) for name in
-              ("K", "R", "t", "azimuth_deg", "elevation_deg", "roll_deg"))
+            *(
+                np.concatenate([getattr(p, name) for p in parts])
+                for name in ("K", "R", "t", "azimuth_deg", "elevation_deg", "roll_deg")
+            )
         )
 
 
@@ -139,7 +141,9 @@ def place_cameras(
     image_size: int,
 ) -> Cameras:
     """Cameras at ``distance`` metres from ``target (3,)`` (world), one per angle triple ``(V,)`` degrees."""
-    azimuth_deg, elevation_deg, roll_deg = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (azimuth_deg, elevation_deg, roll_deg))
+    azimuth_deg, elevation_deg, roll_deg = (
+        np.asarray(a, dtype=np.float64).reshape(-1) for a in (azimuth_deg, elevation_deg, roll_deg)
+    )
     az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
     offsets = distance * np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1)
     poses = [look_at(target + off, target, np.radians(roll)) for off, roll in zip(offsets, roll_deg)]
@@ -209,7 +213,9 @@ def draw_window_cameras(rng: np.random.Generator, pelvis: np.ndarray, options: C
     azimuth = (phi0 + np.arange(n) * (360.0 / n)) % 360.0
     target = pelvis.mean(axis=0)
     excursion = float(np.linalg.norm(pelvis[:, :2] - target[:2], axis=-1).max())
-    return place_cameras(target, options.distance + excursion, azimuth, elevation, roll, options.focal, options.image_size)
+    return place_cameras(
+        target, options.distance + excursion, azimuth, elevation, roll, options.focal, options.image_size
+    )
 
 
 # ----------------------------------------------------------------------------- cameras of recorded data

@@ -34,21 +34,18 @@ midpoint) gets the *minimum* score of its sources, so a midpoint of a missing jo
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from elepose.atomic import atomic_write
 from elepose.data.h36m import read_videopose3d_npz
 from elepose.skeleton import (
-    JOINT_NAMES,
     NUM_JOINTS,
     coco17_to_h36m,
     openpose_body25_to_h36m,
@@ -166,7 +163,7 @@ class _Frames:
     where: list[str]  # per person, e.g. "[3].instances[1]"
 
     @classmethod
-    def empty(cls) -> "_Frames":
+    def empty(cls) -> _Frames:
         return cls([], [], [], [], [])
 
     def add(self, keypoints: np.ndarray, scores: np.ndarray, where: str) -> None:
@@ -371,9 +368,7 @@ def _read_openpose(path: Path, parsed: dict[Path, Any]) -> Detections:
             values = _numbers(file, field, raw, (len(raw),), expected)
             this = _OPENPOSE_LAYOUTS.get(values.size)
             if this is None:
-                raise ValueError(
-                    f"{file}: {field}: expected 75 (BODY_25) or 54 (COCO-18) values, got {values.size}"
-                )
+                raise ValueError(f"{file}: {field}: expected 75 (BODY_25) or 54 (COCO-18) values, got {values.size}")
             if layout is not None and this != layout:
                 raise ValueError(f"{file}: {field}: {this} person among {layout} people; expected one model")
             layout = this

@@ -32,10 +32,7 @@ Choices made where SPEC section 8 leaves room:
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
-import shutil
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -45,8 +42,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from elepose import __version__
-from elepose.atomic import write_json
 from elepose.data.bvh import load_h36m_joints
 from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
 from elepose.data.cameras import (
@@ -58,8 +53,7 @@ from elepose.data.cameras import (
     project_points,
     to_camera_frame,
 )
-from elepose.geometry import pelvis_head_scale
-from elepose.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, PELVIS, bone_ratios
+from elepose.skeleton import NUM_JOINTS, PELVIS
 
 __all__ = [
     "ClipLike",
@@ -209,7 +203,9 @@ def render_clip(clip: ClipLike, split: str, dataset: str, options: BuildOptions)
     pelvis = world[:, PELVIS]
     windows = pelvis_windows(pelvis, options.cameras.window_travel)
     num_windows = int(windows.max()) + 1
-    cameras = Cameras.concatenate([draw_window_cameras(rng, pelvis[windows == w], options.cameras) for w in range(num_windows)])
+    cameras = Cameras.concatenate(
+        [draw_window_cameras(rng, pelvis[windows == w], options.cameras) for w in range(num_windows)]
+    )
     per_window = options.cameras.views_per_window
     views = windows[:, None] * per_window + np.arange(per_window)  # (K, 4) camera of each frame's views
     noise = detection_noise(rng, views.shape + (NUM_JOINTS,), options)
@@ -263,7 +259,9 @@ def assemble_split(clips: Sequence[RenderedClip]) -> PoseSplit:
     )
 
 
-def _manifest(train: PoseSplit, test: PoseSplit, options: BuildOptions, sources: list[dict[str, Any]]) -> dict[str, Any]:
+def _manifest(
+    train: PoseSplit, test: PoseSplit, options: BuildOptions, sources: list[dict[str, Any]]
+) -> dict[str, Any]:
     if len(train) == 0:
         raise ValueError("build: the training split holds no poses (no clip had a view with every joint in the image)")
     return cache_manifest(train, test, sources, seed=options.seed, options=asdict(options))
@@ -283,7 +281,9 @@ def build_from_clips(
     rendered = [c if isinstance(c, RenderedClip) else render_clip(c[0], c[1], c[2], options) for c in clips]
     names = [c.name for c in rendered]
     if len(set(names)) != len(names):
-        raise ValueError(f"build: clip names must be unique, repeated: {sorted({n for n in names if names.count(n) > 1})}")
+        raise ValueError(
+            f"build: clip names must be unique, repeated: {sorted({n for n in names if names.count(n) > 1})}"
+        )
     rendered.sort(key=lambda c: c.name)
     train = assemble_split([c for c in rendered if c.split == "train"])
     test = assemble_split([c for c in rendered if c.split == "test"])
@@ -323,7 +323,7 @@ def limit_files(files: Sequence[Path], limit: int | None) -> list[Path]:
         raise ValueError(f"--limit-clips: expected a positive number of clips, got {limit}")
     if limit is None or limit >= len(files):
         return list(files)
-    key = lambda f: (zlib.crc32(f"subset/{f.stem}".encode("utf-8")), f.stem)  # noqa: E731
+    key = lambda f: (zlib.crc32(f"subset/{f.stem}".encode()), f.stem)  # noqa: E731
     return sorted(sorted(files, key=key)[:limit])
 
 
@@ -372,16 +372,18 @@ def build_cache(
     else:
         rendered = [_load_and_render(*job) for job in wrap(jobs, len(jobs))]
     datasets = sorted({job[3] for job in jobs})
-    sources = [{
-        "source": source if source in ("bandai", "cmu") else str(Path(source)),
-        "label": label,
-        "data_root": str(data_root) if source in ("bandai", "cmu") else None,
-        "mapping": mapping if mapping is None or isinstance(mapping, str) else "custom",
-        "files_found": len(all_files),
-        "files_used": len(files),
-        "datasets": datasets,
-        "limit_clips": limit_clips,
-    }]
+    sources = [
+        {
+            "source": source if source in ("bandai", "cmu") else str(Path(source)),
+            "label": label,
+            "data_root": str(data_root) if source in ("bandai", "cmu") else None,
+            "mapping": mapping if mapping is None or isinstance(mapping, str) else "custom",
+            "files_found": len(all_files),
+            "files_used": len(files),
+            "datasets": datasets,
+            "limit_clips": limit_clips,
+        }
+    ]
     cache = build_from_clips(rendered, options, sources)
     write_cache(out, cache)
     return cache.manifest

@@ -217,9 +217,7 @@ def _bad(source: str, what: str) -> ValueError:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def _point_name(value: Any, source: str, field: str) -> str:
@@ -231,9 +229,7 @@ def _point_name(value: Any, source: str, field: str) -> str:
 def _parse_target(value: Any, source: str, joint: str) -> Target:
     if isinstance(value, str):
         return Joint(_point_name(value, source, joint))
-    expected = (
-        'a joint name, {"extend": [FROM, TO], "metres": M} or {"mean": [A, B]}'
-    )
+    expected = 'a joint name, {"extend": [FROM, TO], "metres": M} or {"mean": [A, B]}'
     if isinstance(value, Mapping):
         keys = set(value)
         pair = value.get("extend", value.get("mean"))
@@ -265,9 +261,7 @@ def parse_mapping(raw: Mapping[str, Any], source: str = "<mapping>") -> MocapMap
         )
     missing = [k for k in JOINT_NAMES if k not in raw]
     if missing:
-        raise _bad(
-            source, f"missing H36M joint(s) {missing}; all 17 of {list(JOINT_NAMES)} are needed"
-        )
+        raise _bad(source, f"missing H36M joint(s) {missing}; all 17 of {list(JOINT_NAMES)} are needed")
     units = raw.get("units_to_metres", 1.0)
     if not (_is_number(units) and units > 0):
         raise _bad(source, f"units_to_metres: expected a positive number, got {units!r}")
@@ -295,14 +289,10 @@ def load_mapping_file(path: str | os.PathLike[str]) -> MocapMapping:
 def detect_mapping(point_names: Sequence[str], source: str = "<bvh>") -> str:
     """The built-in mapping whose source joints are all in ``point_names``."""
     present = set(point_names)
-    matches = [
-        name for name, raw in BUILTIN_MAPPINGS.items()
-        if parse_mapping(raw, name).source_points() <= present
-    ]
+    matches = [name for name, raw in BUILTIN_MAPPINGS.items() if parse_mapping(raw, name).source_points() <= present]
     if len(matches) != 1:
         needs = {
-            name: sorted(parse_mapping(raw, name).source_points() - present)
-            for name, raw in BUILTIN_MAPPINGS.items()
+            name: sorted(parse_mapping(raw, name).source_points() - present) for name, raw in BUILTIN_MAPPINGS.items()
         }
         raise _bad(
             source,
@@ -312,9 +302,7 @@ def detect_mapping(point_names: Sequence[str], source: str = "<bvh>") -> str:
     return matches[0]
 
 
-def resolve_mapping(
-    mapping: MappingSpec, point_names: Sequence[str], source: str = "<bvh>"
-) -> MocapMapping:
+def resolve_mapping(mapping: MappingSpec, point_names: Sequence[str], source: str = "<bvh>") -> MocapMapping:
     """``mapping`` (None = detect from ``point_names``, a built-in name, a dict, or a JSON
     file path) -> ``MocapMapping``; ``source`` names the BVH file in errors."""
     if mapping is None:
@@ -324,11 +312,7 @@ def resolve_mapping(
         return parse_mapping(mapping, "<mapping dict>")
     if isinstance(mapping, str) and mapping in BUILTIN_MAPPINGS:
         return parse_mapping(BUILTIN_MAPPINGS[mapping], mapping)
-    if (
-        isinstance(mapping, os.PathLike)
-        or str(mapping).lower().endswith(".json")
-        or Path(str(mapping)).is_file()
-    ):
+    if isinstance(mapping, os.PathLike) or str(mapping).lower().endswith(".json") or Path(str(mapping)).is_file():
         return load_mapping_file(mapping)
     raise ValueError(
         f"{source}: unknown mapping {mapping!r}; expected one of the built-in mappings "
@@ -349,8 +333,7 @@ def apply_mapping(
     if missing:
         raise _bad(
             source,
-            f"mapping {mapping.name!r} needs joint(s) {missing} that the file lacks; "
-            f"it has {list(point_names)}",
+            f"mapping {mapping.name!r} needs joint(s) {missing} that the file lacks; it has {list(point_names)}",
         )
     metres = np.asarray(points, dtype=np.float64) * mapping.units_to_metres
     if mapping.up == "y":
@@ -368,8 +351,7 @@ def apply_mapping(
             if np.any(length < 1e-9):
                 raise _bad(
                     source,
-                    f"{JOINT_NAMES[k]}: cannot extend {target.from_} -> {target.to}, "
-                    "the two points coincide",
+                    f"{JOINT_NAMES[k]}: cannot extend {target.from_} -> {target.to}, the two points coincide",
                 )
             out[:, k] = end + target.metres * direction / length
     return out

@@ -66,24 +66,75 @@ SOURCE = "mpi-inf-3dhp"
 
 # Source: MPI-INF-3DHP util/mpii_get_joint_set.m, 'all' (1-based there, 0-based here).
 ALL_JOINT_NAMES: tuple[str, ...] = (
-    "spine3", "spine4", "spine2", "spine", "pelvis", "neck", "head", "head_top",
-    "left_clavicle", "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-    "right_clavicle", "right_shoulder", "right_elbow", "right_wrist", "right_hand",
-    "left_hip", "left_knee", "left_ankle", "left_foot", "left_toe",
-    "right_hip", "right_knee", "right_ankle", "right_foot", "right_toe",
+    "spine3",
+    "spine4",
+    "spine2",
+    "spine",
+    "pelvis",
+    "neck",
+    "head",
+    "head_top",
+    "left_clavicle",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "left_hand",
+    "right_clavicle",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "right_hand",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "left_foot",
+    "left_toe",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "right_foot",
+    "right_toe",
 )
 # Source: mpii_get_joint_set.m, 'relevant' = all_joint_names([8 6 15 16 17 10 11 12 24 25 26
 # 19 20 21 5 4 7]): the order of the test set's annot_data.mat.
 TEST_JOINT_NAMES: tuple[str, ...] = (
-    "head_top", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
-    "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
-    "left_knee", "left_ankle", "pelvis", "spine", "head",
+    "head_top",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "pelvis",
+    "spine",
+    "head",
 )
 # 3DHP joint names feeding each H36M-17 joint (elepose.skeleton.JOINT_NAMES order).
 _H36M_FROM_3DHP: tuple[str, ...] = (
-    "pelvis", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
-    "spine", "neck", "head", "head_top", "left_shoulder", "left_elbow", "left_wrist",
-    "right_shoulder", "right_elbow", "right_wrist",
+    "pelvis",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "spine",
+    "neck",
+    "head",
+    "head_top",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
 )
 TRAIN_TO_H36M: tuple[int, ...] = tuple(ALL_JOINT_NAMES.index(n) for n in _H36M_FROM_3DHP)
 """Index into the 28 training joints for each H36M joint: (4, 23, 24, 25, 18, 19, 20, 3, 5, 6, 7, 9, 10, 11, 14, 15, 16)."""
@@ -98,10 +149,22 @@ NUM_CAMERAS = 14
 # Source: util/mpii_get_sequence_info.m: (subject, sequence) -> (num_frames, fps). The README
 # advises reading only the first num_frames rows of annot.mat.
 SEQUENCE_INFO: dict[tuple[int, int], tuple[int, int]] = {
-    (1, 1): (6416, 25), (1, 2): (12430, 50), (2, 1): (6502, 25), (2, 2): (6081, 25),
-    (3, 1): (12488, 50), (3, 2): (12283, 50), (4, 1): (6171, 25), (4, 2): (6675, 25),
-    (5, 1): (12820, 50), (5, 2): (12312, 50), (6, 1): (6188, 25), (6, 2): (6145, 25),
-    (7, 1): (6239, 25), (7, 2): (6320, 25), (8, 1): (6468, 25), (8, 2): (6054, 25),
+    (1, 1): (6416, 25),
+    (1, 2): (12430, 50),
+    (2, 1): (6502, 25),
+    (2, 2): (6081, 25),
+    (3, 1): (12488, 50),
+    (3, 2): (12283, 50),
+    (4, 1): (6171, 25),
+    (4, 2): (6675, 25),
+    (5, 1): (12820, 50),
+    (5, 2): (12312, 50),
+    (6, 1): (6188, 25),
+    (6, 2): (6145, 25),
+    (7, 1): (6239, 25),
+    (7, 2): (6320, 25),
+    (8, 1): (6468, 25),
+    (8, 2): (6054, 25),
 }
 
 # Test cameras, pixels. TS1-4: 2048x2048 studio camera, TS5-6: 1920x1080 outdoor camera.
@@ -114,12 +177,20 @@ SEQUENCE_INFO: dict[tuple[int, int], tuple[int, int]] = {
 _K_STUDIO = ((1500.172288, 0.0, 1017.38733568), (0.0, 1500.172288, 1043.03198208), (0.0, 0.0, 1.0))
 _K_OUTDOOR = ((1683.98345952, 0.0, 939.85754016), (0.0, 1683.98345952, 560.14074317), (0.0, 0.0, 1.0))
 TEST_INTRINSICS: dict[str, tuple[tuple[float, ...], ...]] = {
-    "TS1": _K_STUDIO, "TS2": _K_STUDIO, "TS3": _K_STUDIO, "TS4": _K_STUDIO,
-    "TS5": _K_OUTDOOR, "TS6": _K_OUTDOOR,
+    "TS1": _K_STUDIO,
+    "TS2": _K_STUDIO,
+    "TS3": _K_STUDIO,
+    "TS4": _K_STUDIO,
+    "TS5": _K_OUTDOOR,
+    "TS6": _K_OUTDOOR,
 }
 TEST_IMAGE_SIZE: dict[str, tuple[int, int]] = {
-    "TS1": (2048, 2048), "TS2": (2048, 2048), "TS3": (2048, 2048), "TS4": (2048, 2048),
-    "TS5": (1920, 1080), "TS6": (1920, 1080),
+    "TS1": (2048, 2048),
+    "TS2": (2048, 2048),
+    "TS3": (2048, 2048),
+    "TS4": (2048, 2048),
+    "TS5": (1920, 1080),
+    "TS6": (1920, 1080),
 }
 
 BONE_RATIOS: tuple[float, ...] = MPI_INF_3DHP_BONE_RATIOS
@@ -284,7 +355,9 @@ def _train_views(
     frames = np.asarray(data["frames"]).ravel().astype(np.int64)
     for key, value in cells.items():
         if len(value) != len(camera_ids):
-            raise ValueError(f"{path}: key 'cameras' lists {len(camera_ids)} cameras but {key!r} has {len(value)} cells")
+            raise ValueError(
+                f"{path}: key 'cameras' lists {len(camera_ids)} cameras but {key!r} has {len(value)} cells"
+            )
     calibration_path = seq_dir / "camera.calibration"
     calibration = read_calibration(calibration_path) if calibration_path.is_file() else {}
     limit = SEQUENCE_INFO.get((subject, sequence), (len(frames), 0))[0]
@@ -484,7 +557,9 @@ def load_3dhp(
     if train_stride < 1 or test_stride < 1:
         raise ValueError(f"strides must be >= 1, got train_stride={train_stride}, test_stride={test_stride}")
     if not subjects or not test_sequences:
-        raise ValueError(f"need at least one training subject and one test sequence, got {subjects} and {test_sequences}")
+        raise ValueError(
+            f"need at least one training subject and one test sequence, got {subjects} and {test_sequences}"
+        )
     bad = [c for c in cameras if not 0 <= c < NUM_CAMERAS]
     if bad or not cameras:
         raise ValueError(f"cameras must be a non-empty subset of 0..13, got {tuple(cameras)}")

@@ -53,13 +53,24 @@ def _load_public(
             "test_subjects": list(H36M_TEST_SUBJECTS),
             "train_stride": strides.get("train_stride", 1),
             "test_stride": H36M_TEST_STRIDE,
-            "poses_2d_detected": "copy of the ground-truth 2D" if h36m_detections is None else f"from {h36m_detections}",
+            "poses_2d_detected": "copy of the ground-truth 2D"
+            if h36m_detections is None
+            else f"from {h36m_detections}",
         }
-        authors: dict[str, Any] = {"values": list(H36M_BONE_RATIOS), "source": "ElePose authors' code (SPEC section 6)", "train_option": "--bone-ratios h36m"}
+        authors: dict[str, Any] = {
+            "values": list(H36M_BONE_RATIOS),
+            "source": "ElePose authors' code (SPEC section 6)",
+            "train_option": "--bone-ratios h36m",
+        }
     elif source == "3dhp":
         splits, metadata = mpi_inf_3dhp.load_3dhp(Path(str(root)), **strides)
         metadata.pop("bone_ratios", None)
-        entry = {"source": "3dhp", "label": mpi_inf_3dhp.SOURCE, "datasets": [mpi_inf_3dhp.SOURCE], "metadata": metadata}
+        entry = {
+            "source": "3dhp",
+            "label": mpi_inf_3dhp.SOURCE,
+            "datasets": [mpi_inf_3dhp.SOURCE],
+            "metadata": metadata,
+        }
         authors = {
             "values": list(MPI_INF_3DHP_BONE_RATIOS),
             "source": "ElePose authors' code, commit c1620ec (commented out); SPEC section 6",

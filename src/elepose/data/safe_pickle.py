@@ -37,13 +37,23 @@ _NUMPY_GLOBALS = {
 }
 # Inert builtin types (constructing them runs no user code). Python 2 pickles say __builtin__.
 _BUILTIN_NAMES = {
-    "list", "dict", "tuple", "set", "frozenset", "bytearray", "bytes", "str", "int", "float",
-    "complex", "bool", "slice", "range",
+    "list",
+    "dict",
+    "tuple",
+    "set",
+    "frozenset",
+    "bytearray",
+    "bytes",
+    "str",
+    "int",
+    "float",
+    "complex",
+    "bool",
+    "slice",
+    "range",
 }
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    _NUMPY_GLOBALS
-    | {("builtins", n) for n in _BUILTIN_NAMES}
-    | {("__builtin__", n) for n in _BUILTIN_NAMES}
+    _NUMPY_GLOBALS | {("builtins", n) for n in _BUILTIN_NAMES} | {("__builtin__", n) for n in _BUILTIN_NAMES}
 )
 """Every ``(module, name)`` pair :class:`RestrictedUnpickler` resolves."""
 
@@ -66,9 +76,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         # Resolve numpy's module under whichever name this numpy version uses, without the
         # deprecation shim numpy 2 keeps for numpy.core.
         if _NUMPY_2 and module.startswith("numpy.core"):
-            module = "numpy._core" + module[len("numpy.core"):]
+            module = "numpy._core" + module[len("numpy.core") :]
         elif not _NUMPY_2 and module.startswith("numpy._core"):
-            module = "numpy.core" + module[len("numpy._core"):]
+            module = "numpy.core" + module[len("numpy._core") :]
         return super().find_class(module, name)
 
 

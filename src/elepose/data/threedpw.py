@@ -63,19 +63,37 @@ SOURCE = "3dpw"
 
 # Source: SMPL joint order (e.g. smplx/joint_names.py, the first 24 entries).
 SMPL_JOINT_NAMES: tuple[str, ...] = (
-    "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2",
-    "left_ankle", "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar",
-    "right_collar", "head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hand", "right_hand",
+    "pelvis",
+    "left_hip",
+    "right_hip",
+    "spine1",
+    "left_knee",
+    "right_knee",
+    "spine2",
+    "left_ankle",
+    "right_ankle",
+    "spine3",
+    "left_foot",
+    "right_foot",
+    "neck",
+    "left_collar",
+    "right_collar",
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hand",
+    "right_hand",
 )
 SMPL_TO_H36M: tuple[int, ...] = (0, 2, 5, 8, 1, 4, 7, 6, 12, 15, -1, 16, 18, 20, 17, 19, 21)
 """SMPL joint per H36M-17 joint; -1 = head top, extended beyond SMPL head (15) from neck (12)."""
 _SMPL_NECK, _SMPL_HEAD, _H36M_HEAD = 12, 15, 10
 
 # OpenPose COCO-18 joints that openpose_coco18_to_h36m reads (all but the ears).
-OPENPOSE_REQUIRED: tuple[int, ...] = tuple(
-    i for i, n in enumerate(OPENPOSE_COCO18_NAMES) if n not in ("REar", "LEar")
-)
+OPENPOSE_REQUIRED: tuple[int, ...] = tuple(i for i, n in enumerate(OPENPOSE_COCO18_NAMES) if n not in ("REar", "LEar"))
 
 BONE_RATIOS: tuple[float, ...] | None = None
 """The authors published no 3DPW bone-ratio constants; use the metadata's ``train_split`` ratios."""
@@ -332,7 +350,9 @@ def load_3dpw(
             "world_up": c.up,
             "poses_2d": "re-projection of the 3D skeleton with the frame's camera",
             "poses_2d_detected": (
-                "provided OpenPose COCO-18 poses2d -> H36M-17" if detected == "openpose" else "= poses_2d (re-projection)"
+                "provided OpenPose COCO-18 poses2d -> H36M-17"
+                if detected == "openpose"
+                else "= poses_2d (re-projection)"
             ),
         }
     splits = {name: _to_split(c) for name, c in collected.items()}

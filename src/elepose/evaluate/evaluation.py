@@ -89,7 +89,12 @@ def elevation_agreement(predicted_rad: np.ndarray, true_deg: np.ndarray) -> dict
 
 
 def evaluate_during_training(
-    lifter: torch.nn.Module, test: PoseSplit, norm: Normalisation, kind: str, samples: int | None, device: torch.device | str
+    lifter: torch.nn.Module,
+    test: PoseSplit,
+    norm: Normalisation,
+    kind: str,
+    samples: int | None,
+    device: torch.device | str,
 ) -> dict[str, float]:
     """Quick per-epoch check on a fixed test subset: standard PA-MPJPE / N-MPJPE and elevation."""
     subset = random_subset(test, samples)
@@ -139,7 +144,13 @@ def evaluate_checkpoint(
                 flow, torch.as_tensor(pred.poses_3d), torch.as_tensor(pred.elevation), learned, rotations
             ).numpy()
             errors = per_pose_errors(pred.poses_3d, gt, protocol="standard")
-            per_pose = {"pa_mpjpe": errors["pa_mpjpe"], "nll": nll, "pred": pred.poses_3d, "gt": gt, "inputs_px": test.poses_2d}
+            per_pose = {
+                "pa_mpjpe": errors["pa_mpjpe"],
+                "nll": nll,
+                "pred": pred.poses_3d,
+                "gt": gt,
+                "inputs_px": test.poses_2d,
+            }
     report["poses"] = len(test)
     report["learned_elevation"] = {
         "mu_deg": math.degrees(learned.mu_rad),

@@ -33,7 +33,9 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     return figure
 
 
-def nll_bins(pa_mpjpe_mm: np.ndarray, nll: np.ndarray, start: float = 20.0, stop: float = 120.0, step: float = 5.0) -> list[tuple[float, np.ndarray]]:
+def nll_bins(
+    pa_mpjpe_mm: np.ndarray, nll: np.ndarray, start: float = 20.0, stop: float = 120.0, step: float = 5.0
+) -> list[tuple[float, np.ndarray]]:
     """Group ``nll`` by PA-MPJPE bins of ``step`` mm from ``start``; the last bin holds ``>= stop``.
 
     Poses below ``start`` join the first bin, as in the paper's figure (bins 20..120 mm).
@@ -55,7 +57,9 @@ def plot_nll_vs_error(path: str | Path, pa_mpjpe_mm: np.ndarray, nll: np.ndarray
     ax.set_xticks(range(1, len(labels) + 1), labels)
     counts = [len(v) for _, v in bins]
     for i, c in enumerate(counts):
-        ax.annotate(str(c), (i + 1, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7, color="grey")
+        ax.annotate(
+            str(c), (i + 1, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=7, color="grey"
+        )
     ax.set_xlabel("PA-MPJPE bin (mm)")
     ax.set_ylabel("NLL (mean over virtual views)")
     ax.set_title(title or "Reliability: flow NLL against 3D error")
@@ -67,7 +71,7 @@ SIDE_COLOURS: dict[str, str] = {"left": "#1f77b4", "right": "#d62728", "centre":
 
 
 def joint_side(joint: int) -> str:
-    """"left", "right" or "centre" for an H36M joint index."""
+    """ "left", "right" or "centre" for an H36M joint index."""
     if joint in LEFT_JOINTS:
         return "left"
     if joint in RIGHT_JOINTS:
@@ -105,10 +109,20 @@ def draw_skeleton(
     colours = joint_colours()
     for j in range(NUM_JOINTS):
         face = "white" if missing[j] else colours[j]
-        ax.plot(*points[j:j + 1].T, marker="o", markersize=5, markerfacecolor=face, markeredgecolor=colours[j], linestyle="", alpha=alpha)
+        ax.plot(
+            *points[j : j + 1].T,
+            marker="o",
+            markersize=5,
+            markerfacecolor=face,
+            markeredgecolor=colours[j],
+            linestyle="",
+            alpha=alpha,
+        )
 
 
-def plot_best_worst(path: str | Path, pred: np.ndarray, gt: np.ndarray, pa_mpjpe_mm: np.ndarray, count: int = 4) -> None:
+def plot_best_worst(
+    path: str | Path, pred: np.ndarray, gt: np.ndarray, pa_mpjpe_mm: np.ndarray, count: int = 4
+) -> None:
     """The ``count`` best and worst lifted poses (Procrustes-aligned, solid) over ground truth (dashed)."""
     order = np.argsort(pa_mpjpe_mm)
     chosen = list(order[:count]) + list(order[-count:])

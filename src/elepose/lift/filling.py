@@ -75,7 +75,9 @@ def fill_missing_joints(
     keypoints = np.asarray(keypoints_px, dtype=np.float64)
     missing = np.asarray(missing, dtype=bool)
     if keypoints.ndim != 3 or keypoints.shape[-1] != 2 or missing.shape != keypoints.shape[:2]:
-        raise ValueError(f"fill_missing_joints: expected keypoints (P, J, 2) and missing (P, J); got {keypoints.shape}, {missing.shape}")
+        raise ValueError(
+            f"fill_missing_joints: expected keypoints (P, J, 2) and missing (P, J); got {keypoints.shape}, {missing.shape}"
+        )
     p, j, _ = keypoints.shape
     mean = torch.as_tensor(pca_mean, dtype=torch.float64).reshape(2 * j)
     components = torch.as_tensor(pca_components, dtype=torch.float64).reshape(-1, 2 * j)

@@ -166,7 +166,8 @@ class LiftResult:
                 person["joints_3d_metres"] = np.round(self.poses_3d_metres[i], 6).tolist()
             frames[int(self.frame[i])]["people"].append(person)
         skipped = [
-            {"frame": f, "frame_name": self.frame_names[f], "person": p, "reason": reason} for f, p, reason in self.skipped
+            {"frame": f, "frame_name": self.frame_names[f], "person": p, "reason": reason}
+            for f, p, reason in self.skipped
         ]
         return {"joint_names": list(JOINT_NAMES), "frames": frames, "skipped": skipped}
 
@@ -179,7 +180,9 @@ def _as_detections(keypoints: Any, format: str | None) -> Detections:
         return read_keypoints(keypoints, format)
     array = np.asarray(keypoints)
     if array.ndim != 3 or array.shape[1:] not in ((NUM_JOINTS, 2), (NUM_JOINTS, 3)):
-        raise ValueError(f"keypoints: expected an array (N, 17, 2) or (N, 17, 3) in H36M order, got shape {array.shape}")
+        raise ValueError(
+            f"keypoints: expected an array (N, 17, 2) or (N, 17, 3) in H36M order, got shape {array.shape}"
+        )
     if not np.issubdtype(array.dtype, np.number):
         raise ValueError(f"keypoints: expected numbers, got dtype {array.dtype}")
     if array.shape[0] == 0:
@@ -239,7 +242,7 @@ class Lifter:
         )
 
     @classmethod
-    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> "Lifter":
+    def load(cls, path: str | Path, device: torch.device | str = "cpu") -> Lifter:
         """Load a lifter run folder (``elepose train --out``); ``device``: "cpu", "cuda" or "auto".
 
         Raises :class:`elepose.models.io.CheckpointError` (a ``ValueError``) naming the file
@@ -306,7 +309,9 @@ class Lifter:
         scales = self._scales(poses_px, scale) if len(poses_px) else torch.zeros(0, dtype=torch.float64)
         degenerate = ~(torch.isfinite(scales) & (scales > 1e-6)).numpy()
         for i in np.flatnonzero(keep)[degenerate]:
-            skipped.append((int(detections.frame[i]), int(detections.person[i]), "zero size: its joints lie on one point"))
+            skipped.append(
+                (int(detections.frame[i]), int(detections.person[i]), "zero size: its joints lie on one point")
+            )
         keep[np.flatnonzero(keep)[degenerate]] = False
         poses_px, scales = poses_px[~degenerate], scales[~degenerate]
 
@@ -316,8 +321,13 @@ class Lifter:
         else:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
         nll = reliability_nll(
-            self.flow, torch.as_tensor(poses_3d), torch.as_tensor(elevation), self.learned_elevation,
-            rotations, seed, self.device,
+            self.flow,
+            torch.as_tensor(poses_3d),
+            torch.as_tensor(elevation),
+            self.learned_elevation,
+            rotations,
+            seed,
+            self.device,
         ).numpy()
         if self.record.reliability is None:
             reliability = np.full(len(nll), np.nan)
@@ -341,7 +351,9 @@ class Lifter:
             skipped=skipped,
         )
 
-    def _screen(self, detections: Detections, missing: np.ndarray, min_visible: int) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    def _screen(
+        self, detections: Detections, missing: np.ndarray, min_visible: int
+    ) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
         """Which people can be lifted ``(P,)`` bool, and ``(frame, person, reason)`` for the rest."""
         visible = (~missing).sum(axis=1)
         few = visible < min_visible

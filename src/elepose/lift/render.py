@@ -31,6 +31,7 @@ from elepose.skeleton import NUM_JOINTS
 
 __all__ = ["render_pose", "render_sequence"]
 
+
 def _missing_mask(missing: np.ndarray | None) -> np.ndarray:
     if missing is None:
         return np.zeros(NUM_JOINTS, dtype=bool)

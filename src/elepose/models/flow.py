@@ -291,8 +291,7 @@ class PoseFlow(nn.Module):
         poses_2d = torch.as_tensor(poses_2d)
         if poses_2d.ndim != 3 or poses_2d.shape[1:] != (self.num_joints, 2):
             raise ValueError(
-                f"PoseFlow.{name}: poses_2d must have shape (N, {self.num_joints}, 2), "
-                f"got {tuple(poses_2d.shape)}"
+                f"PoseFlow.{name}: poses_2d must have shape (N, {self.num_joints}, 2), got {tuple(poses_2d.shape)}"
             )
         return poses_2d
 
@@ -308,9 +307,7 @@ class PoseFlow(nn.Module):
         poses_2d = self._check_poses(poses_2d, "fit_pca")
         data = poses_2d.reshape(poses_2d.shape[0], -1).to(torch.float64)
         if data.shape[0] <= self.pca_bases:
-            raise ValueError(
-                f"PoseFlow.fit_pca: need more than pca_bases={self.pca_bases} poses, got {data.shape[0]}"
-            )
+            raise ValueError(f"PoseFlow.fit_pca: need more than pca_bases={self.pca_bases} poses, got {data.shape[0]}")
         if not torch.isfinite(data).all():
             raise ValueError("PoseFlow.fit_pca: poses_2d contains NaN or infinite values")
         mean = data.mean(dim=0)

@@ -12,8 +12,8 @@ leaves a damaged file.
 
 from __future__ import annotations
 
-from pathlib import Path
 import json
+from pathlib import Path
 from typing import Any
 
 import torch

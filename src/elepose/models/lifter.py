@@ -111,13 +111,9 @@ class LiftingNetwork(nn.Module):
     ) -> None:
         super().__init__()
         if variant not in ("shared", "towers"):
-            raise ValueError(
-                f"LiftingNetwork: variant must be 'shared' or 'towers', got {variant!r}"
-            )
+            raise ValueError(f"LiftingNetwork: variant must be 'shared' or 'towers', got {variant!r}")
         if num_joints < 2 or hidden < 1:
-            raise ValueError(
-                f"LiftingNetwork: need num_joints >= 2 and hidden >= 1, got {num_joints}, {hidden}"
-            )
+            raise ValueError(f"LiftingNetwork: need num_joints >= 2 and hidden >= 1, got {num_joints}, {hidden}")
         self.num_joints = num_joints
         self.hidden = hidden
         self.variant = variant
@@ -129,13 +125,9 @@ class LiftingNetwork(nn.Module):
             self.elevation_branch = _blocks(hidden, 2) if elevation else None
         else:
             self.trunk = None
-            self.depth_branch = nn.Sequential(
-                _input_layer(in_features, hidden), *_blocks(hidden, 3)
-            )
+            self.depth_branch = nn.Sequential(_input_layer(in_features, hidden), *_blocks(hidden, 3))
             self.elevation_branch = (
-                nn.Sequential(_input_layer(in_features, hidden), *_blocks(hidden, 3))
-                if elevation
-                else None
+                nn.Sequential(_input_layer(in_features, hidden), *_blocks(hidden, 3)) if elevation else None
             )
         self.depth_head = nn.Linear(hidden, num_joints)
         self.elevation_head = nn.Linear(hidden, 1) if elevation else None
@@ -150,8 +142,7 @@ class LiftingNetwork(nn.Module):
         """``poses_2d (B, J, 2)`` normalised, pelvis-centred -> :class:`LiftOutput`."""
         if poses_2d.ndim != 3 or poses_2d.shape[1:] != (self.num_joints, 2):
             raise ValueError(
-                f"LiftingNetwork: poses_2d must have shape (B, {self.num_joints}, 2), "
-                f"got {tuple(poses_2d.shape)}"
+                f"LiftingNetwork: poses_2d must have shape (B, {self.num_joints}, 2), got {tuple(poses_2d.shape)}"
             )
         x = poses_2d.reshape(poses_2d.shape[0], 2 * self.num_joints)
         features = self.trunk(x) if self.trunk is not None else x

@@ -64,12 +64,16 @@ class Normalisation:
     def from_dict(cls, raw: Any, where: str = "normalisation") -> Normalisation:
         """Read ``{"mode": ..., "dataset_scale_px": ...}`` (a checkpoint's field); :class:`InputError` names ``where``."""
         if not isinstance(raw, dict) or set(raw) != {"mode", "dataset_scale_px"}:
-            raise InputError(f"{where}: expected an object with exactly 'mode' and 'dataset_scale_px', got {_short(raw)}")
+            raise InputError(
+                f"{where}: expected an object with exactly 'mode' and 'dataset_scale_px', got {_short(raw)}"
+            )
         mode, scale = raw["mode"], raw["dataset_scale_px"]
         if mode not in SCALE_MODES:
             raise InputError(f"{where}: field 'mode': expected one of {', '.join(SCALE_MODES)}, got {_short(mode)}")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
-            raise InputError(f"{where}: field 'dataset_scale_px': expected a positive number of pixels, got {_short(scale)}")
+            raise InputError(
+                f"{where}: field 'dataset_scale_px': expected a positive number of pixels, got {_short(scale)}"
+            )
         return cls(mode=mode, dataset_scale_px=float(scale))
 
     def scale_of(self, poses_2d_px: torch.Tensor) -> torch.Tensor:

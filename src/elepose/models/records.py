@@ -145,7 +145,9 @@ class FlowRecord:
             pca_bases=_optional_int(raw, "pca_bases", where, 2, 34),
             blocks=_int(raw, "blocks", where, 1, _MAX_BLOCKS),
             hidden=_int(raw, "hidden", where, 1, _MAX_WIDTH),
-            normalisation=Normalisation.from_dict(_require(raw, "normalisation", where), f"{where}: field 'normalisation'"),
+            normalisation=Normalisation.from_dict(
+                _require(raw, "normalisation", where), f"{where}: field 'normalisation'"
+            ),
             seed=_int(raw, "seed", where, 0, 2**63 - 1, default=0),
             input=_choice(raw, "input", where, INPUT_KINDS, default="gt"),
             data=_text(raw, "data", where),
@@ -259,7 +261,9 @@ class LifterRecord:
             hidden=_int(raw, "hidden", where, 1, _MAX_WIDTH),
             variant=_choice(raw, "variant", where, LIFTER_VARIANTS),
             elevation_branch=_bool(raw, "elevation_branch", where),
-            normalisation=Normalisation.from_dict(_require(raw, "normalisation", where), f"{where}: field 'normalisation'"),
+            normalisation=Normalisation.from_dict(
+                _require(raw, "normalisation", where), f"{where}: field 'normalisation'"
+            ),
             flow=FlowRecord.from_dict(_require(raw, "flow", where), f"{where}: field 'flow'"),
             elevation_prior=prior,
             supervised=_bool(raw, "supervised", where, default=False),

@@ -407,7 +407,9 @@ def _end_lifter_epoch(
     run.lifter.eval()
     metrics = {
         **metrics,
-        **evaluate_during_training(run.lifter, run.test, run.record.normalisation, config.input, config.eval_samples, run.device),
+        **evaluate_during_training(
+            run.lifter, run.test, run.record.normalisation, config.input, config.eval_samples, run.device
+        ),
     }
     learned, calibration = calibrate_reliability(
         run.lifter, run.flow, run.x_train, run.device, rotations=config.reliability_rotations, seed=config.seed

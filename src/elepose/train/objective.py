@@ -98,27 +98,20 @@ def elepose_losses(
     (radians, detached).
     """
     if poses_2d.ndim != 3 or poses_2d.shape[-1] != 2 or poses_2d.shape[0] < 2:
-        raise ValueError(
-            "elepose_losses: poses_2d must have shape (B >= 2, 17, 2), "
-            f"got {tuple(poses_2d.shape)}"
-        )
+        raise ValueError(f"elepose_losses: poses_2d must have shape (B >= 2, 17, 2), got {tuple(poses_2d.shape)}")
     x = poses_2d.float()
     y, elevation = lift_poses(lifter, x, min_depth=TRAINING_MIN_DEPTH)
     if elevation is not None and hold_elevation_rad is not None:
         elevation = torch.full_like(elevation, hold_elevation_rad).detach()
     if elevation is None and prior.kind == "learned":
-        raise ValueError(
-            "elepose_losses: the learned elevation prior needs a lifter with an elevation branch"
-        )
+        raise ValueError("elepose_losses: the learned elevation prior needs a lifter with an elevation branch")
     rotation = virtual_rotation(elevation, prior, generator, batch_size=x.shape[0], device=x.device)
     R = rotation.R
     y2 = rotate(R, y)
     x2 = project(y2, DEPTH_OFFSET)
     nll = nll_fn(x2)
     if nll.shape != (x.shape[0],):
-        raise ValueError(
-            f"elepose_losses: nll_fn must return shape ({x.shape[0]},), got {tuple(nll.shape)}"
-        )
+        raise ValueError(f"elepose_losses: nll_fn must return shape ({x.shape[0]},), got {tuple(nll.shape)}")
     y2_tilde, _ = lift_poses(lifter, x2, min_depth=TRAINING_MIN_DEPTH)
     y1_tilde = rotate(R.transpose(-1, -2), y2_tilde)
     x_tilde = project(y1_tilde, DEPTH_OFFSET)
