@@ -25,13 +25,6 @@ def test_bone_ratios_of_scaled_copies_are_scale_free():
     np.testing.assert_allclose(sk.bone_ratios(poses), lengths / lengths.mean())
 
 
-def test_mirror_swaps_sides_and_flips_axis():
-    pose = np.arange(17 * 3, dtype=float).reshape(17, 3)
-    m = sk.mirror_pose(pose)
-    assert m[1, 0] == -pose[4, 0] and m[4, 1] == pose[1, 1]
-    np.testing.assert_allclose(sk.mirror_pose(m), pose)
-
-
 def test_coco17_conversion_by_hand():
     coco = np.zeros((17, 2))
     coco[:, 0] = np.arange(17)  # x = COCO index
@@ -61,9 +54,3 @@ def test_openpose_conversions_by_hand():
 def test_wrong_joint_count_is_refused(fn, n):
     with pytest.raises(ValueError, match="joints"):
         fn(np.zeros((n, 2)))
-
-
-def test_joint_index_names_valid_choices():
-    assert sk.joint_index("head") == 10
-    with pytest.raises(KeyError, match="pelvis"):
-        sk.joint_index("nose")

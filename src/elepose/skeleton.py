@@ -23,10 +23,8 @@ __all__ = [
     "COCO17_NAMES",
     "OPENPOSE_BODY25_NAMES",
     "OPENPOSE_COCO18_NAMES",
-    "joint_index",
     "bone_lengths",
     "bone_ratios",
-    "mirror_pose",
     "coco17_to_h36m",
     "openpose_body25_to_h36m",
     "openpose_coco18_to_h36m",
@@ -169,14 +167,6 @@ OPENPOSE_COCO18_NAMES: tuple[str, ...] = (
 )
 
 
-def joint_index(name: str) -> int:
-    """Index of an H36M joint by name; raises ``KeyError`` listing the valid names."""
-    try:
-        return JOINT_NAMES.index(name)
-    except ValueError:
-        raise KeyError(f"unknown joint {name!r}; expected one of {', '.join(JOINT_NAMES)}") from None
-
-
 def bone_lengths(poses: np.ndarray) -> np.ndarray:
     """Bone lengths of ``poses (..., 17, D)`` -> ``(..., 16)`` in the poses' units, BONES order."""
     parents = np.array([a for a, _ in BONES])
@@ -188,18 +178,6 @@ def bone_ratios(poses_3d: np.ndarray) -> np.ndarray:
     """Mean relative bone lengths (bone / the pose's mean bone) over ``poses_3d (N, 17, 3)`` -> ``(16,)``."""
     lengths = bone_lengths(poses_3d)
     return (lengths / lengths.mean(axis=-1, keepdims=True)).mean(axis=0)
-
-
-_MIRROR_PERMUTATION = np.arange(NUM_JOINTS)
-_MIRROR_PERMUTATION[list(LEFT_JOINTS)] = RIGHT_JOINTS
-_MIRROR_PERMUTATION[list(RIGHT_JOINTS)] = LEFT_JOINTS
-
-
-def mirror_pose(poses: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Mirror ``poses (..., 17, D)`` across coordinate ``axis`` and swap left and right joints."""
-    mirrored = np.array(poses, copy=True)[..., _MIRROR_PERMUTATION, :]
-    mirrored[..., axis] = -mirrored[..., axis]
-    return mirrored
 
 
 def _mid(a: np.ndarray, b: np.ndarray) -> np.ndarray:
