@@ -7,14 +7,13 @@ so the readers are tested on files in the real layouts.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from elepose.atomic import atomic_write
+from elepose.atomic import atomic_write, write_json
 from elepose.skeleton import JOINT_NAMES
 
 
@@ -27,7 +26,7 @@ def _atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> Non
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode("utf-8")))
+    write_json(path, obj, indent=1, sort_keys=False)
 
 
 def _people(
