@@ -218,7 +218,7 @@ def test_3dhp_errors_leave_an_existing_cache_untouched(hp_root, tmp_path):
         for q in (1, 2):
             (broken / f"S{s}" / f"Seq{q}").mkdir(parents=True)
             (broken / f"S{s}" / f"Seq{q}" / "annot.mat").symlink_to(hp_root / f"S{s}" / f"Seq{q}" / "annot.mat")
-    result = run("build", "--source", "3dhp", str(broken), "--out", str(out))
+    result = run("build", "--source", "3dhp", str(broken), "--out", str(out), "--overwrite")
     assert result.exit_code == 2 and "error:" in result.output
     assert "TS1/annot_data.mat" in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "hp"]

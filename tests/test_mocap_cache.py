@@ -194,7 +194,8 @@ def test_write_cache_replaces_an_existing_folder_only_on_success(tmp_path):
     out = tmp_path / "cache"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    write_cache(out, _build([walking_clip("a", frames=30)], {"a": "train"}))
+    clips = [walking_clip("a", frames=30), walking_clip("b", frames=30)]
+    write_cache(out, _build(clips, {"a": "train", "b": "test"}))
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test.npz", "train.npz"]
     assert [p.name for p in tmp_path.iterdir()] == ["cache"]  # no temporary folders left
 
@@ -220,7 +221,8 @@ def test_cli_bad_file_names_it_and_keeps_the_old_cache(cli, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("keep")
-    result = runner.invoke(app, ["data", "build", "--source", str(folder), "--out", str(out), "--workers", "1"])
+    args = ["data", "build", "--source", str(folder), "--out", str(out), "--workers", "1", "--overwrite"]
+    result = runner.invoke(app, args)
     assert result.exit_code != 0
     assert "error:" in result.output and "broken.bvh" in result.output
     assert [p.name for p in out.iterdir()] == ["keep.txt"]

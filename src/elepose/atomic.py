@@ -13,10 +13,15 @@ __all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json"]
 
 
 def temp_path(path: str | Path) -> Path:
-    """A fresh empty temporary file beside ``path`` with the same suffix (the folder is created)."""
+    """A fresh empty temporary file beside ``path`` with the same suffix (the folder is created).
+
+    Its name is ``.STEM.<pid>.XXXXXXXX.SUFFIX`` with the stem cut to 40 characters, so a long
+    file name still leaves room for the temporary one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    prefix = f".{path.stem[:40]}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=path.suffix[:16])
     os.close(fd)
     return Path(tmp)
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from elepose.atomic import atomic_write, write_json
-from elepose.evaluate.figures import new_figure, plot_nll_vs_error
+from elepose.evaluate.figures import new_figure, plot_nll_vs_error, save_png
 
 __all__ = ["metric", "render_markdown", "write_report"]
 
@@ -443,7 +443,7 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     if sweep:
         ax.plot([s["pca_bases"] for s in sweep], [s["pa_mpjpe"] for s in sweep], "o-")
     ax.set_xlabel("PCA bases"), ax.set_ylabel("PA-MPJPE (mm)"), ax.set_title("PCA bases sweep (Bandai)")
-    fig.tight_layout(), fig.savefig(folder / "pca_sweep.png", dpi=80)
+    fig.tight_layout(), save_png(fig, folder / "pca_sweep.png", dpi=80)
 
     per_pose = Path(r["work"]) / "elepose" / "per_pose.npz"
     if per_pose.is_file():
@@ -464,7 +464,7 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
             ax.set_ylabel("predicted (deg)"),
             ax.set_title("ElePose elevation"),
         )
-        fig.tight_layout(), fig.savefig(folder / "elevation.png", dpi=80)
+        fig.tight_layout(), save_png(fig, folder / "elevation.png", dpi=80)
 
     fig = new_figure((6, 3.5))
     ax = fig.add_subplot()
@@ -475,4 +475,4 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     ax.set_xlabel("training minutes"), ax.set_ylabel("PA-MPJPE (mm, test subset)"), ax.set_yscale("log")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout(), fig.savefig(folder / "learning_curves.png", dpi=80)
+    fig.tight_layout(), save_png(fig, folder / "learning_curves.png", dpi=80)

@@ -272,6 +272,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
 def _settings(config: Any) -> dict[str, Any]:
     values = json.loads(json.dumps(asdict(config)))
     values.pop("resume", None)
+    values.pop("overwrite", None)
     return values
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib
+import sys
 
 import typer
+
+from elepose.cli.errors import report_crash
 
 app = typer.Typer(
     help="Unsupervised 3D human pose lifting (ElePose, CVPR 2022).",
@@ -42,6 +45,12 @@ def _register_all() -> None:
 
 
 def main() -> None:
-    """Entry point of the ``elepose`` console script."""
+    """Entry point of the ``elepose`` console script: no traceback reaches the user."""
     _register_all()
-    app()
+    try:
+        app()  # exits by itself (SystemExit) on success, bad usage and reported errors
+    except Exception as err:
+        log = report_crash(err)
+        where = f"; the full traceback is in {log}" if log else ""
+        typer.echo(f"error: unexpected {type(err).__name__}: {err}{where}", err=True)
+        sys.exit(1)

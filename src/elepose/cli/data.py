@@ -23,6 +23,7 @@ import typer
 
 from elepose.cli.errors import user_errors
 from elepose.errors import InputError
+from elepose.outputs import claim_folder
 
 __all__ = ["format_counts", "register"]
 
@@ -119,6 +120,9 @@ def build(
         None, "--limit-clips", help="Mocap: use only this many clips (a fixed subset)."
     ),
     workers: int = typer.Option(2, "--workers", help="Mocap: processes loading clips (1: none)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace an --out folder that holds something other than an elepose cache."
+    ),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
 
@@ -150,6 +154,8 @@ def build(
                 if value is not None and value < 1:
                     raise InputError(f"{name}: expected a positive number of frames, got {value}")
             target = out if out is not None else Path("cache") / source
+            inputs = [p for p in (root, h36m_3d, h36m_2d, h36m_detections) if p is not None]
+            claim_folder(target, "cache", overwrite, inputs)
             started = time.perf_counter()
             typer.echo(f"reading {DATASET_NAMES[source]} ...", err=True)
             manifest = build_public_cache(
@@ -173,7 +179,18 @@ def build(
                 f"{', '.join(misplaced)}: only for --source {'|'.join(PUBLIC_SOURCES)}; a folder of .bvh files goes in --source"
             )
         _build_mocap(
-            source, mapping, seed, elevation_mean, elevation_std, distance, focal, out, data_root, limit_clips, workers
+            source,
+            mapping,
+            seed,
+            elevation_mean,
+            elevation_std,
+            distance,
+            focal,
+            out,
+            data_root,
+            limit_clips,
+            workers,
+            overwrite,
         )
 
 
@@ -207,6 +224,7 @@ def _build_mocap(
     data_root: Path,
     limit_clips: Optional[int],
     workers: int,
+    overwrite: bool,
 ) -> None:
     """``--source bandai|cmu|FOLDER``: the virtual-camera benchmark (SPEC section 8)."""
     from tqdm import tqdm
@@ -214,8 +232,16 @@ def _build_mocap(
     from elepose.data.cameras import CameraOptions
     from elepose.data.mocap import BuildOptions, build_cache
 
-    if elevation_std < 0 or distance <= 0 or focal <= 0:
-        raise InputError("--elevation-std must be >= 0, --distance and --focal > 0")
+    for flag, value, low, high in (
+        ("--elevation-mean", elevation_mean, -80.0, 80.0),
+        ("--elevation-std", elevation_std, 0.0, 45.0),
+        ("--distance", distance, 0.5, 1000.0),
+        ("--focal", focal, 10.0, 1e5),
+    ):
+        if not low <= value <= high:  # also refuses NaN
+            raise InputError(f"{flag}: expected a number in [{low:g}, {high:g}], got {value}")
+    if workers < 1 or (limit_clips is not None and limit_clips < 1):
+        raise InputError("--workers and --limit-clips: expected positive numbers")
     options = BuildOptions(
         seed=seed,
         cameras=CameraOptions(
@@ -223,6 +249,8 @@ def _build_mocap(
         ),
     )
     target = out if out is not None else Path("cache") / Path(source).name
+    source_folder = Path(data_root) / source if source in ("bandai", "cmu") else Path(source)
+    claim_folder(target, "cache", overwrite, [source_folder])
     started = time.perf_counter()
     bars: list[tqdm] = []
 

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from elepose.cli.errors import user_errors
+from elepose.cli.errors import InputError, user_errors
 
 _ROWS = (
     ("mpjpe", "MPJPE"),
@@ -44,6 +44,18 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+REPORT_KIND = "elepose-evaluation"
+"""The ``kind`` of an ``evaluate --json`` report: a later run may replace files that say so."""
+
+
+def _our_report(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f'"kind": "{REPORT_KIND}"' in f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def evaluate(
     checkpoint_dir: Path = typer.Option(..., "--checkpoint", help="Lifter run folder from `elepose train`."),
     data: Path = typer.Option(..., "--data", help="Cache folder (its test split is scored)."),
@@ -54,16 +66,33 @@ def evaluate(
     ),
     rotations: int = typer.Option(100, "--rotations", help="Virtual views averaged into each pose's NLL (paper: 100)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace --json / figure files that elepose did not write."
+    ),
 ) -> None:
     """Score a trained lifter on the test split: GT and detected 2D, both metric protocols."""
-    from elepose.atomic import write_json
+    from elepose.atomic import commit, json_text, temp_path
     from elepose.data.cache import load_split
     from elepose.evaluate.evaluation import evaluate_checkpoint
+    from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
     from elepose.metrics import roc_auc
     from elepose.models.io import load_lifter
+    from elepose.outputs import claim_file, is_our_png
     from elepose.runtime import pick_device
 
     with user_errors():
+        if samples is not None and samples < 1:
+            raise InputError(f"--samples: expected a positive number of test poses, got {samples}")
+        if not 1 <= rotations <= 10_000:
+            raise InputError(f"--rotations: expected 1..10000 virtual views, got {rotations}")
+        inputs = [checkpoint_dir, data]
+        if json_path is not None:
+            claim_file(json_path, _our_report, overwrite, inputs, what="--json")
+        pictures = [] if figures is None else [figures / "nll_vs_error.png", figures / "best_worst.png"]
+        if figures is not None and figures.exists() and not figures.is_dir():
+            raise InputError(f"--figures {figures}: is a file; expected a folder for the figures")
+        for picture in pictures:
+            claim_file(picture, is_our_png, overwrite, inputs, what="--figures")
         lifter, flow, record = load_lifter(checkpoint_dir)
         train = load_split(Path(data) / "train.npz")
         test = load_split(Path(data) / "test.npz")
@@ -77,17 +106,23 @@ def evaluate(
                 "roc_auc": roc_auc(per_pose["nll"], bad),
                 "positives": int(bad.sum()),
             }
-        report["checkpoint"] = str(checkpoint_dir)
-        report["data"] = str(data)
+        report = {"kind": REPORT_KIND, **report, "checkpoint": str(checkpoint_dir), "data": str(data)}
         typer.echo(format_table(report))
-        if json_path is not None:
-            write_json(json_path, report)
+        temps: list[tuple[Path, Path]] = []
+        try:  # everything is made under temporary names first, then renamed: an error leaves no output
+            if json_path is not None:
+                temps.append((temp_path(json_path), json_path))
+                temps[-1][0].write_text(json_text(report, sort_keys=False), encoding="utf-8")
+            if pictures:
+                temps += [(temp_path(p), p) for p in pictures]
+                plot_nll_vs_error(temps[-2][0], per_pose["pa_mpjpe"], per_pose["nll"])
+                plot_best_worst(temps[-1][0], per_pose["pred"], per_pose["gt"], per_pose["pa_mpjpe"])
+            for tmp, final in temps:
+                commit(tmp, final)
+        finally:
+            for tmp, _ in temps:
+                tmp.unlink(missing_ok=True)
         if figures is not None:
-            from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
-
-            figures.mkdir(parents=True, exist_ok=True)
-            plot_nll_vs_error(figures / "nll_vs_error.png", per_pose["pa_mpjpe"], per_pose["nll"])
-            plot_best_worst(figures / "best_worst.png", per_pose["pred"], per_pose["gt"], per_pose["pa_mpjpe"])
             typer.echo(f"figures written to {figures}")
 
 

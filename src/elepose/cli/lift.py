@@ -17,6 +17,7 @@ import typer
 
 from elepose.atomic import commit, json_text, temp_path
 from elepose.cli.errors import InputError, user_errors
+from elepose.outputs import claim_file, is_our_png
 
 __all__ = ["output_paths", "lift", "register"]
 
@@ -69,6 +70,29 @@ def _render(path: Path, result: Any, frame: int | None) -> None:
         render_sequence(path, result.keypoints_2d[first], poses[first], missing=result.missing[first])
 
 
+LIFT_KIND = "elepose-lift"
+"""The ``kind`` of a ``lift`` JSON output: a later run may replace files that say so."""
+
+
+def _our_npz(path: Path) -> bool:
+    """Whether ``path`` is an ``.npz`` that ``elepose lift`` wrote (its arrays say so)."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return {"poses_3d", "joint_names", "frame_names"} <= set(arrays.files)
+    except Exception:  # not an npz at all
+        return False
+
+
+def _our_json(path: Path) -> bool:
+    """Whether ``path`` is a JSON file that ``elepose lift`` wrote."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f'"kind": "{LIFT_KIND}"' in head
+
+
 def lift(
     input_path: Path = typer.Argument(
         ..., help="2D keypoints: MMPose/COCO JSON, OpenPose folder, VideoPose3D .npz, .npy/.csv (H36M order)."
@@ -99,6 +123,7 @@ def lift(
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda"),
     batch_size: int = typer.Option(8192, "--batch-size", help="Poses per lifter call (the NLL picks its own chunks)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace output files that elepose did not write."),
 ) -> None:
     """Lift 2D detections to 3D: joints, camera elevation, NLL and a reliability percentile."""
     from elepose.lift.lifter import Lifter
@@ -106,6 +131,13 @@ def lift(
     with user_errors():
         npz_path, json_path = output_paths(out)
         _check_render(render)
+        inputs = [input_path, checkpoint_dir]
+        claim_file(npz_path, _our_npz, overwrite, inputs)
+        claim_file(json_path, _our_json, overwrite, inputs)
+        if render is not None:
+            claim_file(render, is_our_png, overwrite, inputs, what="--render")
+            if len({npz_path.resolve(), json_path.resolve(), render.resolve()}) < 3:
+                raise InputError(f"--render {render}: is one of the --out files; expected another name")
         if batch_size < 1:
             raise InputError(f"--batch-size: expected at least 1, got {batch_size}")
         lifter = Lifter.load(checkpoint_dir, device=device)
@@ -120,6 +152,7 @@ def lift(
             batch_size=batch_size,
         )
         meta = {
+            "kind": LIFT_KIND,
             "checkpoint": str(checkpoint_dir),
             "input": str(input_path),
             "format": format,

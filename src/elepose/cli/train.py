@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -15,8 +16,39 @@ _TRAIN = TrainConfig()
 
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda"
 
+# Which command-line parameters set each config field (for --resume: fields no given option sets
+# come from the run's run.json, so `--resume` alone continues a run with its own settings).
+_FLOW_OPTIONS = {"pca_bases": ("pca_bases", "no_pca"), "input": ("input_2d",)}
+_TRAIN_OPTIONS = {
+    "flow": ("flow_dir",),
+    "elevation": ("no_elevation",),
+    "elevation_prior": ("elevation_prior", "no_elevation"),
+    "elevation_init_deg": ("elevation_init",),
+    "elevation_warmup_steps": ("elevation_warmup",),
+    "bone_prior": ("no_bone_prior",),
+    "input": ("input_2d",),
+}
+
+
+def _resumed(ctx: typer.Context, config: Any, options: dict[str, tuple[str, ...]]) -> Any:
+    """On ``--resume``, the run's own settings (``run.json``) for every field no given option sets."""
+    if not config.resume:
+        return config
+    from elepose.models.io import load_config
+
+    settings = load_config(Path(config.out) / "run.json")
+    kept = {}
+    for name in (f.name for f in dataclasses.fields(config)):
+        sources = [ctx.get_parameter_source(p) for p in options.get(name, (name,))]
+        given = any(s is not None and s.name not in ("DEFAULT", "DEFAULT_MAP") for s in sources)
+        if not given and name in settings and name not in ("resume", "overwrite", "out"):
+            value = settings[name]
+            kept[name] = tuple(value) if isinstance(value, list) else value
+    return dataclasses.replace(config, **kept)
+
 
 def flow(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
     out: Path = typer.Option(Path("runs/flow"), "--out", help="Run folder to write."),
     pca_bases: int = typer.Option(_FLOW.pca_bases, "--pca-bases", help="PCA bases before the flow (paper: 26)."),
@@ -40,6 +72,11 @@ def flow(
     device: str = typer.Option(_FLOW.device, "--device", help=DEVICE_HELP),
     seed: int = typer.Option(_FLOW.seed, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Start afresh in an --out that holds a run or other files (a run's files are replaced).",
+    ),
 ) -> None:
     """Fit the PCA and pretrain the normalizing flow on 2D training poses (SPEC section 4)."""
     from elepose.train.loop import TrainingDiverged, train_flow
@@ -62,7 +99,9 @@ def flow(
             precision=precision,
             max_minutes=max_minutes,
             resume=resume,
+            overwrite=overwrite,
         )
+        config = _resumed(ctx, config, _FLOW_OPTIONS)
         try:
             metrics = train_flow(config)
         except TrainingDiverged as err:
@@ -72,6 +111,7 @@ def flow(
 
 
 def train(
+    ctx: typer.Context,
     data: Path = typer.Option(..., "--data", help="Cache folder from `elepose data build`."),
     flow_dir: Path = typer.Option(Path("runs/flow"), "--flow", help="Flow run folder from `elepose flow`."),
     out: Path = typer.Option(Path("runs/lifter"), "--out", help="Run folder to write."),
@@ -122,6 +162,11 @@ def train(
     device: str = typer.Option(_TRAIN.device, "--device", help=DEVICE_HELP),
     seed: int = typer.Option(_TRAIN.seed, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Start afresh in an --out that holds a run or other files (a run's files are replaced).",
+    ),
 ) -> None:
     """Train the lifting network with the frozen flow (SPEC sections 5 and 6)."""
     from elepose.train.loop import TrainingDiverged, train_lifter
@@ -153,7 +198,9 @@ def train(
             precision=precision,
             max_minutes=max_minutes,
             resume=resume,
+            overwrite=overwrite,
         )
+        config = _resumed(ctx, config, _TRAIN_OPTIONS)
         try:
             metrics = train_lifter(config)
         except TrainingDiverged as err:

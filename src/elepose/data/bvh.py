@@ -103,6 +103,12 @@ class Mocap17:
     source_joints: tuple[str, ...]
 
 
+MAX_DEPTH = 256
+"""Deepest joint nesting read (real skeletons, fingers included, nest a few dozen deep)."""
+MIN_FRAME_TIME, MAX_FRAME_TIME = 1e-5, 10.0
+"""Frame times read, seconds: 100 kHz to 0.1 Hz."""
+
+
 def _bad(path: str, what: str) -> ValueError:
     return ValueError(f"{path}: {what}")
 
@@ -131,9 +137,11 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
         if i + count > n:
             raise _bad(path, f"hierarchy ends early: expected {what}")
 
-    def parse_block(parent: int, kind: str) -> None:
+    def parse_block(parent: int, kind: str, depth: int = 0) -> None:
         # On entry tokens[i] is ROOT, JOINT or End.
         nonlocal i, num_columns
+        if depth > MAX_DEPTH:
+            raise _bad(path, f"hierarchy nested deeper than {MAX_DEPTH} joints; expected a skeleton")
         is_end = kind == "End"
         i += 1
         if is_end:
@@ -193,7 +201,7 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
                 i += 1
                 return
             if token in ("JOINT", "End") and not is_end:
-                parse_block(index, token)
+                parse_block(index, token, depth + 1)
             else:
                 expected = "'}'" if is_end else "'JOINT', 'End Site' or '}'"
                 raise _bad(path, f"inside {name!r}: expected {expected}, got {token!r}")
@@ -230,8 +238,11 @@ def parse_bvh(text: str, path: str = "<string>") -> Bvh:
     frame_time = _parse_number(header.group(2), path, "Frame Time")
     if num_frames < 1:
         raise _bad(path, f"Frames: expected at least 1 frame, got {num_frames}")
-    if frame_time <= 0:
-        raise _bad(path, f"Frame Time: expected a positive number of seconds, got {frame_time}")
+    if not MIN_FRAME_TIME <= frame_time <= MAX_FRAME_TIME:
+        raise _bad(
+            path,
+            f"Frame Time: expected seconds per frame in [{MIN_FRAME_TIME:g}, {MAX_FRAME_TIME:g}], got {frame_time}",
+        )
 
     body = text[header.end() :]
     # np.fromstring reads whitespace-separated numbers in C; it warns (or raises) when it

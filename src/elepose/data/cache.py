@@ -29,6 +29,8 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ import numpy as np
 from elepose import __version__
 from elepose.atomic import atomic_write, write_json
 from elepose.geometry import pelvis_head_scale
+from elepose.outputs import building_prefix, remove_stale_temporaries
 from elepose.skeleton import BONES, JOINT_NAMES, bone_ratios
 
 __all__ = [
@@ -183,8 +186,10 @@ def load_split(path: str | Path) -> PoseSplit:
             if missing:
                 raise ValueError(f"{path}: not an elepose cache split; missing fields {missing}")
             split = PoseSplit(**{f.name: data[f.name] for f in fields(PoseSplit)})
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path}: unreadable cache file ({err})") from err
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(
+            f"{path}: unreadable cache file ({err}); expected a split written by `elepose data build`"
+        ) from None
     split.validate(str(path))
     return split
 
@@ -194,8 +199,16 @@ def load_manifest(cache_dir: str | Path) -> dict[str, Any]:
     path = Path(cache_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no manifest; is {cache_dir} an elepose cache folder?")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (ValueError, RecursionError) as err:
+        raise ValueError(
+            f"{path}: unreadable manifest ({type(err).__name__}); expected JSON written by elepose"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(manifest).__name__}")
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -265,12 +278,21 @@ def _current_umask() -> int:
 def write_cache(out: str | Path, cache: PoseCache) -> None:
     """Write ``train.npz``, ``test.npz`` and ``manifest.json`` into a fresh folder ``out``.
 
+    Both splits must hold poses (a cache without a test split would fail later, in training).
+
     Everything is written into a temporary folder beside ``out`` and renamed into place; an
     existing ``out`` is replaced only after that succeeded, so a failure leaves it untouched.
     """
     out = Path(out)
+    for name, split in (("train", cache.train), ("test", cache.test)):
+        if len(split) == 0:
+            raise ValueError(
+                f"{out}: {name} split: holds no poses; expected poses in both splits (with motion capture "
+                "a content group needs 5 clips to give one to the test split: use more clips)"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".building"))
+    remove_stale_temporaries(out)  # left by builds that were killed
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=building_prefix(out), suffix=".building"))
     try:
         save_split(tmp / "train.npz", cache.train)
         save_split(tmp / "test.npz", cache.test)
@@ -280,7 +302,7 @@ def write_cache(out: str | Path, cache: PoseCache) -> None:
             path.chmod(0o666 & ~umask)
         tmp.chmod(0o777 & ~umask)
         if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".old"))
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=building_prefix(out), suffix=".old"))
             os.replace(out, old / out.name)
             os.replace(tmp, out)
             shutil.rmtree(old)

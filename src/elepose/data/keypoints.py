@@ -173,15 +173,42 @@ class _Frames:
         self.where.append(where)
 
 
+MAX_COORDINATE_PX = 1e7
+"""Largest pixel coordinate or score magnitude accepted (larger values are damaged data, and
+would overflow the lift's JSON output)."""
+
+
 def _numbers(path: Path, field: str, value: Any, shape: tuple[int, ...], expected: str) -> np.ndarray:
-    """``value`` as a float64 array of ``shape``, or a ValueError naming file, field and form."""
+    """``value`` as a float64 array of ``shape``, or a ValueError naming file, field and form.
+
+    JSON numbers only: strings and booleans are refused, and so are magnitudes above
+    :data:`MAX_COORDINATE_PX`. NaN and inf pass here; the caller's finite checks name them.
+    """
+    if not _only_numbers(value):
+        raise ValueError(f"{path}: {field}: expected {expected} (JSON numbers), got {_short(value)}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{path}: {field}: expected {expected}, got {_short(value)}") from None
     if array.shape != shape:
         raise ValueError(f"{path}: {field}: expected {expected}, got shape {array.shape}")
+    finite = array[np.isfinite(array)]
+    if finite.size and np.abs(finite).max() > MAX_COORDINATE_PX:
+        raise ValueError(
+            f"{path}: {field}: expected pixel coordinates and scores below 1e7, got {np.abs(finite).max():g}"
+        )
     return array
+
+
+def _only_numbers(value: Any) -> bool:
+    """Whether ``value`` is a (nested) list of ints and floats, bools and strings excluded."""
+    if isinstance(value, bool) or isinstance(value, str):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_only_numbers(v) for v in value)
+    return isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number)
 
 
 def _short(value: Any) -> str:
@@ -240,13 +267,18 @@ def _cached_json(path: Path, parsed: dict[Path, Any]) -> Any:
 
 
 def _read_json(path: Path) -> Any:
-    text = path.read_bytes()
+    text = path.read_bytes().removeprefix(_UTF8_BOM)
     if not text.strip():
         raise ValueError(f"{path}: file is empty; expected JSON detector output")
     try:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path}: invalid JSON ({err})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply; expected detector output") from None
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def _natural_key(path: Path) -> list[Any]:
@@ -428,9 +460,10 @@ def _read_array(path: Path) -> Detections:
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic == b"\x93NUMPY":
+        _check_npy_header(path)
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as err:
+        except (ValueError, EOFError, OSError) as err:
             raise ValueError(f"{path}: unreadable .npy ({err}); expected a numeric array (N, 17, 2|3)") from None
         if array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
             raise ValueError(f"{path}: array: expected shape (N, 17, 2) or (N, 17, 3) in H36M order, got {array.shape}")
@@ -446,6 +479,25 @@ def _read_array(path: Path) -> Detections:
         frames.names.append(str(i))
         frames.add(array[i, :, :2], array[i, :, 2] if array.shape[2] == 3 else np.ones(17), f"row {i}")
     return _assemble(path, "array", frames, "h36m")
+
+
+def _check_npy_header(path: Path) -> None:
+    """Refuse an ``.npy`` whose header promises more data than the file holds (before allocating it)."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read(f, max_header_size=10_000)
+            offset = f.tell()
+    except (ValueError, EOFError, OSError) as err:
+        raise ValueError(f"{path}: unreadable .npy header ({err}); expected a numeric array (N, 17, 2|3)") from None
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    available = path.stat().st_size - offset
+    if needed > available:
+        raise ValueError(
+            f"{path}: header: declares shape {shape} ({needed:,} bytes) but the file holds {available:,}; "
+            "expected a complete .npy file"
+        )
 
 
 def _read_csv(path: Path) -> np.ndarray:
@@ -525,7 +577,7 @@ def _detect(path: Path) -> tuple[str, dict[Path, Any]]:
             )
         return next(iter(kinds)), parsed
     with open(path, "rb") as f:
-        head = f.read(4096)
+        head = f.read(4096).removeprefix(_UTF8_BOM)
     if not head.strip():
         raise ValueError(f"{path}: file is empty; expected detector output")
     if head.startswith(b"PK\x03\x04"):

@@ -31,8 +31,12 @@ Choices made where SPEC section 8 leaves room:
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
 import re
+import signal
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -313,18 +317,26 @@ def find_clip_files(source: str, data_root: str | Path) -> tuple[list[Path], str
     return files, source
 
 
-def limit_files(files: Sequence[Path], limit: int | None) -> list[Path]:
+def limit_files(files: Sequence[Path], limit: int | None, splits: dict[str, str] | None = None) -> list[Path]:
     """A deterministic subset: the ``limit`` files with the smallest ``crc32("subset/" + stem)``.
 
     The prefix decorrelates this order from the split's ``crc32(stem)`` order, which would
-    otherwise pick mostly the first clips of each content group, i.e. training clips.
+    otherwise pick mostly the first clips of each content group, i.e. training clips. With
+    ``splits`` (stem -> split) and ``limit >= 2``, the subset holds at least one test clip
+    (the first in that order replaces the last pick), so a small build still has a test split.
     """
     if limit is not None and limit < 1:
         raise ValueError(f"--limit-clips: expected a positive number of clips, got {limit}")
     if limit is None or limit >= len(files):
         return list(files)
     key = lambda f: (zlib.crc32(f"subset/{f.stem}".encode()), f.stem)  # noqa: E731
-    return sorted(sorted(files, key=key)[:limit])
+    ordered = sorted(files, key=key)
+    chosen = ordered[:limit]
+    if splits is not None and limit >= 2 and all(splits[f.stem] != "test" for f in chosen):
+        tests = [f for f in ordered[limit:] if splits[f.stem] == "test"]
+        if tests:
+            chosen = chosen[:-1] + tests[:1]
+    return sorted(chosen)
 
 
 def _load_and_render(path: Path, mapping: Any, split: str, dataset: str, options: BuildOptions) -> RenderedClip:
@@ -334,6 +346,22 @@ def _load_and_render(path: Path, mapping: Any, split: str, dataset: str, options
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         raise ValueError(message if str(path) in message else f"{path}: {message}") from None
     return render_clip(clip, split, dataset, options)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: ask Linux to end this worker when the building process dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # no prctl: the worker ends when its pipe closes
+        pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def build_cache(
@@ -355,14 +383,17 @@ def build_cache(
     """
     all_files, label = find_clip_files(source, data_root)
     splits = assign_splits([f.stem for f in all_files], label)
-    files = limit_files(all_files, limit_clips)
+    files = limit_files(all_files, limit_clips, splits)
     if mapping is None and source == "bandai":
         mapping = "bandai"
     jobs = [(f, mapping, splits[f.stem], dataset_label(f.stem, label), options) for f in files]
     wrap = progress or (lambda iterable, total: iterable)
     if workers > 1 and len(jobs) > 1:
         # "spawn": workers start clean (no forked torch threads); results come back in job order.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             futures = [pool.submit(_load_and_render, *job) for job in jobs]
             try:
                 rendered = [f.result() for f in wrap(futures, len(futures))]

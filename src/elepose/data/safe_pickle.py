@@ -2,8 +2,11 @@
 
 Pickles can run arbitrary code when loaded: ``pickle.load`` calls whatever callable the file
 names. Dataset files such as 3DPW's ``sequenceFiles/*/*.pkl`` only hold builtin containers and
-numpy arrays, so :func:`load_pickle` admits exactly the numpy reconstruction helpers and a few
-inert builtin types, and refuses every other global with :class:`RefusedPickleClass`.
+numpy arrays, so :func:`load_pickle` admits exactly the numpy reconstruction helpers (containers
+and numbers need no global) and refuses every other global with :class:`RefusedPickleClass`.
+No admitted callable allocates more than the file holds: ``_reconstruct`` is only given the
+empty shape pickles use (the data then comes from the file), and builtin constructors such as
+``bytearray(10**12)`` or ``list(range(...))`` are not admitted at all.
 
 Example:
     >>> import io, pickle, numpy as np
@@ -35,26 +38,7 @@ _NUMPY_GLOBALS = {
     # Protocol-2 pickles written by Python 3 store bytes as _codecs.encode(str, "latin1").
     ("_codecs", "encode"),
 }
-# Inert builtin types (constructing them runs no user code). Python 2 pickles say __builtin__.
-_BUILTIN_NAMES = {
-    "list",
-    "dict",
-    "tuple",
-    "set",
-    "frozenset",
-    "bytearray",
-    "bytes",
-    "str",
-    "int",
-    "float",
-    "complex",
-    "bool",
-    "slice",
-    "range",
-}
-ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    _NUMPY_GLOBALS | {("builtins", n) for n in _BUILTIN_NAMES} | {("__builtin__", n) for n in _BUILTIN_NAMES}
-)
+ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset(_NUMPY_GLOBALS)
 """Every ``(module, name)`` pair :class:`RestrictedUnpickler` resolves."""
 
 _NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
@@ -71,7 +55,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         if (module, name) not in ALLOWED_GLOBALS:
             raise RefusedPickleClass(
                 f"refusing to load global {module}.{name}: dataset pickles may only reference "
-                "numpy arrays, dtypes, scalars and builtin types"
+                "numpy arrays, dtypes and scalars (containers need no global)"
             )
         # Resolve numpy's module under whichever name this numpy version uses, without the
         # deprecation shim numpy 2 keeps for numpy.core.
@@ -79,7 +63,19 @@ class RestrictedUnpickler(pickle.Unpickler):
             module = "numpy._core" + module[len("numpy.core") :]
         elif not _NUMPY_2 and module.startswith("numpy._core"):
             module = "numpy.core" + module[len("numpy._core") :]
-        return super().find_class(module, name)
+        found = super().find_class(module, name)
+        return _empty_reconstruct(found) if name == "_reconstruct" else found
+
+
+def _empty_reconstruct(reconstruct: Any) -> Any:
+    """numpy's ``_reconstruct`` for the empty shape that ``ndarray.__reduce__`` writes, and no other."""
+
+    def bounded(subtype: Any, shape: Any, dtype: Any) -> Any:
+        if subtype is not np.ndarray or not isinstance(shape, tuple) or int(np.prod(shape, dtype=np.float64)) > 1:
+            raise pickle.UnpicklingError(f"array reconstruction with shape {shape!r}; expected numpy's own (0,)")
+        return reconstruct(subtype, shape, dtype)
+
+    return bounded
 
 
 def loads_restricted(data: bytes, encoding: str = "latin1") -> Any:
@@ -102,5 +98,7 @@ def load_pickle(path: str | Path, encoding: str = "latin1") -> Any:
             return RestrictedUnpickler(f, encoding=encoding).load()
     except RefusedPickleClass as err:
         raise RefusedPickleClass(f"{path}: {err}") from None
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError) as err:
-        raise ValueError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from err
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
+    except (MemoryError, RecursionError, OverflowError) as err:
+        raise ValueError(f"{path}: not a readable pickle ({type(err).__name__}); expected a dataset file") from None

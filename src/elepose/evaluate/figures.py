@@ -10,6 +10,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from elepose.metrics import procrustes_align
+from elepose.outputs import PNG_SOFTWARE
 from elepose.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "upright",
     "draw_skeleton",
     "new_figure",
+    "save_png",
     "nll_bins",
     "plot_nll_vs_error",
     "plot_best_worst",
@@ -31,6 +33,11 @@ def new_figure(figsize: tuple[float, float]) -> Figure:
     figure = Figure(figsize=figsize)
     FigureCanvasAgg(figure)
     return figure
+
+
+def save_png(figure: Figure, path: str | Path, dpi: int = 100) -> None:
+    """Write ``figure`` as a PNG marked as elepose's (:data:`elepose.outputs.PNG_SOFTWARE`)."""
+    figure.savefig(path, format="png", dpi=dpi, metadata={"Software": PNG_SOFTWARE})
 
 
 def nll_bins(
@@ -64,7 +71,7 @@ def plot_nll_vs_error(path: str | Path, pa_mpjpe_mm: np.ndarray, nll: np.ndarray
     ax.set_ylabel("NLL (mean over virtual views)")
     ax.set_title(title or "Reliability: flow NLL against 3D error")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_png(fig, path, dpi=120)
 
 
 SIDE_COLOURS: dict[str, str] = {"left": "#1f77b4", "right": "#d62728", "centre": "#404040"}
@@ -140,4 +147,4 @@ def plot_best_worst(
         ax.set_title(("best" if k < count else "worst") + f" {pa_mpjpe_mm[i]:.0f} mm", fontsize=9)
     fig.suptitle("Lifted (solid, aligned) and ground truth (dashed); blue = left, red = right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_png(fig, path, dpi=110)

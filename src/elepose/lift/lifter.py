@@ -57,6 +57,8 @@ from elepose.skeleton import JOINT_NAMES, NUM_JOINTS, PELVIS
 __all__ = ["SCALE_CHOICES", "LiftResult", "Lifter", "skeleton_height"]
 
 SCALE_CHOICES = ("checkpoint", "per-pose")
+MAX_HEIGHT_M = 10.0
+"""Largest ``height_m`` accepted: anything taller is a unit mistake (centimetres?)."""
 
 # Joint chains of the skeleton height: each leg (ankle-knee-hip), then pelvis-spine-thorax-neck-head.
 _LEGS = (((3, 2), (2, 1)), ((6, 5), (5, 4)))
@@ -292,8 +294,10 @@ class Lifter:
             raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
         if not (math.isfinite(min_score) and min_score >= 0):
             raise ValueError(f"min_score: expected a finite number >= 0, got {min_score}")
-        if height_m is not None and not (math.isfinite(height_m) and height_m > 0):
-            raise ValueError(f"height_m: expected a positive height in metres, got {height_m}")
+        if height_m is not None and not (math.isfinite(height_m) and 0 < height_m <= MAX_HEIGHT_M):
+            raise ValueError(
+                f"height_m: expected a person's height in metres, 0 < h <= {MAX_HEIGHT_M:g}, got {height_m}"
+            )
         if rotations < 1:
             raise ValueError(f"rotations: expected at least 1, got {rotations}")
         if not 2 <= min_visible <= NUM_JOINTS:
@@ -307,7 +311,8 @@ class Lifter:
             filled[keep] = fill_missing_joints(filled[keep], missing[keep], *self._pca)
         poses_px = torch.as_tensor(filled[keep])
         scales = self._scales(poses_px, scale) if len(poses_px) else torch.zeros(0, dtype=torch.float64)
-        degenerate = ~(torch.isfinite(scales) & (scales > 1e-6)).numpy()
+        extent = (poses_px - poses_px.mean(dim=1, keepdim=True)).norm(dim=-1).amax(dim=-1) if len(poses_px) else scales
+        degenerate = ~(torch.isfinite(scales) & (scales > 1e-6) & (extent > 1e-3)).numpy()
         for i in np.flatnonzero(keep)[degenerate]:
             skipped.append(
                 (int(detections.frame[i]), int(detections.person[i]), "zero size: its joints lie on one point")

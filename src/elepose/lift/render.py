@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 
 from elepose.atomic import atomic_write
 from elepose.evaluate.figures import draw_skeleton, upright
+from elepose.outputs import PNG_SOFTWARE
 from elepose.skeleton import NUM_JOINTS
 
 __all__ = ["render_pose", "render_sequence"]
@@ -111,7 +112,7 @@ def render_pose(
     missing = _missing_mask(missing)
     figure = _Figure(keypoints_2d, pose_3d)
     figure.draw(keypoints_2d, pose_3d, missing, title)
-    atomic_write(Path(path), lambda tmp: figure.figure.savefig(tmp, format="png"))
+    atomic_write(Path(path), lambda tmp: figure.figure.savefig(tmp, format="png", metadata={"Software": PNG_SOFTWARE}))
 
 
 def render_sequence(

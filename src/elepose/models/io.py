@@ -12,7 +12,10 @@ leaves a damaged file.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +76,26 @@ def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from err
 
 
-def save_config(path: str | Path, config: dict[str, Any]) -> None:
-    """Write ``config`` (JSON-serialisable) with ``format_version`` added, atomically."""
-    write_json(path, {"format_version": FORMAT_VERSION, **config})
+def save_config(path: str | Path, config: dict[str, Any], files: tuple[str, ...] = ()) -> None:
+    """Write ``config`` (JSON-serialisable) with ``format_version`` added, atomically.
+
+    ``files``: names of files beside ``path`` whose SHA-256 goes into the config
+    (``checkpoint_files``), so :func:`load_config` can tell a folder whose save was interrupted
+    (new weights, old config) from a consistent one. Write those files first, the config last.
+    """
+    folder = Path(path).parent
+    payload: dict[str, Any] = {"format_version": FORMAT_VERSION, **config}
+    if files:
+        payload["checkpoint_files"] = {name: _sha256(folder / name) for name in files}
+    write_json(path, payload)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
@@ -91,8 +111,12 @@ def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
             config = json.load(f)
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: invalid JSON ({err})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err}); expected a config.json written by elepose") from err
+    except RecursionError:
+        raise CheckpointError(f"{path}: nested too deeply; expected a config.json written by elepose") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(config).__name__}")
     version = config.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
@@ -100,7 +124,25 @@ def load_config(path: str | Path, kind: str | None = None) -> dict[str, Any]:
         )
     if kind is not None and config.get("kind") != kind:
         raise CheckpointError(f"{path}: field 'kind' is {config.get('kind')!r}, expected {kind!r}")
+    _verify_files(path, config.get("checkpoint_files"))
     return config
+
+
+def _verify_files(path: Path, files: Any) -> None:
+    """Check the files ``config.json`` names against their recorded SHA-256."""
+    if files is None:
+        return
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise CheckpointError(f"{path}: field 'checkpoint_files': expected an object of file names and SHA-256 digests")
+    for name, digest in files.items():
+        file = path.parent / Path(str(name)).name
+        if not file.is_file():
+            raise CheckpointError(f"{file}: missing; expected the file {path.name} names")
+        if _sha256(file) != digest:
+            raise CheckpointError(
+                f"{file}: does not match {path.name} (a save was interrupted?); expected the files of one epoch: "
+                "`elepose train --resume` (or `elepose flow --resume`) finishes the run"
+            )
 
 
 def save_resume_state(path: str | Path, state: dict[str, Any]) -> None:
@@ -109,11 +151,30 @@ def save_resume_state(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def load_resume_state(path: str | Path) -> dict[str, Any]:
-    """Read a state written by :func:`save_resume_state` with ``weights_only=True``."""
+    """Read a state written by :func:`save_resume_state` with ``weights_only=True``.
+
+    Raises :class:`CheckpointError` for a missing, truncated or foreign file (never suggesting
+    to load it unsafely).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no resume state (was the run started with this output folder?)")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(
+            f"{path}: holds objects other than tensors and numbers; expected a resume.pt written by elepose"
+        ) from None
+    except Exception as err:  # torch raises RuntimeError, EOFError, zipfile errors for damaged files
+        raise CheckpointError(
+            f"{path}: damaged or truncated ({type(err).__name__}); expected a resume.pt written by elepose"
+        ) from None
+    needed = ("epoch", "optimizer", "scheduler", "rng", "global_step", "model")
+    if not isinstance(state, dict) or any(key not in state for key in needed):
+        raise CheckpointError(f"{path}: expected a resume state with {', '.join(needed)} (written by this elepose)")
+    return state
 
 
 FLOW_KIND = "elepose-flow"
@@ -161,7 +222,9 @@ def save_flow(out: str | Path, flow: PoseFlow, record: FlowRecord) -> None:
     """Write a flow run folder (weights first, config last, each atomically)."""
     folder = Path(out)
     _write_flow_weights(folder, flow, "model.safetensors")
-    save_config(folder / "config.json", {**record.to_dict(), "kind": FLOW_KIND})
+    save_config(
+        folder / "config.json", {**record.to_dict(), "kind": FLOW_KIND}, files=("model.safetensors", "pca.safetensors")
+    )
 
 
 def _record(config: dict[str, Any], path: Path, reader: Any) -> Any:
@@ -192,7 +255,11 @@ def save_lifter(out: str | Path, lifter: LiftingNetwork, flow: PoseFlow, record:
     folder = Path(out)
     save_weights(folder / "model.safetensors", lifter.state_dict())
     _write_flow_weights(folder, flow, "flow.safetensors")
-    save_config(folder / "config.json", {**record.to_dict(), "kind": LIFTER_KIND})
+    save_config(
+        folder / "config.json",
+        {**record.to_dict(), "kind": LIFTER_KIND},
+        files=("model.safetensors", "flow.safetensors", "pca.safetensors"),
+    )
 
 
 def load_lifter_weights(path: str | Path, lifter: LiftingNetwork) -> None:

@@ -8,9 +8,24 @@ without loading torch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from elepose.errors import InputError
+
 __all__ = ["FlowConfig", "TrainConfig"]
+
+
+def _check(config: object, positive_ints: tuple[str, ...], positive_floats: tuple[str, ...]) -> None:
+    """Refuse settings no run can use (``--epochs 0``, ``--lr nan``): one line naming the option."""
+    for name in positive_ints:
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InputError(f"--{name.replace('_', '-')}: expected a positive integer, got {value!r}")
+    for name in positive_floats:
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise InputError(f"--{name.replace('_', '-')}: expected a positive number, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,12 @@ class FlowConfig:
     precision: str = "fp32"
     max_minutes: float | None = None
     resume: bool = False
+    overwrite: bool = False  # replace what --out holds (see elepose.outputs)
+
+    def __post_init__(self) -> None:
+        _check(self, ("blocks", "hidden", "epochs", "batch_size", "epoch_samples"), ("lr", "max_minutes"))
+        if self.batch_size < 2:
+            raise InputError(f"--batch-size: expected at least 2, got {self.batch_size}")
 
 
 @dataclass(frozen=True)
@@ -67,3 +88,17 @@ class TrainConfig:
     precision: str = "fp32"
     max_minutes: float | None = None
     resume: bool = False
+    overwrite: bool = False  # replace what --out holds (see elepose.outputs)
+
+    def __post_init__(self) -> None:
+        _check(
+            self,
+            ("hidden", "epochs", "batch_size", "epoch_samples", "eval_samples", "reliability_rotations"),
+            ("lr", "lr_decay", "max_minutes"),
+        )
+        if self.batch_size < 2:
+            raise InputError(
+                f"--batch-size: expected at least 2 (the elevation statistics need a batch), got {self.batch_size}"
+            )
+        if self.elevation_warmup_steps < 0 or not math.isfinite(self.elevation_init_deg):
+            raise InputError("--elevation-warmup: expected steps >= 0; --elevation-init: a finite angle")

@@ -10,6 +10,7 @@ and the optimizer are saved with it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -25,6 +26,7 @@ from tqdm import tqdm
 
 from elepose import __version__
 from elepose.data.cache import PoseSplit, load_manifest, load_split
+from elepose.errors import InputError
 from elepose.evaluate.evaluation import evaluate_during_training
 from elepose.evaluate.reliability import calibrate_reliability
 from elepose.losses import supervised_loss
@@ -33,6 +35,7 @@ from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork, lift_poses
 from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
 from elepose.models.records import FlowRecord, LifterRecord
+from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ratios
 from elepose.train.config import FlowConfig, TrainConfig
@@ -78,9 +81,14 @@ def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], epoch: int
     if torch.isfinite(loss):
         return
     detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
+    saved = (
+        f"The last good checkpoint in {out} is intact"
+        if (out / "resume.pt").is_file()
+        else "No epoch had finished, so nothing was saved"
+    )
     raise TrainingDiverged(
         f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} ({detail}); training stopped. "
-        f"The last good checkpoint in {out} is intact: lower --lr, try --precision fp32, or check the input data."
+        f"{saved}: lower --lr, try --precision fp32, or check the input data."
     )
 
 
@@ -132,43 +140,47 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
 
     flow = run_files.new_flow(record)
     generator = torch.Generator().manual_seed(config.seed)
-    start_epoch = 0
+    start_epoch, state, fresh = 0, None, True
     if config.resume:
-        flow, _ = run_files.load_flow(out)
-    elif config.pca_bases is not None:
-        flow.fit_pca(x_train.double())
+        state = _resume_state(out, config, run_files.FLOW_KIND)
+        flow.load_state_dict(state["model"])
+    else:
+        fresh = _claim_run_folder(out, config, run_files.FLOW_KIND)
+        if config.pca_bases is not None:
+            flow.fit_pca(x_train.double())
     optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
-    if config.resume:
-        start_epoch = _resume_from(out, optimizer, scheduler, generator)
+    if state is not None:
+        start_epoch = _restore(state, optimizer, scheduler, generator)
     else:
         _start_folder(out, config)
     flow.to(device)
     log, deadline = RunLog(out), _Deadline(config.max_minutes)
+    if state is not None:
+        log.resume_at(start_epoch, state.get("metrics"))
 
     metrics: dict[str, float] = {}
-    for epoch in range(start_epoch, config.epochs):
-        samples_per_s, train_nll = _flow_epoch(flow, optimizer, x_train, config, epoch, device, deadline, progress, out)
-        scheduler.step()
-        flow.eval()
-        with torch.no_grad():
-            test_nll = float(torch.cat([flow.nll(b) for b in x_test.split(8192)]).mean())
-        metrics = {
-            "train_nll": train_nll,
-            "test_nll": test_nll,
-            "lr": optimizer.param_groups[0]["lr"],
-            "samples_per_s": samples_per_s,
-        }
-        log.log(epoch + 1, metrics)
-        record = replace(record, epoch=epoch + 1, metrics=metrics)
-        run_files.save_flow(out, flow, record)
-        _save_resume(out, epoch, optimizer, scheduler, _rng_state(generator), global_step=0, train_seconds=0.0)
-        if progress:
-            tqdm.write(f"flow epoch {epoch + 1}: train NLL {train_nll:.3f}, test NLL {test_nll:.3f}")
-        if deadline.passed():
+    with _cleanup_if_no_epoch(out, fresh, log):
+        for epoch in range(start_epoch, config.epochs):
+            samples_per_s, train_nll = _flow_epoch(
+                flow, optimizer, x_train, config, epoch, device, deadline, progress, out
+            )
+            scheduler.step()
+            flow.eval()
+            with torch.no_grad():
+                test_nll = float(torch.cat([flow.nll(b) for b in x_test.split(8192)]).mean())
+            lr = optimizer.param_groups[0]["lr"]
+            metrics = {"train_nll": train_nll, "test_nll": test_nll, "lr": lr, "samples_per_s": samples_per_s}
+            _save_resume(out, epoch, flow, optimizer, scheduler, _rng_state(generator), 0, 0.0, metrics)
+            log.log(epoch + 1, metrics)
+            record = replace(record, epoch=epoch + 1, metrics=metrics)
+            run_files.save_flow(out, flow, record)
             if progress:
-                tqdm.write(f"flow: stopped after {config.max_minutes} min (--max-minutes)")
-            break
+                tqdm.write(f"flow epoch {epoch + 1}: train NLL {train_nll:.3f}, test NLL {test_nll:.3f}")
+            if deadline.passed():
+                if progress:
+                    tqdm.write(f"flow: stopped after {config.max_minutes} min (--max-minutes)")
+                break
     log.close()
     return metrics
 
@@ -266,27 +278,33 @@ def train_lifter(
         if dist_info.enabled and device.type == "cuda":
             device = torch.device("cuda", torch.cuda.current_device())
         run = _prepare_lifter(config, device, dist_info)
+        state, fresh = None, False
         if config.resume:
-            run_files.load_lifter_weights(run.out, run.lifter)
-            run.start_epoch = _resume_from(run.out, run.optimizer, run.scheduler, run.generator, run)
+            state = _resume_state(run.out, config, run_files.LIFTER_KIND)
+            run.lifter.load_state_dict(state["model"])
+            run.start_epoch = _restore(state, run.optimizer, run.scheduler, run.generator, run)
         elif dist_info.is_main:
+            fresh = _claim_run_folder(run.out, config, run_files.LIFTER_KIND)
             _start_folder(run.out, config)
         log, deadline = RunLog(run.out, enabled=dist_info.is_main), _Deadline(config.max_minutes)
+        if state is not None:
+            log.resume_at(run.start_epoch, state.get("metrics"))
 
         metrics: dict[str, float] = {}
-        for epoch in range(run.start_epoch, config.epochs):
-            metrics = _lifter_epoch(run, epoch, deadline, progress)
-            run.scheduler.step()
-            if dist_info.is_main:
-                metrics = _end_lifter_epoch(run, epoch, metrics, log, progress)
-            else:
-                _gather_rng(run.generator, dist_info)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch + 1, run.lifter)
-            if _stop_all(deadline, dist_info):
-                if progress and dist_info.is_main:
-                    tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
-                break
+        with _cleanup_if_no_epoch(run.out, fresh, log):
+            for epoch in range(run.start_epoch, config.epochs):
+                metrics = _lifter_epoch(run, epoch, deadline, progress)
+                run.scheduler.step()
+                if dist_info.is_main:
+                    metrics = _end_lifter_epoch(run, epoch, metrics, log, progress)
+                else:
+                    _gather_rng(run.generator, dist_info)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch + 1, run.lifter)
+                if _stop_all(deadline, dist_info):
+                    if progress and dist_info.is_main:
+                        tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
+                    break
         log.close()
         return metrics
 
@@ -416,13 +434,15 @@ def _end_lifter_epoch(
     )
     metrics["elevation_mu_train_deg"] = math.degrees(learned.mu_rad)
     metrics["elevation_sigma_train_deg"] = math.degrees(learned.sigma_rad)
+    rng = _gather_rng(run.generator, run.dist)
+    _save_resume(
+        run.out, epoch, run.lifter, run.optimizer, run.scheduler, rng, run.global_step, run.train_seconds, metrics
+    )
     log.log(epoch + 1, metrics)
     run.record = replace(
         run.record, epoch=epoch + 1, metrics=metrics, learned_elevation=learned, reliability=calibration
     )
     run_files.save_lifter(run.out, run.lifter, run.flow, run.record)
-    rng = _gather_rng(run.generator, run.dist)
-    _save_resume(run.out, epoch, run.optimizer, run.scheduler, rng, run.global_step, run.train_seconds)
     if progress:
         tqdm.write(
             f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm, "
@@ -434,37 +454,94 @@ def _end_lifter_epoch(
 # ---------------------------------------------------------------------------- resuming
 
 
+def _claim_run_folder(out: Path, config: Any, kind: str) -> bool:
+    """Check ``out`` may become a new run of ``kind`` (clearing an old run's files with ``overwrite``).
+
+    Returns whether the folder was new or empty (a failed first epoch then removes what it wrote).
+    """
+    inputs = [Path(config.data)] + ([Path(config.flow)] if isinstance(config, TrainConfig) else [])
+    found = claim_folder(out, kind, config.overwrite, inputs, same_kind_ok=False)
+    if found not in (None, "empty"):
+        clear_run_files(out)
+    return found in (None, "empty")
+
+
+# Settings a resumed run may change: how long it runs, where it runs, and where its folder now lies.
+_RESUMABLE_CHANGES = ("out", "resume", "overwrite", "epochs", "max_minutes", "device")
+
+
+def _resume_state(out: Path, config: Any, kind: str) -> dict[str, Any]:
+    """The resume state of the run in ``out``, after checking it is a ``kind`` run with ``config``'s settings."""
+    found = folder_kind(out) if out.is_dir() else None
+    if found != kind:
+        what = "nothing" if found in (None, "empty") else f"an {found} folder"
+        raise InputError(f"--out {out}: holds {what}; expected a {kind} run to resume")
+    settings = run_files.load_config(out / "run.json")
+    for name, value in asdict(config).items():
+        if name in _RESUMABLE_CHANGES or name not in settings:
+            continue
+        if json.loads(json.dumps(value)) != settings[name]:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(
+                f"{out / 'run.json'}: field {name!r}: the run has {settings[name]!r}, this command {value!r}; "
+                f"expected the run's own settings on --resume (drop {flag}, or start a new run)"
+            )
+    return run_files.load_resume_state(out / "resume.pt")
+
+
+@contextlib.contextmanager
+def _cleanup_if_no_epoch(out: Path, fresh: bool, log: RunLog) -> Iterator[None]:
+    """If training stops by an error before its first epoch was saved in a folder it created, remove what it wrote."""
+    try:
+        yield
+    except BaseException:
+        if fresh and not (out / "resume.pt").exists():
+            log.close()
+            clear_run_files(out)
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+
+
 def _save_resume(
     out: Path,
     epoch: int,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     rng: Any,
     global_step: int,
     train_seconds: float,
+    metrics: dict[str, float],
 ) -> None:
+    """``resume.pt``: everything ``--resume`` needs in one atomically written file, weights included.
+
+    Written first at the end of an epoch, so a kill at any later point leaves a state to resume
+    from; ``config.json``, written last, records the SHA-256 of the weights it belongs to.
+    """
     run_files.save_resume_state(
         out / "resume.pt",
         {
             "epoch": epoch,
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
             "rng": rng,
             "global_step": global_step,
             "train_seconds": train_seconds,
+            "metrics": metrics,
         },
     )
 
 
-def _resume_from(
-    out: Path,
+def _restore(
+    state: dict[str, Any],
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     generator: torch.Generator,
     run: _LifterRun | None = None,
 ) -> int:
-    """Load ``out/resume.pt`` into the optimizer, schedule and generators -> the epoch to start at."""
-    state = run_files.load_resume_state(out / "resume.pt")
+    """Load a resume state into the optimizer, schedule and generators -> the epoch to start at."""
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     rng = state["rng"]

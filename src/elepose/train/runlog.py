@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
+
+from elepose.atomic import atomic_write
 
 __all__ = ["RunLog"]
 
@@ -24,7 +27,7 @@ class RunLog:
 
             self._writer = SummaryWriter(log_dir=str(out / "tensorboard"))
 
-    def log(self, epoch: int, values: dict[str, float]) -> None:
+    def log(self, epoch: int, values: dict[str, float], tensorboard: bool = True) -> None:
         if not self.enabled:
             return
         row = {"epoch": epoch, **values}
@@ -39,10 +42,28 @@ class RunLog:
             if not exists:
                 writer.writeheader()
             writer.writerow({k: row.get(k, "") for k in header})
-        if self._writer is not None:
+        if self._writer is not None and tensorboard:
             for key, value in values.items():
                 self._writer.add_scalar(key, value, epoch)
             self._writer.flush()
+
+    def resume_at(self, epoch: int, metrics: dict[str, float] | None) -> None:
+        """On resume after ``epoch`` finished epochs: drop rows of later epochs (an interrupted
+        epoch end may have logged one) and restore the row of ``epoch`` from the resume state
+        when it is missing."""
+        if not self.enabled or not self.path.is_file():
+            return
+        with open(self.path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+        if not rows:
+            return
+        header, body = rows[0], [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= epoch]
+        has_last = any(int(r[0]) == epoch for r in body)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *body])
+        atomic_write(self.path, lambda tmp: Path(tmp).write_text(buffer.getvalue(), encoding="utf-8", newline=""))
+        if not has_last and metrics is not None and epoch > 0:
+            self.log(epoch, metrics, tensorboard=False)
 
     def close(self) -> None:
         if self._writer is not None:
