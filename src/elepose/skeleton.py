@@ -26,6 +26,7 @@ __all__ = [
     "bone_lengths",
     "bone_ratios",
     "coco17_to_h36m",
+    "halpe26_to_h36m",
     "openpose_body25_to_h36m",
     "openpose_coco18_to_h36m",
 ]
@@ -206,6 +207,33 @@ def coco17_to_h36m(keypoints: np.ndarray) -> np.ndarray:
     out[..., 10, :] = _mid(k[..., 1, :], k[..., 2, :])
     out[..., 11, :], out[..., 12, :], out[..., 13, :] = k[..., 5, :], k[..., 7, :], k[..., 9, :]
     out[..., 14, :], out[..., 15, :], out[..., 16, :] = k[..., 6, :], k[..., 8, :], k[..., 10, :]
+    return out
+
+
+# Halpe-26 (AlphaPose's default body model; Fang-Haoshu/Halpe-FullBody README): COCO-17 in
+# indices 0-16, then 17 Head (top of the head), 18 Neck, 19 Hip (the pelvis), 20-25 toes and heels.
+# Halpe-136 starts with the same 26; COCO-WholeBody-133 starts with COCO-17 (body), then feet,
+# face and hands.
+HALPE_HEAD, HALPE_NECK, HALPE_HIP = 17, 18, 19
+
+
+def halpe26_to_h36m(keypoints: np.ndarray) -> np.ndarray:
+    """Halpe-26 keypoints ``(..., 26, C)`` (or the first 26 of Halpe-136) -> H36M-17 ``(..., 17, C)``.
+
+    Where Halpe has the joint itself it is used instead of COCO-17's guess: pelvis = Halpe "Hip"
+    (not the mid-hips), thorax = Halpe "Neck" (the base of the neck, not the mid-shoulders),
+    head = Halpe "Head" (the top of the head, as H36M's head joint, not the mid-eyes); spine =
+    mid pelvis-thorax, neck/nose = the nose; limbs as COCO-17.
+    """
+    k = np.asarray(keypoints)
+    if k.shape[-2] not in (26, 136):
+        raise ValueError(f"Halpe keypoints need 26 (or 136) joints on axis -2, got shape {k.shape}")
+    out = coco17_to_h36m(k[..., :17, :])
+    pelvis, thorax = k[..., HALPE_HIP, :], k[..., HALPE_NECK, :]
+    out[..., 0, :] = pelvis
+    out[..., 7, :] = _mid(pelvis, thorax)
+    out[..., 8, :] = thorax
+    out[..., 10, :] = k[..., HALPE_HEAD, :]
     return out
 
 

@@ -8,21 +8,30 @@ Formats (facts from each tool's documentation, named per reader):
 
 ==============  ==========================================================================
 ``mmpose``      MMPose inferencer ``--pred-out-dir`` JSON: an image's list of instances
-                ``{"keypoints": [[x, y]] * 17, "keypoint_scores": [s] * 17, ...}``; a video's
-                list ``[{"frame_id": i, "instances": [...]}]``; or a folder of image JSONs.
+                ``{"keypoints": [[x, y]] * K, "keypoint_scores": [s] * K, "track_id"?}``; a
+                video's list ``[{"frame_id": i, "instances": [...]}]``; or a folder of image
+                JSONs. K as for ``coco``.
 ``coco``        COCO keypoint results ``[{"image_id", "category_id": 1, "keypoints": [x, y, s]
-                * 17, "score"}]`` (AlphaPose, Detectron); grouped by ``image_id``.
+                * K, "score"}]`` (AlphaPose, Detectron); grouped by ``image_id``; AlphaPose's
+                ``idx`` is the track id. K = 17 (COCO), 26 (Halpe, AlphaPose's default),
+                133 (COCO-WholeBody) or 136 (Halpe full body).
+``coco-dataset`` COCO dataset annotations ``{"images", "annotations"}`` (COCO, COCO-WholeBody,
+                Halpe): grouped by image, frame names from ``file_name``, ``iscrowd`` and
+                ``num_keypoints == 0`` skipped, visibility 0 = missing.
 ``openpose``    A folder of OpenPose ``--write_json`` files (one per frame) with
                 ``{"people": [{"pose_keypoints_2d": [x, y, c] * 25 or * 18}]}``.
-``videopose3d`` VideoPose3D custom ``.npz``: ``positions_2d`` = {video: {"custom": [(F, 17, 2)]}}
-                in COCO order, plus ``metadata``; pickled dicts, read with
-                :func:`elepose.data.h36m.read_videopose3d_npz` (numpy arrays only, no code).
+``videopose3d`` VideoPose3D ``.npz``: ``positions_2d`` = {video: {"custom": [(F, 17, 2|3)]}}
+                in COCO order (``layout_name`` "coco"), or {subject: {action: [per camera]}}
+                in H36M order ("h36m"); pickled dicts, read with
+                :func:`elepose.data.h36m.read_videopose3d_npz` (numpy arrays only, no code). A
+                third channel that is not a 0-1 confidence is ignored (see ``notes``).
 ``array``       ``.npy`` (N, 17, 2|3) or ``.csv`` rows of 34|51 values, H36M order, one person
                 per frame.
 ==============  ==========================================================================
 
-COCO-17 and OpenPose sources are converted by :mod:`elepose.skeleton`; a derived joint (a
-midpoint) gets the *minimum* score of its sources, so a midpoint of a missing joint is missing.
+COCO-17, Halpe and OpenPose sources are converted by :mod:`elepose.skeleton` (Halpe's own head
+top, neck and pelvis replace COCO-17's guesses); a derived joint (a midpoint) gets the *minimum*
+score of its sources, so a midpoint of a missing joint is missing.
 
 >>> import numpy as np, tempfile, os
 >>> folder = tempfile.mkdtemp()
@@ -35,6 +44,7 @@ midpoint) gets the *minimum* score of its sources, so a midpoint of a missing jo
 from __future__ import annotations
 
 import json
+import math
 import re
 import zipfile
 from collections.abc import Callable
@@ -48,6 +58,7 @@ from elepose.data.h36m import read_videopose3d_npz
 from elepose.skeleton import (
     NUM_JOINTS,
     coco17_to_h36m,
+    halpe26_to_h36m,
     openpose_body25_to_h36m,
     openpose_coco18_to_h36m,
 )
@@ -60,7 +71,7 @@ __all__ = [
     "convert_to_h36m",
 ]
 
-FORMATS: tuple[str, ...] = ("mmpose", "coco", "openpose", "videopose3d", "array")
+FORMATS: tuple[str, ...] = ("mmpose", "coco", "coco-dataset", "openpose", "videopose3d", "array")
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,11 @@ class Detections:
     frame_names: one name per frame, frames with nobody included.
     source_format: one of :data:`FORMATS`.
     path: the file or folder read.
+    layout: the source's keypoint layout (:data:`LAYOUTS`): which definition of "head", "neck"
+        and "pelvis" the H36M-17 joints come from (a COCO-17 "head" is the mid-eyes, a Halpe one
+        the top of the head).
+    track: (P,) int32 the input's own track id of each person, -1 where the format has none.
+    notes: what the reader did that a user should know (e.g. a third channel ignored as scores).
     """
 
     keypoints: np.ndarray
@@ -83,14 +99,20 @@ class Detections:
     frame_names: tuple[str, ...]
     source_format: str
     path: str
+    layout: str = "h36m"
+    track: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         p = self.keypoints.shape[0]
+        if self.track is None:
+            object.__setattr__(self, "track", np.full(p, -1, dtype=np.int32))
         for name, shape in {
             "keypoints": (p, NUM_JOINTS, 2),
             "scores": (p, NUM_JOINTS),
             "frame": (p,),
             "person": (p,),
+            "track": (p,),
         }.items():
             if getattr(self, name).shape != shape:
                 got = getattr(self, name).shape
@@ -115,10 +137,19 @@ class Detections:
 
 _CONVERTERS: dict[str, tuple[int, Callable[[np.ndarray], np.ndarray]]] = {
     "coco17": (17, coco17_to_h36m),
+    "halpe26": (26, halpe26_to_h36m),
+    "halpe136": (136, halpe26_to_h36m),  # its first 26 joints are Halpe-26
+    "wholebody133": (133, lambda k: coco17_to_h36m(k[..., :17, :])),  # COCO-WholeBody: body first
     "body25": (25, openpose_body25_to_h36m),
     "coco18": (18, openpose_coco18_to_h36m),
     "h36m": (17, lambda k: k),
 }
+LAYOUTS: tuple[str, ...] = tuple(_CONVERTERS)
+"""Keypoint layouts read: COCO-17, Halpe-26/136 (AlphaPose), COCO-WholeBody-133, OpenPose BODY_25 /
+COCO-18, and H36M-17 itself."""
+_LAYOUT_BY_COUNT = {17: "coco17", 26: "halpe26", 133: "wholebody133", 136: "halpe136"}
+_COUNTS_EXPECTED = "17 (COCO), 26 (Halpe), 133 (COCO-WholeBody) or 136 (Halpe full body) keypoints"
+_NUMBERS_EXPECTED = "51 (COCO-17), 78 (Halpe-26), 399 (COCO-WholeBody) or 408 (Halpe-136) numbers [x, y, score] * K"
 
 
 def _sources(layout: str) -> np.ndarray:
@@ -161,16 +192,25 @@ class _Frames:
     scores: list[np.ndarray]  # per person (J,)
     frame: list[int]
     where: list[str]  # per person, e.g. "[3].instances[1]"
+    track: list[int]
+    layout: str | None = None
 
     @classmethod
     def empty(cls) -> _Frames:
-        return cls([], [], [], [], [])
+        return cls([], [], [], [], [], [])
 
-    def add(self, keypoints: np.ndarray, scores: np.ndarray, where: str) -> None:
+    def add(self, keypoints: np.ndarray, scores: np.ndarray, where: str, track: int = -1) -> None:
         self.keypoints.append(keypoints)
         self.scores.append(scores)
         self.frame.append(len(self.names) - 1)
         self.where.append(where)
+        self.track.append(track)
+
+    def set_layout(self, path: Path, layout: str, where: str) -> None:
+        """One keypoint layout per input: a person of another layout is refused."""
+        if self.layout is not None and layout != self.layout:
+            raise ValueError(f"{path}: {where}: a {layout} person among {self.layout} people; expected one layout")
+        self.layout = layout
 
 
 MAX_COORDINATE_PX = 1e7
@@ -225,12 +265,19 @@ def _field(path: Path, obj: Any, key: str, where: str) -> Any:
 
 
 def _assemble(
-    path: Path, fmt: str, frames: _Frames, layout: str, xy_field: str = "", score_field: str = ""
+    path: Path,
+    fmt: str,
+    frames: _Frames,
+    layout: str,
+    xy_field: str = "",
+    score_field: str = "",
+    notes: tuple[str, ...] = (),
 ) -> Detections:
     """Check values (finite coordinates, scores >= 0), convert to H36M and stack.
 
     ``xy_field`` / ``score_field`` (e.g. ".keypoints") follow a person's location in messages.
     """
+    layout = frames.layout or layout
     n = _CONVERTERS[layout][0]
     p = len(frames.keypoints)
     source_xy = np.stack(frames.keypoints) if p else np.zeros((0, n, 2))
@@ -259,7 +306,29 @@ def _assemble(
         frame_names=tuple(frames.names),
         source_format=fmt,
         path=str(path),
+        layout=layout,
+        track=np.asarray(frames.track, dtype=np.int32),
+        notes=notes,
     )
+
+
+def _track_id(path: Path, entry: Any, keys: tuple[str, ...], where: str) -> int:
+    """The input's track id of a person (MMPose ``track_id``, AlphaPose ``idx``), -1 when absent."""
+    for key in keys:
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(value, list) and len(value) == 1:  # AlphaPose writes idx as [n] in some versions
+            value = value[0]
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value != int(value)
+        ):
+            raise ValueError(f"{path}: {where}.{key}: expected a track id (an integer), got {_short(value)}")
+        return int(value) if value >= 0 else -1  # OpenPose writes -1 for "no id"
+    return -1
 
 
 def _cached_json(path: Path, parsed: dict[Path, Any]) -> Any:
@@ -303,11 +372,24 @@ def _mmpose_instances(path: Path, frames: _Frames, instances: Any, where: str) -
     local = where.rsplit(": ", 1)[-1]  # the location inside this file, without a file-name prefix
     for k, inst in enumerate(instances):
         at = f"{local}[{k}]"
-        xy = _field(path, inst, "keypoints", at)
-        xy = _numbers(path, f"{at}.keypoints", xy, (17, 2), "17 COCO keypoints [[x, y], ...]")
+        raw = _field(path, inst, "keypoints", at)
+        count = len(raw) if isinstance(raw, list) else 0
+        layout = _LAYOUT_BY_COUNT.get(count)
+        if layout is None:
+            shape = (len(raw), len(raw[0])) if count and isinstance(raw[0], list) else np.shape(raw) if count else raw
+            raise ValueError(
+                f"{path}: {at}.keypoints: expected {_COUNTS_EXPECTED} [[x, y], ...], got shape {_short(shape)}"
+            )
+        if isinstance(raw[0], list) and len(raw[0]) == 3:
+            raise ValueError(
+                f"{path}: {at}.keypoints: 3D keypoints [[x, y, z], ...] (an elepose or MMPose 3D result); "
+                "expected 2D detections [[x, y], ...] (read 3D results with elepose.lift.exports.read_mmpose_3d)"
+            )
+        xy = _numbers(path, f"{at}.keypoints", raw, (count, 2), f"{count} keypoints [[x, y], ...]")
         scores = _field(path, inst, "keypoint_scores", at)
-        scores = _numbers(path, f"{at}.keypoint_scores", scores, (17,), "17 scores")
-        frames.add(xy, scores, f"{where}[{k}]")
+        scores = _numbers(path, f"{at}.keypoint_scores", scores, (count,), f"{count} scores")
+        frames.set_layout(path, layout, at)
+        frames.add(xy, scores, f"{where}[{k}]", _track_id(path, inst, ("track_id",), at))
 
 
 def _read_mmpose_content(path: Path, content: Any, frames: _Frames, name: str, prefix: str = "") -> None:
@@ -368,9 +450,64 @@ def _read_coco(path: Path, parsed: dict[Path, Any]) -> Detections:
         frames.names.append(key)
         for i, entry in entries:
             values = _field(path, entry, "keypoints", f"[{i}]")
-            values = _numbers(path, f"[{i}].keypoints", values, (51,), "51 numbers [x, y, score] * 17")
-            frames.add(values.reshape(17, 3)[:, :2], values.reshape(17, 3)[:, 2], f"[{i}]")
+            count = len(values) // 3 if isinstance(values, list) and len(values) % 3 == 0 else 0
+            layout = _LAYOUT_BY_COUNT.get(count)
+            if layout is None:
+                got = f"shape ({len(values)},)" if isinstance(values, list) else _short(values)
+                raise ValueError(f"{path}: [{i}].keypoints: expected {_NUMBERS_EXPECTED}, got {got}")
+            values = _numbers(path, f"[{i}].keypoints", values, (3 * count,), f"{3 * count} numbers")
+            frames.set_layout(path, layout, f"[{i}].keypoints")
+            joints = values.reshape(count, 3)
+            frames.add(joints[:, :2], joints[:, 2], f"[{i}]", _track_id(path, entry, ("track_id", "idx"), f"[{i}]"))
     return _assemble(path, "coco", frames, "coco17", ".keypoints", ".keypoints")
+
+
+# --------------------------------------------------------------------------- COCO dataset annotations
+
+
+def _read_coco_dataset(path: Path, parsed: dict[Path, Any]) -> Detections:
+    # Layout: COCO "object keypoint" annotations (cocodataset.org/#format-data): {"images": [{"id",
+    # "file_name"}], "annotations": [{"image_id", "keypoints": [x, y, v] * K, "num_keypoints",
+    # "iscrowd"}]} with visibility v = 0 (not labelled), 1 (labelled, hidden), 2 (visible).
+    # COCO-WholeBody keeps the body's 17 in "keypoints" (feet, face, hands in other fields);
+    # Halpe's files hold all 136 there.
+    content = _cached_json(path, parsed)
+    images = _field(path, content, "images", "")
+    annotations = _field(path, content, "annotations", "")
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        raise ValueError(f"{path}: images, annotations: expected two JSON lists")
+    frames = _Frames.empty()
+    order: dict[Any, int] = {}
+    for i, image in enumerate(images):
+        image_id = _field(path, image, "id", f"images[{i}]")
+        name = image.get("file_name", str(image_id)) if isinstance(image, dict) else str(image_id)
+        order.setdefault(image_id, len(order))
+        frames.names.append(str(name))
+    people: list[list[tuple[int, Any]]] = [[] for _ in order]
+    for i, entry in enumerate(annotations):
+        image_id = _field(path, entry, "image_id", f"annotations[{i}]")
+        if image_id not in order:
+            raise ValueError(f"{path}: annotations[{i}].image_id: {_short(image_id)} names no entry of 'images'")
+        if entry.get("iscrowd", 0) or entry.get("num_keypoints", 1) == 0:
+            continue  # crowd regions and people without a labelled keypoint are no training poses
+        people[order[image_id]].append((i, entry))
+    names, frames.names = frames.names, []
+    for name, entries in zip(names, people):
+        frames.names.append(name)
+        for i, entry in entries:
+            at = f"annotations[{i}].keypoints"
+            values = _field(path, entry, "keypoints", f"annotations[{i}]")
+            count = len(values) // 3 if isinstance(values, list) and len(values) % 3 == 0 else 0
+            layout = _LAYOUT_BY_COUNT.get(count)
+            if layout is None:
+                got = f"shape ({len(values)},)" if isinstance(values, list) else _short(values)
+                raise ValueError(f"{path}: {at}: expected {_NUMBERS_EXPECTED}, got {got}")
+            joints = _numbers(path, at, values, (3 * count,), f"{3 * count} numbers").reshape(count, 3)
+            frames.set_layout(path, layout, at)
+            visible = (joints[:, 2] > 0).astype(np.float64)  # v = 0: not labelled -> missing
+            frames.add(joints[:, :2], visible, f"annotations[{i}]", _track_id(path, entry, ("track_id",), at))
+    note = "COCO visibility flags read as scores: v = 0 (not labelled) is missing, v = 1 or 2 is present"
+    return _assemble(path, "coco-dataset", frames, "coco17", ".keypoints", ".keypoints", notes=(note,))
 
 
 # --------------------------------------------------------------------------- OpenPose
@@ -405,7 +542,7 @@ def _read_openpose(path: Path, parsed: dict[Path, Any]) -> Detections:
                 raise ValueError(f"{file}: {field}: {this} person among {layout} people; expected one model")
             layout = this
             joints = values.reshape(-1, 3)
-            frames.add(joints[:, :2], joints[:, 2], at)
+            frames.add(joints[:, :2], joints[:, 2], at, _track_id(file, person, ("person_id",), f"people[{k}]"))
     return _assemble(path, "openpose", frames, layout or "body25", ".pose_keypoints_2d", ".pose_keypoints_2d")
 
 
@@ -414,9 +551,11 @@ def _read_openpose(path: Path, parsed: dict[Path, Any]) -> Detections:
 
 def _read_videopose3d(path: Path) -> Detections:
     # Layout: VideoPose3D INFERENCE.md and data/prepare_data_2d_custom.py: np.savez_compressed(
-    # positions_2d={video: {"custom": [(F, 17, 2) COCO order]}}, metadata={"layout_name": "coco",
-    # "num_joints": 17, "keypoints_symmetry": ..., "video_metadata": {video: {"w", "h"}}}).
-    # The dicts are pickles: read_videopose3d_npz unpickles only numpy arrays and builtins.
+    # positions_2d={video: {"custom": [(F, 17, 2|3) COCO order]}}, metadata={"layout_name": "coco",
+    # "num_joints": 17, "keypoints_symmetry": ..., "video_metadata": {video: {"w", "h"}}}); its
+    # Human3.6M detections use layout_name "h36m" and {subject: {action: [(F, 17, 2|3) per camera]}}
+    # (or one array (C, F, 17, 2|3)) in H36M-17 order. The dicts are pickles: read_videopose3d_npz
+    # unpickles only numpy arrays.
     try:
         with zipfile.ZipFile(path) as archive:
             members = set(archive.namelist())
@@ -426,31 +565,57 @@ def _read_videopose3d(path: Path) -> Detections:
         raise ValueError(f"{path}: missing field 'positions_2d'; expected VideoPose3D's data_2d_custom_*.npz")
     positions = read_videopose3d_npz(path, "positions_2d")
     metadata = read_videopose3d_npz(path, "metadata") if "metadata.npy" in members else {}
-    if isinstance(metadata, dict) and metadata.get("layout_name", "coco") != "coco":
-        raise ValueError(f"{path}: metadata.layout_name: expected 'coco', got {metadata['layout_name']!r}")
+    layout_name = metadata.get("layout_name", "coco") if isinstance(metadata, dict) else "coco"
+    if layout_name not in ("coco", "h36m"):
+        raise ValueError(f"{path}: metadata.layout_name: expected 'coco' or 'h36m', got {_short(layout_name)}")
     if not isinstance(positions, dict) or not positions:
         raise ValueError(f"{path}: positions_2d: expected a non-empty dict {{video: {{'custom': [array (F, 17, 2)]}}}}")
-    frames = _Frames.empty()
+    arrays: list[tuple[str, str, np.ndarray]] = []  # (frame-name prefix, field, (F, 17, 2|3))
     for video, actions in positions.items():
         at = f"positions_2d[{video!r}]"
-        if not isinstance(actions, dict) or not isinstance(actions.get("custom"), list):
+        if not isinstance(actions, dict) or not actions:
             raise ValueError(f"{path}: {at}: expected {{'custom': [array (F, 17, 2)]}}, got {_short(actions)}")
-        cameras = actions["custom"]
-        for c, array in enumerate(cameras):
-            field = f"{at}['custom'][{c}]"
-            if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
-                shape = getattr(array, "shape", type(array).__name__)
-                expected = "an array (F, 17, 2) or (F, 17, 3) in COCO order"
-                raise ValueError(f"{path}: {field}: expected {expected}, got {shape}")
-            if not np.issubdtype(array.dtype, np.number):
-                raise ValueError(f"{path}: {field}: expected numbers, got dtype {array.dtype}")
-            array = array.astype(np.float64)
-            prefix = f"{video}/" if len(cameras) == 1 else f"{video}/{c}/"
-            for i in range(array.shape[0]):
-                frames.names.append(f"{prefix}{i}")
-                scores = array[i, :, 2] if array.shape[2] == 3 else np.ones(17)
-                frames.add(array[i, :, :2], scores, f"{field}[{i}]")
-    return _assemble(path, "videopose3d", frames, "coco17")
+        for action, cameras in actions.items():
+            field = f"{at}[{action!r}]"
+            if isinstance(cameras, np.ndarray) and cameras.ndim == 4:
+                cameras = list(cameras)
+            if not isinstance(cameras, list):
+                raise ValueError(f"{path}: {field}: expected a list of arrays (F, 17, 2|3), got {_short(cameras)}")
+            base = f"{video}/" if action == "custom" else f"{video}/{action}/"
+            for c, array in enumerate(cameras):
+                if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
+                    shape = getattr(array, "shape", type(array).__name__)
+                    raise ValueError(f"{path}: {field}[{c}]: expected an array (F, 17, 2) or (F, 17, 3), got {shape}")
+                if not np.issubdtype(array.dtype, np.number):
+                    raise ValueError(f"{path}: {field}[{c}]: expected numbers, got dtype {array.dtype}")
+                arrays.append((base if len(cameras) == 1 else f"{base}{c}/", f"{field}[{c}]", array.astype(np.float64)))
+    third = [a[..., 2] for _, _, a in arrays if a.shape[2] == 3]
+    confidences, notes = _confidence_channel(np.concatenate([t.ravel() for t in third]) if third else None)
+    frames = _Frames.empty()
+    for prefix, field, array in arrays:
+        for i in range(array.shape[0]):
+            frames.names.append(f"{prefix}{i}")
+            scores = array[i, :, 2] if array.shape[2] == 3 and confidences else np.ones(17)
+            frames.add(array[i, :, :2], scores, f"{field}[{i}]")
+    return _assemble(path, "videopose3d", frames, "coco17" if layout_name == "coco" else "h36m", notes=notes)
+
+
+def _confidence_channel(values: np.ndarray | None) -> tuple[bool, tuple[str, ...]]:
+    """Whether a file's third channel ``values`` are 0-1 detector confidences, and a note when not.
+
+    A detector's confidences reach near 1 on visible joints; a channel that never exceeds 0.5,
+    or leaves [0, 1], is something else (VideoPose3D's skater file holds 0.0001-0.04), so it is
+    not used as scores: every joint counts as detected.
+    """
+    if values is None or values.size == 0:
+        return False, ()
+    finite = values[np.isfinite(values)]
+    if finite.size and 0.0 <= finite.min() and finite.max() <= 1.0 and finite.max() > 0.5:
+        return True, ()
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (math.nan, math.nan)
+    return False, (
+        f"third channel ({low:.3g} to {high:.3g}) is not a 0-1 confidence; ignored: every joint counts as detected",
+    )
 
 
 # --------------------------------------------------------------------------- plain arrays
@@ -534,6 +699,8 @@ def _read_csv(path: Path) -> np.ndarray:
 def _json_kind(content: Any) -> str | None:
     """The format a parsed JSON looks like, or None."""
     if isinstance(content, dict):
+        if "images" in content and "annotations" in content:
+            return "coco-dataset"
         return "openpose" if "people" in content else None
     if not isinstance(content, list) or not content or not isinstance(content[0], dict):
         return None
@@ -548,7 +715,7 @@ def _json_kind(content: Any) -> str | None:
     return None
 
 
-_JSON_EXPECTED = "expected MMPose, COCO-results or OpenPose JSON"
+_JSON_EXPECTED = "expected MMPose, COCO results, a COCO dataset annotation file or OpenPose JSON"
 
 
 def detect_format(path: str | Path) -> str:
@@ -567,8 +734,8 @@ def _detect(path: Path) -> tuple[str, dict[Path, Any]]:
             kind = "mmpose" if content == [] else _json_kind(content)
             if kind is None:
                 raise ValueError(f"{file}: unknown JSON layout; {_JSON_EXPECTED}")
-            if kind == "coco":
-                raise ValueError(f"{file}: COCO results in a folder; pass the COCO JSON file itself")
+            if kind in ("coco", "coco-dataset"):
+                raise ValueError(f"{file}: COCO JSON in a folder; pass the COCO JSON file itself")
             kinds.setdefault(kind, file)
         if len(kinds) > 1:
             (a, fa), (b, fb) = list(kinds.items())[:2]
@@ -617,6 +784,8 @@ def read_keypoints(path: str | Path, format: str | None = None) -> Detections:
         detections = _read_mmpose(path, parsed)
     elif format == "coco":
         detections = _read_coco(path, parsed)
+    elif format == "coco-dataset":
+        detections = _read_coco_dataset(path, parsed)
     elif format == "openpose":
         detections = _read_openpose(path, parsed)
     elif format == "videopose3d":
