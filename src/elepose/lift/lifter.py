@@ -47,6 +47,7 @@ import torch
 from elepose.data.keypoints import Detections, read_keypoints
 from elepose.evaluate.reliability import reliability_nll, reliability_percentile
 from elepose.geometry import normalise_2d
+from elepose.lift.exports import link_tracks
 from elepose.lift.filling import fill_missing_joints
 from elepose.models.io import load_lifter
 from elepose.models.lifter import predict
@@ -98,6 +99,9 @@ class LiftResult:
     frame: (P,) index into ``frame_names``; person: (P,) index of the person within its frame.
     frame_names: every frame of the input, frames with nobody included.
     skipped: ``(frame, person, reason)`` for every person that was not lifted.
+    track: (P,) track id: the input's own where it has them, else linked frame to frame by the
+        2D pelvis (:func:`elepose.lift.exports.link_tracks`).
+    notes: what the reader did that a user should know (from :class:`Detections`).
     """
 
     poses_3d: np.ndarray
@@ -111,6 +115,12 @@ class LiftResult:
     person: np.ndarray
     frame_names: tuple[str, ...]
     skipped: list[tuple[int, int, str]] = field(default_factory=list)
+    track: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.track is None:
+            object.__setattr__(self, "track", np.zeros(len(self.frame), dtype=np.int32))
 
     def __len__(self) -> int:
         return int(self.poses_3d.shape[0])
@@ -124,7 +134,7 @@ class LiftResult:
         """Plain numpy arrays (no objects, loadable with ``allow_pickle=False``) for an ``.npz``.
 
         Keys: ``poses_3d``, ``poses_3d_metres`` (only with a height), ``elevation_deg``, ``nll``,
-        ``reliability``, ``missing``, ``keypoints_2d``, ``frame``, ``person``, ``frame_names``,
+        ``reliability``, ``missing``, ``keypoints_2d``, ``frame``, ``person``, ``track``, ``frame_names``,
         ``joint_names`` and ``skipped_frame`` / ``skipped_person`` / ``skipped_reason``.
         """
         arrays = {
@@ -136,6 +146,7 @@ class LiftResult:
             "keypoints_2d": self.keypoints_2d.astype(np.float32),
             "frame": self.frame.astype(np.int32),
             "person": self.person.astype(np.int32),
+            "track": self.track.astype(np.int32),
             "frame_names": np.array(self.frame_names, dtype=str),
             "joint_names": np.array(JOINT_NAMES, dtype=str),
             "skipped_frame": np.array([s[0] for s in self.skipped], dtype=np.int32),
@@ -149,7 +160,7 @@ class LiftResult:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: ``frames`` (every frame, its ``people`` list possibly empty) and ``skipped``.
 
-        Each person: ``person``, ``joints_3d`` (17 x [x, y, z], normalised units),
+        Each person: ``person``, ``track``, ``joints_3d`` (17 x [x, y, z], normalised units),
         ``joints_3d_metres`` (with a height), ``elevation_deg``, ``nll``, ``reliability``
         (null when uncalibrated), ``missing`` (17 bools, true = filled) and ``keypoints_2d`` px.
         """
@@ -157,6 +168,7 @@ class LiftResult:
         for i in range(len(self)):
             person: dict[str, Any] = {
                 "person": int(self.person[i]),
+                "track": int(self.track[i]),
                 "joints_3d": np.round(self.poses_3d[i], 6).tolist(),
                 "elevation_deg": round(float(self.elevation_deg[i]), 4),
                 "nll": round(float(self.nll[i]), 5),
@@ -171,7 +183,7 @@ class LiftResult:
             {"frame": f, "frame_name": self.frame_names[f], "person": p, "reason": reason}
             for f, p, reason in self.skipped
         ]
-        return {"joint_names": list(JOINT_NAMES), "frames": frames, "skipped": skipped}
+        return {"joint_names": list(JOINT_NAMES), "notes": list(self.notes), "frames": frames, "skipped": skipped}
 
 
 def _as_detections(keypoints: Any, format: str | None) -> Detections:
@@ -354,6 +366,8 @@ class Lifter:
             person=detections.person[keep].copy(),
             frame_names=detections.frame_names,
             skipped=skipped,
+            track=link_tracks(detections.frame[keep], filled[keep], detections.track[keep]),
+            notes=detections.notes,
         )
 
     def _screen(

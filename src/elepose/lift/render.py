@@ -21,6 +21,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import plotly.graph_objects as go
 from matplotlib.animation import FFMpegWriter, PillowWriter
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,9 +29,9 @@ from matplotlib.figure import Figure
 from elepose.atomic import atomic_write
 from elepose.evaluate.figures import draw_skeleton, upright
 from elepose.outputs import PNG_SOFTWARE
-from elepose.skeleton import NUM_JOINTS
+from elepose.skeleton import BONES, NUM_JOINTS
 
-__all__ = ["render_pose", "render_sequence"]
+__all__ = ["render_pose", "render_sequence", "render_html"]
 
 
 def _missing_mask(missing: np.ndarray | None) -> np.ndarray:
@@ -155,3 +156,83 @@ def render_sequence(
                 writer.grab_frame()
 
     atomic_write(path, write)
+
+
+def render_html(
+    path: str | Path,
+    frame_names: tuple[str, ...],
+    frame: np.ndarray,
+    track: np.ndarray,
+    poses_3d: np.ndarray,
+    reliability: np.ndarray,
+    fps: float | None = None,
+    mark: str = "",
+    y_up: bool = False,
+) -> None:
+    """One self-contained interactive 3D view (plotly, its script inlined: opens with no network).
+
+    Every person ``poses_3d (P, 17, 3)`` of every frame (``frame (P,)`` into ``frame_names``),
+    one colour per ``track``; drag to rotate, the slider or the play button scrubs frames.
+    Camera-frame poses (y down) are drawn with the image's up as up; ``y_up`` for upright poses.
+    ``mark`` is written first (an HTML comment a later run recognises).
+    """
+    poses = _check("poses_3d", poses_3d, (None, NUM_JOINTS, 3))
+    shown = (
+        np.stack([poses[..., 0], poses[..., 2], -poses[..., 1]], -1) if not y_up else poses[..., [0, 2, 1]] * [1, -1, 1]
+    )
+    tracks = sorted(set(np.asarray(track).tolist()))
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+    used_frames = sorted(set(np.asarray(frame).tolist()))
+
+    def traces(f: int) -> list:
+        out = []
+        for k, t in enumerate(tracks):
+            rows = np.flatnonzero((frame == f) & (track == t))
+            xs, ys, zs = [], [], []
+            for r in rows:
+                for a, b in BONES:
+                    for j in (a, b):
+                        xs.append(shown[r, j, 0]), ys.append(shown[r, j, 1]), zs.append(shown[r, j, 2])
+                    xs.append(None), ys.append(None), zs.append(None)
+            label = f"track {t}" + (f", reliability {reliability[rows[0]]:.0f}" if len(rows) else "")
+            colour = palette[k % len(palette)]
+            out.append(go.Scatter3d(x=xs, y=ys, z=zs, mode="lines+markers", name=label,
+                                    line={"color": colour, "width": 5}, marker={"size": 2, "color": colour}))  # fmt: skip
+        return out
+
+    low, high = shown.reshape(-1, 3).min(0), shown.reshape(-1, 3).max(0)
+    centre, half = (low + high) / 2, float((high - low).max()) / 2 * 1.1 + 1e-6
+    axes = {f"{a}axis": {"range": [centre[i] - half, centre[i] + half], "title": t}
+            for i, (a, t) in enumerate(zip("xyz", ("x", "depth", "up")))}  # fmt: skip
+    duration = 1000.0 / fps if fps else 100.0
+    figure = go.Figure(
+        data=traces(used_frames[0]),
+        frames=[go.Frame(data=traces(f), name=str(f)) for f in used_frames],
+        layout=go.Layout(
+            title=f"elepose lift: {len(frame)} poses, {len(used_frames)} frames, {len(tracks)} tracks",
+            scene={**axes, "aspectmode": "cube"},
+            updatemenus=[
+                {
+                    "type": "buttons",
+                    "buttons": [
+                        {
+                            "label": "play",
+                            "method": "animate",
+                            "args": [None, {"frame": {"duration": duration}, "fromcurrent": True}],
+                        },
+                        {"label": "pause", "method": "animate", "args": [[None], {"mode": "immediate"}]},
+                    ],
+                }
+            ],  # fmt: skip
+            sliders=[
+                {
+                    "steps": [
+                        {"label": frame_names[f], "method": "animate", "args": [[str(f)], {"mode": "immediate"}]}
+                        for f in used_frames
+                    ]
+                }
+            ],  # fmt: skip
+        ),
+    )
+    html = figure.to_html(full_html=True, include_plotlyjs=True)
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(f"{mark}\n{html}", encoding="utf-8"))
