@@ -51,6 +51,7 @@ RUN_FILES = frozenset(
         "tensorboard",
         "evaluation.json",
         "per_pose.npz",
+        "fit-stage.json",
     }
 )
 """What ``elepose flow`` / ``elepose train`` (and the benchmark's evaluation) write into a run folder."""

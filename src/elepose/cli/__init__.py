@@ -17,7 +17,7 @@ app = typer.Typer(
 )
 
 # Modules that register their commands on `app` when imported (see each module's `register`).
-_COMMAND_MODULES = ("data", "train", "evaluate", "lift", "benchmark")
+_COMMAND_MODULES = ("data", "train", "fit", "evaluate", "lift", "benchmark")
 
 
 @app.callback()

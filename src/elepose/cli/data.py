@@ -73,10 +73,15 @@ def _option_flag(name: str) -> str:
 def build(
     ctx: typer.Context,
     source: str = typer.Option(
-        ..., "--source", help="bandai, cmu, a folder of .bvh files, or a public dataset: h36m, 3dhp, 3dpw."
+        ...,
+        "--source",
+        help="bandai, cmu, a folder of .bvh files, a public dataset (h36m, 3dhp, 3dpw), or keypoints (your detector output, no 3D).",
     ),
-    path: Optional[Path] = typer.Argument(
-        None, metavar="PATH", help="3dhp / 3dpw: the dataset's root folder (or use --path).", show_default=False
+    paths: Optional[list[Path]] = typer.Argument(
+        None,
+        metavar="PATH...",
+        help="3dhp / 3dpw: the dataset's root folder (or --path); keypoints: detector files or folders.",
+        show_default=False,
     ),
     path_option: Optional[Path] = typer.Option(
         None, "--path", help="3dhp / 3dpw: the dataset's root folder (same as the positional PATH)."
@@ -123,6 +128,17 @@ def build(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an --out folder that holds something other than an elepose cache."
     ),
+    min_score: float = typer.Option(0.3, "--min-score", help="keypoints: joints scoring below this are missing."),
+    min_visible: int = typer.Option(
+        17, "--min-visible", help="keypoints: a training pose needs this many joints present (17: all)."
+    ),
+    stride: int = typer.Option(1, "--stride", help="keypoints: use every N-th frame."),
+    min_motion: float = typer.Option(
+        0.05, "--min-motion", help="keypoints: drop a pose that moved less than this share of its pelvis-head length."
+    ),
+    keypoint_format: Optional[str] = typer.Option(
+        None, "--format", help="keypoints: the detector format (default: read from each file's content)."
+    ),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
 
@@ -132,7 +148,24 @@ def build(
     """
     from elepose.data.public import DATASET_NAMES, PUBLIC_SOURCES, build_public_cache
 
+    path = paths[0] if paths and len(paths) == 1 else None
     with user_errors():
+        if source == "keypoints":
+            from elepose.data.keypoint_cache import KeypointCacheOptions
+
+            _build_keypoints(
+                ctx, list(paths or []) + ([path_option] if path_option else []), out, overwrite,
+                KeypointCacheOptions(min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion),
+                keypoint_format,
+            )  # fmt: skip
+            return
+        only_keypoints = [
+            _option_flag(n) for n in ("min_score", "min_visible", "stride", "min_motion") if _given(ctx, n)
+        ]
+        if only_keypoints or keypoint_format is not None:
+            raise InputError(f"{', '.join(only_keypoints) or '--format'}: only for --source keypoints")
+        if paths and len(paths) > 1:
+            raise InputError(f"PATH: {len(paths)} paths given; --source {source} takes one dataset folder")
         if source in PUBLIC_SOURCES:
             misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
             if misplaced:
@@ -192,6 +225,44 @@ def build(
             workers,
             overwrite,
         )
+
+
+def _build_keypoints(
+    ctx: typer.Context,
+    paths: list[Path],
+    out: Optional[Path],
+    overwrite: bool,
+    options: Any,
+    keypoint_format: Optional[str],
+) -> None:
+    """``--source keypoints PATH...``: a 2D-only cache from detector output (no 3D anywhere)."""
+    from tqdm import tqdm
+
+    from elepose.data.keypoint_cache import build_keypoint_cache
+
+    misplaced = [_option_flag(n) for n in (*_MOCAP_ONLY, *_H36M_ONLY, "train_stride", "test_stride") if _given(ctx, n)]
+    if misplaced:
+        raise InputError(f"{', '.join(misplaced)}: not for --source keypoints")
+    if not paths:
+        raise InputError(
+            "--source keypoints needs detector files or folders: elepose data build --source keypoints PATH..."
+        )
+    target = out if out is not None else Path("cache") / "keypoints"
+    claim_folder(target, "cache", overwrite, paths)
+    started = time.perf_counter()
+    manifest = build_keypoint_cache(
+        paths,
+        target,
+        options,
+        format=keypoint_format,
+        progress=lambda items, total: tqdm(items, total=total, desc="files", unit="file", disable=total < 2),
+        warn=lambda message: typer.echo(f"warning: {message}", err=True),
+    )
+    for note in manifest["sources"][0]["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(format_counts(manifest))
+    typer.echo(f"keypoints: {manifest['keypoint_definition']}; split: {manifest['split_rule']}")
+    typer.echo(f"wrote {target} (2D only, no 3D) in {time.perf_counter() - started:.1f} s")
 
 
 def _dataset_root(source: str, path: Optional[Path], path_option: Optional[Path]) -> Optional[Path]:

@@ -56,6 +56,34 @@ def _our_report(path: Path) -> bool:
         return False
 
 
+def _evaluate_without_3d(
+    lifter: Any, flow: Any, record: Any, test: Any, samples: Optional[int], dev: Any, json_path: Optional[Path],
+    overwrite: bool, inputs: list[Path],
+) -> None:  # fmt: skip
+    """A 2D-only cache: the checks that need no 3D, and a word that the 3D metrics need 3D."""
+    from elepose.atomic import write_json
+    from elepose.train.validation import validate_without_3d
+    from elepose.views import parse_elevation_prior
+
+    prior = parse_elevation_prior(record.elevation_prior, elevation_branch=record.elevation_branch)
+    checks = validate_without_3d(
+        lifter, flow, test, record.normalisation, record.input, record.bone_ratios, prior, samples, dev
+    )
+    learned = record.learned_elevation
+    report = {
+        "kind": REPORT_KIND,
+        "poses": len(test) if samples is None else min(samples, len(test)),
+        "without_3d": checks,
+        "learned_elevation": None if learned is None else learned.to_dict(),
+        "note": "this cache holds 2D only: MPJPE, PA-MPJPE, N-PCK, AUC and CPS need 3D ground truth",
+    }
+    typer.echo("3D metrics (MPJPE, PA-MPJPE, N-PCK, AUC, CPS) need 3D ground truth; this cache holds 2D only.")
+    for key, value in checks.items():
+        typer.echo(f"{key:<28}{value:>12.4f}")
+    if json_path is not None:
+        write_json(json_path, report, sort_keys=False)
+
+
 def evaluate(
     checkpoint_dir: Path = typer.Option(..., "--checkpoint", help="Lifter run folder from `elepose train`."),
     data: Path = typer.Option(..., "--data", help="Cache folder (its test split is scored)."),
@@ -98,6 +126,9 @@ def evaluate(
         test = load_split(Path(data) / "test.npz")
         dev = pick_device(device)
         lifter.to(dev)
+        if not test.has_3d:
+            _evaluate_without_3d(lifter, flow, record, test, samples, dev, json_path, overwrite, inputs)
+            return
         report, per_pose = evaluate_checkpoint(lifter, flow, record, train, test, samples, rotations, dev)
         bad = per_pose["pa_mpjpe"] > 100.0
         if bad.any() and not bad.all():

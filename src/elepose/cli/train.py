@@ -59,7 +59,9 @@ def flow(
     batch_size: int = typer.Option(_FLOW.batch_size, "--batch-size"),
     lr: float = typer.Option(_FLOW.lr, "--lr"),
     scale: str = typer.Option(
-        _FLOW.scale, "--scale", help="2D normalisation: dataset (mean pelvis-head px) or pose (per-pose RMS)."
+        _FLOW.scale,
+        "--scale",
+        help="2D normalisation: dataset (mean pelvis-head px), pose (per-pose RMS) or auto (the cache's recommendation: pose for detector output, else dataset).",
     ),
     input_2d: str = typer.Option(_FLOW.input, "--input", help="Train on gt or detected 2D."),
     epoch_samples: Optional[int] = typer.Option(
@@ -207,9 +209,9 @@ def train(
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(code=3) from None
     if metrics:
-        typer.echo(
-            f"lifter written to {out} (PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm on the per-epoch test subset)"
-        )
+        from elepose.train.loop import epoch_summary
+
+        typer.echo(f"lifter written to {out} (last epoch: {epoch_summary(metrics)})")
 
 
 def register(app: typer.Typer) -> None:

@@ -58,29 +58,44 @@ __all__ = [
 SPLITS = ("train", "test")
 
 
-@dataclass(frozen=True)
+_OPTIONAL = ("poses_3d", "camera_K", "camera_R", "camera_t", "camera_elevation")
+"""Fields a 2D-only cache (built from detector output, no 3D and no known cameras) leaves out."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PoseSplit:
-    """One split of the cache; shapes and units in the module docstring."""
+    """One split of the cache; shapes and units in the module docstring.
+
+    A 2D-only split (``elepose data build --source keypoints``) has no ``poses_3d`` and no camera
+    parameters (None): its "views" are the source videos, ``camera_clip`` maps each to its clip.
+    """
 
     poses_2d: np.ndarray
     poses_2d_detected: np.ndarray
-    poses_3d: np.ndarray
     view: np.ndarray
     frame: np.ndarray
-    camera_K: np.ndarray
-    camera_R: np.ndarray
-    camera_t: np.ndarray
-    camera_elevation: np.ndarray
     camera_clip: np.ndarray
     clip_names: np.ndarray
     clip_source: np.ndarray
+    poses_3d: np.ndarray | None = None
+    camera_K: np.ndarray | None = None
+    camera_R: np.ndarray | None = None
+    camera_t: np.ndarray | None = None
+    camera_elevation: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.poses_2d.shape[0])
 
     @property
+    def has_3d(self) -> bool:
+        """Whether the split holds 3D poses and cameras (False for a 2D-only cache)."""
+        return self.poses_3d is not None
+
+    @property
     def elevation_deg(self) -> np.ndarray:
         """True camera elevation of every pose ``(N,)`` degrees, looking down positive."""
+        if self.camera_elevation is None:
+            raise ValueError("this split has no cameras (a 2D-only cache): camera elevations need 3D data")
         return self.camera_elevation[self.view]
 
     @property
@@ -96,29 +111,26 @@ class PoseSplit:
     def validate(self, where: str = "split") -> None:
         """Check shapes, dtypes and finiteness; raise ``ValueError`` naming ``where`` and the field."""
         n = len(self)
-        expect = {
-            "poses_2d": (n, 17, 2),
-            "poses_2d_detected": (n, 17, 2),
-            "poses_3d": (n, 17, 3),
-            "view": (n,),
-            "frame": (n,),
-        }
+        present = [name for name in _OPTIONAL if getattr(self, name) is not None]
+        if present and len(present) != len(_OPTIONAL):
+            missing = sorted(set(_OPTIONAL) - set(present))
+            raise ValueError(f"{where}: holds {', '.join(present)} but not {', '.join(missing)}; expected all or none")
+        expect = {"poses_2d": (n, 17, 2), "poses_2d_detected": (n, 17, 2), "view": (n,), "frame": (n,)}
+        if self.has_3d:
+            expect["poses_3d"] = (n, 17, 3)
         for name, shape in expect.items():
             got = getattr(self, name).shape
             if got != shape:
                 raise ValueError(f"{where}: field {name!r} has shape {got}, expected {shape}")
-        v = self.camera_K.shape[0]
-        for name, shape in {
-            "camera_K": (v, 3, 3),
-            "camera_R": (v, 3, 3),
-            "camera_t": (v, 3),
-            "camera_elevation": (v,),
-            "camera_clip": (v,),
-        }.items():
+        v = self.camera_clip.shape[0]
+        cameras = {"camera_clip": (v,)}
+        if self.has_3d:
+            cameras |= {"camera_K": (v, 3, 3), "camera_R": (v, 3, 3), "camera_t": (v, 3), "camera_elevation": (v,)}
+        for name, shape in cameras.items():
             got = getattr(self, name).shape
             if got != shape:
                 raise ValueError(f"{where}: field {name!r} has shape {got}, expected {shape}")
-        for name in ("poses_2d", "poses_2d_detected", "poses_3d"):
+        for name in ("poses_2d", "poses_2d_detected") + (("poses_3d",) if self.has_3d else ()):
             if not np.isfinite(getattr(self, name)).all():
                 raise ValueError(f"{where}: field {name!r} holds NaN or inf values")
         if n and (self.view.min() < 0 or self.view.max() >= v):
@@ -130,12 +142,11 @@ class PoseSplit:
     def subset(self, index: np.ndarray) -> PoseSplit:
         """The poses selected by ``index`` (mask or integer array); cameras and clips are kept."""
         per_pose = {"poses_2d", "poses_2d_detected", "poses_3d", "view", "frame"}
-        return PoseSplit(
-            **{
-                f.name: (getattr(self, f.name)[index] if f.name in per_pose else getattr(self, f.name))
-                for f in fields(self)
-            }
-        )
+        values = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = value[index] if f.name in per_pose and value is not None else value
+        return PoseSplit(**values)
 
 
 _DTYPES: dict[str, Any] = {
@@ -166,7 +177,11 @@ def save_split(path: str | Path, split: PoseSplit) -> None:
     """Write ``split`` to ``path`` (``.npz``, uncompressed, deterministic bytes) atomically."""
     path = Path(path)
     split.validate(str(path))
-    arrays = {f.name: np.asarray(getattr(split, f.name), dtype=_DTYPES[f.name]) for f in fields(split)}
+    arrays = {
+        f.name: np.asarray(getattr(split, f.name), dtype=_DTYPES[f.name])
+        for f in fields(split)
+        if getattr(split, f.name) is not None
+    }
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
@@ -182,10 +197,10 @@ def load_split(path: str | Path) -> PoseSplit:
         raise FileNotFoundError(f"{path}: no such cache file (build one with `elepose data build`)")
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = [f.name for f in fields(PoseSplit) if f.name not in data.files]
+            missing = [f.name for f in fields(PoseSplit) if f.name not in data.files and f.name not in _OPTIONAL]
             if missing:
                 raise ValueError(f"{path}: not an elepose cache split; missing fields {missing}")
-            split = PoseSplit(**{f.name: data[f.name] for f in fields(PoseSplit)})
+            split = PoseSplit(**{f.name: data[f.name] for f in fields(PoseSplit) if f.name in data.files})
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(
             f"{path}: unreadable cache file ({err}); expected a split written by `elepose data build`"
@@ -231,10 +246,10 @@ def _split_counts(split: PoseSplit) -> dict[str, Any]:
             "frames": sum(1 for c, _ in frames if c in clip_ids),
             "poses": int((sources == dataset).sum()),
         }
-    elevation = split.camera_elevation.astype(np.float64)
+    elevation = np.zeros(0) if split.camera_elevation is None else split.camera_elevation.astype(np.float64)
     return {
         "clips": int(len(split.clip_names)),
-        "cameras": int(len(split.camera_K)),
+        "cameras": int(len(split.camera_K)) if split.has_3d else 0,
         "frames": len(frames),
         "poses": len(split),
         "per_dataset": per_dataset,
@@ -256,11 +271,15 @@ def cache_manifest(train: PoseSplit, test: PoseSplit, sources: list[dict[str, An
 
     if len(train) == 0:
         raise ValueError("build: the training split holds no poses")
+    if not train.has_3d and "bone_ratios" not in extra:
+        raise ValueError("build: a 2D-only cache needs its bone ratios given (there is no 3D to measure them on)")
+    ratios = [float(r) for r in bone_ratios(train.poses_3d.astype(np.float64))] if train.has_3d else None
     manifest = {
         "format": "elepose-pose-cache",
+        "has_3d": bool(train.has_3d),
         "sources": sources,
         "counts": {"train": _split_counts(train), "test": _split_counts(test)},
-        "bone_ratios": [float(r) for r in bone_ratios(train.poses_3d.astype(np.float64))],
+        "bone_ratios": ratios,
         "bone_ratio_bones": [f"{JOINT_NAMES[a]}->{JOINT_NAMES[b]}" for a, b in BONES],
         "scale_2d": pelvis_head_scale(train.poses_2d),
         "software": {"elepose": __version__, "numpy": np.__version__},

@@ -2,8 +2,7 @@
 
 All functions are pure: arrays in, arrays or text out; the command line writes the files.
 
-- :func:`link_tracks`: one track id per lifted person, the input's own ids where it has them,
-  else people linked frame to frame by their 2D pelvis (Hungarian matching).
+- tracks: :func:`elepose.data.tracks.link_tracks` (re-exported here).
 - :func:`upright`: ElePose's de-rotation (``Rx(-e)`` by the predicted elevation ``e``), then
   Y up (x right, y up, z towards the camera) with the lower ankle on ``y = 0``.
 - :func:`smooth`: a Savitzky-Golay filter (SciPy) over each track's frames.
@@ -23,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.signal import savgol_filter
 from scipy.spatial.transform import Rotation
 
+from elepose.data.tracks import link_tracks
 from elepose.errors import InputError
 from elepose.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, PARENTS, PELVIS
 
@@ -47,45 +46,6 @@ __all__ = [
 EXPORT_FORMATS = ("mmpose3d", "bvh", "trc")
 _ANKLES = (3, 6)
 _HEAD = 10
-
-
-# ----------------------------------------------------------------------------- tracks
-
-
-def link_tracks(
-    frame: np.ndarray, keypoints_2d: np.ndarray, given: np.ndarray, max_gap: int = 10, reach: float = 1.0
-) -> np.ndarray:
-    """A track id ``(P,)`` for each lifted person.
-
-    ``frame (P,)`` frame indices (non-decreasing), ``keypoints_2d (P, 17, 2)`` px, ``given (P,)``
-    the input's track ids (-1 = none). When every person has an id, those are kept. Otherwise
-    people are linked to the tracks of earlier frames by the distance of their pelvis: a
-    one-to-one assignment (Hungarian) accepting a match within ``reach`` times the person's
-    pelvis-to-head distance (at least 20 px), to a track last seen at most ``max_gap`` frames
-    before; the rest start new tracks (ids 0, 1, ... in order of appearance).
-    """
-    given = np.asarray(given, dtype=np.int64)
-    if len(given) and (given >= 0).all():
-        return given.astype(np.int32)
-    pelvis = keypoints_2d[:, PELVIS].astype(np.float64)
-    size = np.maximum(np.linalg.norm(keypoints_2d[:, _HEAD] - keypoints_2d[:, PELVIS], axis=-1), 20.0)
-    out = np.full(len(frame), -1, dtype=np.int32)
-    active: dict[int, tuple[int, np.ndarray]] = {}  # track -> (last frame, last pelvis)
-    next_id = 0
-    for f in np.unique(frame):
-        rows = np.flatnonzero(frame == f)
-        tracks = [t for t, (last, _) in active.items() if f - last <= max_gap]
-        if tracks:
-            cost = np.linalg.norm(pelvis[rows, None] - np.stack([active[t][1] for t in tracks])[None], axis=-1)
-            for r, c in zip(*linear_sum_assignment(cost)):
-                if cost[r, c] <= reach * size[rows[r]]:
-                    out[rows[r]] = tracks[c]
-        for row in rows:
-            if out[row] < 0:
-                out[row] = next_id
-                next_id += 1
-            active[int(out[row])] = (int(f), pelvis[row])
-    return out
 
 
 # ----------------------------------------------------------------------------- frames and smoothing

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 
 from elepose.data.keypoints import Detections, read_keypoints
+from elepose.data.tracks import link_tracks
 from elepose.evaluate.reliability import reliability_nll, reliability_percentile
 from elepose.geometry import normalise_2d
-from elepose.lift.exports import link_tracks
 from elepose.lift.filling import fill_missing_joints
 from elepose.models.io import load_lifter
 from elepose.models.lifter import predict

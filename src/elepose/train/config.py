@@ -42,7 +42,7 @@ class FlowConfig:
     lr: float = 1e-4
     weight_decay: float = 1e-5
     lr_milestones: tuple[int, ...] = (10, 20, 30)
-    scale: str = "dataset"
+    scale: str = "auto"  # auto: the cache's recommended_scale (pose for detector output), else dataset
     input: str = "gt"
     epoch_samples: int | None = None
     seed: int = 0

@@ -41,9 +41,10 @@ from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ra
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.objective import LossWeights, elepose_losses
 from elepose.train.runlog import RunLog
+from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
-__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter"]
+__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter", "epoch_summary"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -130,7 +131,8 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     out = Path(config.out)
     seed_everything(config.seed)
     train, test, manifest = _load_train_test(config.data)
-    norm = Normalisation.fit(config.scale, train.poses_2d)
+    scale = manifest.get("recommended_scale", "dataset") if config.scale == "auto" else config.scale
+    norm = Normalisation.fit(scale, train.poses_2d)
     x_train = normalise(select_2d(train, config.input), norm)
     x_test = normalise(select_2d(test, config.input), norm).to(device)
     record = FlowRecord(
@@ -224,8 +226,10 @@ def _flow_epoch(
 def resolve_bone_ratios(choice: str, train: PoseSplit, manifest: dict[str, Any]) -> tuple[float, ...]:
     """``--bone-ratios``: ``data`` (the cache's, or computed from its training 3D), ``h36m``, ``3dhp`` or a JSON file."""
     if choice == "data":
-        if "bone_ratios" in manifest:
+        if manifest.get("bone_ratios") is not None:
             return tuple(float(v) for v in manifest["bone_ratios"])
+        if not train.has_3d:
+            raise InputError("--bone-ratios data: this 2D-only cache's manifest has none; give h36m, 3dhp or a file")
         return tuple(float(v) for v in bone_ratios(train.poses_3d))
     if choice == "h36m":
         return H36M_BONE_RATIOS
@@ -356,6 +360,8 @@ def _choose_loss(
     at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps.
     """
     if config.supervised:
+        if not train.has_3d:
+            raise InputError(f"{config.data}: a 2D-only cache; --supervised needs 3D ground truth")
         targets = supervised_targets(train, config.input, norm)
 
         def supervised(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
@@ -423,12 +429,17 @@ def _end_lifter_epoch(
     """Rank 0: validate on the test subset, calibrate reliability, log, checkpoint."""
     config = run.config
     run.lifter.eval()
-    metrics = {
-        **metrics,
-        **evaluate_during_training(
+    if run.test.has_3d:
+        checks = evaluate_during_training(
             run.lifter, run.test, run.record.normalisation, config.input, config.eval_samples, run.device
-        ),
-    }
+        )
+    else:  # a 2D-only cache: what can be measured without 3D
+        prior = parse_elevation_prior(config.elevation_prior, elevation_branch=config.elevation)
+        checks = validate_without_3d(
+            run.lifter, run.flow, run.test, run.record.normalisation, config.input, run.record.bone_ratios,
+            prior, config.eval_samples, run.device, seed=config.seed,
+        )  # fmt: skip
+    metrics = {**metrics, **checks}
     learned, calibration = calibrate_reliability(
         run.lifter, run.flow, run.x_train, run.device, rotations=config.reliability_rotations, seed=config.seed
     )
@@ -444,11 +455,23 @@ def _end_lifter_epoch(
     )
     run_files.save_lifter(run.out, run.lifter, run.flow, run.record)
     if progress:
-        tqdm.write(
-            f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, PA-MPJPE {metrics.get('pa_mpjpe', float('nan')):.1f} mm, "
-            f"N-MPJPE {metrics.get('n_mpjpe', float('nan')):.1f} mm, {metrics['samples_per_s']:.0f} samples/s"
-        )
+        tqdm.write(f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, {epoch_summary(metrics)}")
     return metrics
+
+
+def epoch_summary(metrics: dict[str, float]) -> str:
+    """One line of an epoch's checks: 3D errors when the validation split has 3D, else the 2D-only checks."""
+    if "pa_mpjpe" in metrics:
+        return (
+            f"PA-MPJPE {metrics['pa_mpjpe']:.1f} mm, N-MPJPE {metrics['n_mpjpe']:.1f} mm, "
+            f"{metrics['samples_per_s']:.0f} samples/s"
+        )
+    return (
+        f"validation (no 3D): flow NLL {metrics['val_nf']:.3f}, 2D reprojection {metrics['val_reprojection']:.4f}, "
+        f"elevation {metrics['val_elevation_mean_deg']:.1f} +- {metrics['val_elevation_spread_deg']:.1f} deg "
+        f"(learned mu_e {metrics['elevation_mu_train_deg']:.1f}, sigma_e {metrics['elevation_sigma_train_deg']:.1f}), "
+        f"{metrics['samples_per_s']:.0f} samples/s"
+    )
 
 
 # ---------------------------------------------------------------------------- resuming

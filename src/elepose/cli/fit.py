@@ -1,0 +1,55 @@
+"""``elepose fit``: train a lifter on your own 2D detections, with no 3D at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from elepose.cli.errors import user_errors
+
+
+def fit(
+    paths: list[Path] = typer.Argument(..., help="Detector output: files or folders in any format `lift` reads."),
+    out: Path = typer.Option(..., "--out", help="Folder of the fit: cache/, flow/, lifter/ and fit.json."),
+    minutes: float = typer.Option(10.0, "--minutes", help="Training time budget (a quarter for the flow)."),
+    keypoint_format: Optional[str] = typer.Option(None, "--format", help="The detector format (default: detected)."),
+    min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing."),
+    min_visible: int = typer.Option(17, "--min-visible", help="A training pose needs this many joints (17: all)."),
+    stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
+    min_motion: float = typer.Option(0.05, "--min-motion", help="Drop poses that moved less (share of pelvis-head)."),
+    hidden: int = typer.Option(512, "--hidden", help="Lifter width (1024 is the paper's; 512 trains twice as fast)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in an --out that holds other files."),
+) -> None:
+    """Build a 2D-only cache from your detections, pretrain the flow, train and calibrate the lifter."""
+    from elepose.data.keypoint_cache import KeypointCacheOptions
+    from elepose.train.fit import FitConfig
+    from elepose.train.fit import fit as run_fit
+    from elepose.train.loop import TrainingDiverged
+
+    with user_errors():
+        config = FitConfig(
+            paths=tuple(str(p) for p in paths),
+            out=str(out),
+            minutes=minutes,
+            format=keypoint_format,
+            selection=KeypointCacheOptions(
+                min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion
+            ),
+            hidden=hidden,
+            device=device,
+            seed=seed,
+            overwrite=overwrite,
+        )
+        try:
+            run_fit(config, say=lambda message: typer.echo(message, err=True))
+        except TrainingDiverged as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(code=3) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fit")(fit)

@@ -1,0 +1,265 @@
+"""A 2D-only pose cache from people's own detector output: training data with no 3D at all.
+
+``elepose data build --source keypoints PATH...`` reads every file or folder
+(:func:`elepose.data.keypoints.read_keypoints`, every format ``lift`` reads) and writes the
+common cache (:mod:`elepose.data.cache`) without ``poses_3d`` or cameras:
+
+- **Which poses**: joints scoring below ``min_score`` are missing; a person is a training pose
+  only when every joint is present (``require_all``, the default) or at least ``min_visible``
+  are (their missing joints then keep the detector's coordinates, marked by ``scores``).
+- **Frames**: every ``stride``-th frame; then, per track (:func:`elepose.data.tracks.link_tracks`),
+  a pose is kept only when some joint moved at least ``min_motion`` (a share of the pose's
+  pelvis-to-head distance) since the track's last kept pose, so a static stretch of video does
+  not fill the cache with copies (the 2D analogue of the motion-capture 40 mm filter).
+- **Split by source, never by frame**: sources (files or folders) sorted by ``crc32(name)``;
+  every 5th is validation. With fewer than 5 sources, each source's last ``validation_share``
+  of frames (time order) is validation instead, and the manifest says so.
+- **Normalisation**: ``recommended_scale`` ``"pose"`` (per-pose), since a dataset scale in
+  pixels means nothing across videos of other resolutions; ``elepose flow --scale auto`` takes it.
+- **Keypoint definition and bone ratios**: the layout (COCO-17, Halpe, ...) is recorded; bone
+  ratios are the Human3.6M constants for limbs and trunk, and for the two head bones
+  (thorax -> neck/nose, neck/nose -> head), whose meaning changes with the detector (COCO's
+  "head" is the mid-eyes), values measured on the training 2D (:func:`head_bone_ratios`).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
+from elepose.data.keypoints import Detections, read_keypoints
+from elepose.data.tracks import link_tracks
+from elepose.errors import InputError
+from elepose.skeleton import BONES, H36M_BONE_RATIOS, HEAD, NUM_JOINTS, PELVIS
+
+__all__ = ["KeypointCacheOptions", "head_bone_ratios", "build_keypoint_cache", "KEYPOINT_DEFINITIONS"]
+
+KEYPOINT_DEFINITIONS = {
+    "coco17": "COCO-17 derived: pelvis = mid-hips, thorax = mid-shoulders, neck/nose = nose, head = mid-eyes",
+    "wholebody133": "COCO-WholeBody body joints, as COCO-17: head = mid-eyes, neck/nose = nose",
+    "halpe26": "Halpe-26: pelvis = Hip, thorax = Neck, neck/nose = nose, head = Head (top of the head)",
+    "halpe136": "Halpe-136 body joints, as Halpe-26: head = Head (top of the head)",
+    "body25": "OpenPose BODY_25: pelvis = MidHip, thorax = Neck, neck/nose = nose, head = mid-eyes",
+    "coco18": "OpenPose COCO-18: pelvis = mid-hips, thorax = Neck, neck/nose = nose, head = mid-eyes",
+    "h36m": "Human3.6M-17 as given",
+}
+_HEAD_BONES = (9, 10)  # children of the thorax -> neck/nose and neck/nose -> head bones
+_LIMB_BONES = (2, 3, 5, 6, 12, 13, 15, 16)  # children of thighs, shins, upper arms, forearms
+
+
+@dataclass(frozen=True)
+class KeypointCacheOptions:
+    """How detections become training poses (see the module doc); ``min_motion`` is a share of the pelvis-to-head distance."""
+
+    min_score: float = 0.3
+    min_visible: int = NUM_JOINTS
+    stride: int = 1
+    min_motion: float = 0.05
+    validation_share: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.min_score <= 1e6 and 2 <= self.min_visible <= NUM_JOINTS and self.stride >= 1):
+            raise InputError("--min-score >= 0, --min-visible in 2..17 and --stride >= 1 expected")
+        if not (0.0 <= self.min_motion < 10.0 and 0.0 < self.validation_share < 1.0):
+            raise InputError("--min-motion in [0, 10) and a validation share in (0, 1) expected")
+
+
+def head_bone_ratios(poses_2d: np.ndarray, quantile: float = 0.75) -> dict[int, float]:
+    """Bone ratios of the two head bones, measured on complete 2D poses ``(N, 17, 2)`` px.
+
+    Each pose's scale is its limbs' 2D length over their Human3.6M ratios (the mean over thighs,
+    shins, upper and lower arms); a head bone's 2D length over that scale is its ratio in that
+    view. A 2D bone is the 3D bone foreshortened, so views seeing it side-on give the largest
+    values; the ``quantile`` over all poses (not the maximum, which outliers decide) estimates
+    the 3D ratio. Returns {child joint: ratio} for the thorax -> neck/nose and neck/nose -> head bones.
+    """
+    index = {child: b for b, (_, child) in enumerate(BONES)}
+    lengths = np.stack([np.linalg.norm(poses_2d[:, c] - poses_2d[:, p], axis=-1) for p, c in BONES], axis=1)
+    limb = np.array([index[c] for c in _LIMB_BONES])
+    scale = (lengths[:, limb] / np.asarray(H36M_BONE_RATIOS)[limb]).mean(axis=1)
+    ok = scale > 1e-6
+    return {c: float(np.quantile(lengths[ok, index[c]] / scale[ok], quantile)) for c in _HEAD_BONES}
+
+
+def _bone_ratios(poses_2d: np.ndarray) -> tuple[list[float], dict[str, float]]:
+    ratios = np.asarray(H36M_BONE_RATIOS, dtype=np.float64).copy()
+    index = {child: b for b, (_, child) in enumerate(BONES)}
+    measured = head_bone_ratios(poses_2d)
+    for child, value in measured.items():
+        ratios[index[child]] = value
+    return ratios.tolist(), {f"bone->{child}": value for child, value in measured.items()}
+
+
+def _motion_keep(keypoints: np.ndarray, frame: np.ndarray, track: np.ndarray, min_motion: float) -> np.ndarray:
+    """``(P,)`` bool: the first pose of each track, then poses that moved ``>= min_motion`` pelvis-head lengths."""
+    keep = np.zeros(len(frame), dtype=bool)
+    centred = keypoints - keypoints[:, PELVIS : PELVIS + 1]
+    size = np.maximum(np.linalg.norm(centred[:, HEAD], axis=-1), 1e-6)
+    for t in np.unique(track):
+        rows = np.flatnonzero(track == t)
+        rows = rows[np.argsort(frame[rows], kind="stable")]
+        last = None
+        for r in rows:
+            if last is None or np.linalg.norm(centred[r] - centred[last], axis=-1).max() >= min_motion * size[r]:
+                keep[r] = True
+                last = r
+    return keep
+
+
+@dataclass
+class _Source:
+    name: str
+    keypoints: np.ndarray  # (M, 17, 2) kept poses
+    frame: np.ndarray  # (M,) frame index within the source
+    complete: np.ndarray  # (M,) bool: every joint scored >= min_score
+    counts: dict[str, int]
+
+
+def _select(detections: Detections, name: str, options: KeypointCacheOptions) -> _Source:
+    visible = (~detections.missing(options.min_score)).sum(axis=1)
+    usable = (visible >= options.min_visible) & (detections.frame % options.stride == 0)
+    keypoints, frame = detections.keypoints[usable].astype(np.float64), detections.frame[usable]
+    complete = visible[usable] == NUM_JOINTS
+    track = link_tracks(frame, keypoints, detections.track[usable])
+    moving = _motion_keep(keypoints, frame, track, options.min_motion)
+    counts = {
+        "frames": int(detections.num_frames),
+        "people": len(detections),
+        "complete_enough": int((visible >= options.min_visible).sum()),
+        "after_stride": int(usable.sum()),
+        "after_motion_filter": int(moving.sum()),
+        "tracks": int(len(np.unique(track))) if len(track) else 0,
+    }
+    return _Source(name, keypoints[moving], frame[moving], complete[moving], counts)
+
+
+def _split(sources: list[_Source], share: float) -> tuple[list[tuple[_Source, np.ndarray]], ...]:
+    """(train, validation) lists of (source, row mask): every 5th source by crc32, or the tail of each."""
+    order = sorted(sources, key=lambda s: (zlib.crc32(s.name.encode()), s.name))
+    if len(order) >= 5:
+        train = [(s, np.ones(len(s.frame), bool)) for i, s in enumerate(order) if i % 5 != 4]
+        val = [(s, np.ones(len(s.frame), bool)) for i, s in enumerate(order) if i % 5 == 4]
+        return train, val
+    train, val = [], []
+    for s in order:
+        if len(s.frame) == 0:
+            continue
+        cut = np.quantile(s.frame, 1.0 - share)
+        tail = s.frame > cut if (s.frame > cut).any() else s.frame >= cut
+        train.append((s, ~tail))
+        val.append((s, tail))
+    return train, val
+
+
+def _to_split(parts: list[tuple[_Source, np.ndarray]], label: str) -> PoseSplit:
+    keypoints = [s.keypoints[m] for s, m in parts]
+    frames = [s.frame[m] for s, m in parts]
+    view = np.concatenate([np.full(int(m.sum()), i) for i, (_, m) in enumerate(parts)]) if parts else np.zeros(0)
+    poses = np.concatenate(keypoints) if keypoints else np.zeros((0, NUM_JOINTS, 2))
+    return PoseSplit(
+        poses_2d=poses.astype(np.float32),
+        poses_2d_detected=poses.astype(np.float32),
+        view=view.astype(np.int32),
+        frame=(np.concatenate(frames) if frames else np.zeros(0)).astype(np.int32),
+        camera_clip=np.arange(len(parts), dtype=np.int32),
+        clip_names=np.array([s.name for s, _ in parts], dtype=str),
+        clip_source=np.array([label] * len(parts)),
+    )
+
+
+def build_keypoint_cache(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    options: KeypointCacheOptions = KeypointCacheOptions(),
+    format: str | None = None,
+    progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> dict[str, Any]:
+    """Read detector output at ``paths``, select and split training poses, write a 2D-only cache to ``out``.
+
+    Returns the manifest. Raises :class:`InputError` naming the file for unusable input (no
+    usable person, layouts mixed across files, too few poses to train); ``warn`` receives the
+    fallbacks taken (one source: split by time).
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("--source keypoints: expected files or folders of detector output")
+    names = [p.name or str(p) for p in paths]
+    if len(set(names)) != len(names):
+        names = [str(p) for p in paths]
+    wrap = progress or (lambda items, total: items)
+    sources, layouts, notes = [], {}, []
+    for path, name in wrap(list(zip(paths, names)), len(paths)):
+        detections = read_keypoints(path, format)
+        layouts.setdefault(detections.layout, path)
+        if len(layouts) > 1:
+            (a, pa), (b, pb) = list(layouts.items())[:2]
+            raise InputError(
+                f"{path}: keypoint layout {b}, but {pa} is {a}; expected one keypoint definition for a training set"
+            )
+        notes += [f"{path}: {n}" for n in detections.notes]
+        sources.append(_select(detections, name, options))
+    usable = sum(len(s.frame) for s in sources)
+    if usable == 0:
+        raise InputError(
+            f"{paths[0]}: no usable person: expected people with at least {options.min_visible} joints scoring "
+            f">= {options.min_score} (lower --min-score or --min-visible)"
+        )
+    train_parts, val_parts = _split(sources, options.validation_share)
+    split_rule = "every 5th source by crc32 of its name is validation"
+    if len(sources) < 5:
+        split_rule = (
+            f"fewer than 5 sources: the last {options.validation_share:.0%} of each source's frames are validation"
+        )
+        warn(
+            f"{len(sources)} source(s): {split_rule} (neighbouring frames are near-copies, so this overstates accuracy)"
+        )
+    train, validation = _to_split(train_parts, "keypoints"), _to_split(val_parts, "keypoints")
+    if len(train) < 64 or len(validation) < 2:
+        raise InputError(
+            f"{paths[0]}: {len(train)} training and {len(validation)} validation poses after selection; "
+            "expected at least 64 and 2 (more video, or a lower --min-motion / --min-visible)"
+        )
+    layout = next(iter(layouts))
+    complete = np.concatenate([s.complete[m] for s, m in train_parts])
+    if complete.sum() < 16:
+        raise InputError(
+            f"{paths[0]}: {int(complete.sum())} training poses with every joint; expected 16 to measure the head"
+        )
+    ratios, measured = _bone_ratios(train.poses_2d[complete].astype(np.float64))
+    entry = {
+        "source": "keypoints",
+        "label": "keypoints",
+        "datasets": ["keypoints"],
+        "files": [str(p) for p in paths],
+        "format": format,
+        "per_source": {s.name: s.counts for s in sources},
+        "notes": notes,
+    }
+    manifest = cache_manifest(
+        train,
+        validation,
+        [entry],
+        bone_ratios=ratios,
+        bone_ratio_sets={
+            "keypoints": {
+                "values": ratios,
+                "source": "Human3.6M constants (ElePose authors' code) for limbs and trunk; the head bones measured "
+                "on the training 2D (elepose.data.keypoint_cache.head_bone_ratios)",
+                "measured": measured,
+            }
+        },
+        keypoint_layout=layout,
+        keypoint_definition=KEYPOINT_DEFINITIONS.get(layout, layout),
+        recommended_scale="pose",
+        split_rule=split_rule,
+        selection=asdict(options),
+    )
+    write_cache(out, PoseCache(train, validation, manifest))
+    return manifest

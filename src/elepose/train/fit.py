@@ -1,0 +1,218 @@
+"""``elepose fit``: from a user's detector output to a calibrated lifter, with no 3D at all.
+
+One call builds the 2D-only cache (:mod:`elepose.data.keypoint_cache`), pretrains the flow on
+it and trains the lifter against that flow, all within a time budget, and the lifter's
+reliability is calibrated on the same 2D. The schedule is chosen from the budget and the
+data's size, printed, and recorded in ``OUT/fit.json``; an interrupted ``fit`` run again with
+the same ``--out`` continues where it stopped (a finished stage is kept, a started one resumed).
+
+Folder: ``OUT/cache`` (the 2D cache), ``OUT/flow``, ``OUT/lifter`` (what ``elepose lift
+--checkpoint`` takes), ``OUT/fit.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from elepose.atomic import write_json
+from elepose.data.cache import load_manifest
+from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache
+from elepose.errors import InputError
+from elepose.outputs import claim_folder, clear_run_files, folder_kind
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.loop import train_flow, train_lifter
+
+__all__ = ["FitConfig", "Schedule", "plan_schedule", "fit"]
+
+FIT_KIND = "elepose-fit"
+_DECAY_SAMPLES = 100_000  # the lifter's learning rate falls by 0.95 per this many samples
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """``elepose fit``: detector files or folders in, a lifter out, in about ``minutes``."""
+
+    paths: tuple[str, ...]
+    out: str
+    minutes: float = 10.0
+    format: str | None = None
+    selection: KeypointCacheOptions = field(default_factory=KeypointCacheOptions)
+    hidden: int = 512
+    flow_hidden: int = 512
+    lr: float = 5e-4
+    device: str = "auto"
+    seed: int = 0
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.minutes) and 0.5 <= self.minutes <= 10_000):
+            raise InputError(f"--minutes: expected a budget of 0.5 to 10000 minutes, got {self.minutes}")
+        if not self.paths:
+            raise InputError("fit: expected detector files or folders")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What ``fit`` chose: minutes per stage, batch size, epochs (upper bounds: the time limit ends a stage)."""
+
+    flow_minutes: float
+    lifter_minutes: float
+    batch_size: int
+    flow_epochs: int
+    lifter_epochs: int
+    lr_decay: float
+    elevation_warmup_steps: int
+    training_poses: int
+
+
+def plan_schedule(minutes: float, training_poses: int) -> Schedule:
+    """A quarter of the budget for the flow, the rest for the lifter; batches that fit small data.
+
+    Epochs are passes over the training poses, as many as the time allows (bounded so a stage
+    ends by itself); the lifter's learning rate decays by 0.95 per 100k samples whatever the
+    data's size, and its elevation is held for the first 300 steps (fewer on little data).
+    """
+    batch = int(min(256, max(16, training_poses // 8)))
+    steps_per_epoch = max(1, training_poses // batch)
+    return Schedule(
+        flow_minutes=0.25 * minutes,
+        lifter_minutes=0.75 * minutes,
+        batch_size=batch,
+        flow_epochs=100,
+        lifter_epochs=100_000,
+        lr_decay=0.95 ** (min(training_poses, steps_per_epoch * batch) / _DECAY_SAMPLES),
+        elevation_warmup_steps=int(min(300, max(10, 20 * steps_per_epoch))),
+        training_poses=training_poses,
+    )
+
+
+def _stage_done(folder: Path, epochs: int) -> bool:
+    """Whether a run folder finished: its config says the planned epoch, or its time limit ended it."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        state = json.loads((folder / "fit-stage.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return state.get("finished") is True or config.get("epoch") == epochs
+
+
+def _mark_done(folder: Path) -> None:
+    write_json(folder / "fit-stage.json", {"finished": True})
+
+
+def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or continue) a fit; returns what ``fit.json`` records."""
+    out = Path(config.out)
+    state_path = out / "fit.json"
+    inputs = [Path(p) for p in config.paths]
+    resuming = out.is_dir() and state_path.is_file() and _json(state_path).get("kind") == FIT_KIND
+    if not resuming:
+        found = claim_folder(out, FIT_KIND, config.overwrite, inputs, same_kind_ok=False)
+        if found not in (None, "empty"):
+            for stage in ("flow", "lifter"):
+                if (out / stage).is_dir():
+                    clear_run_files(out / stage)
+    elif _json(state_path).get("settings") != _settings(config):
+        raise InputError(
+            f"{state_path}: an earlier fit with other settings; expected the same command (or a new --out)"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    record: dict[str, Any] = _json(state_path) if resuming else {"kind": FIT_KIND, "settings": _settings(config)}
+
+    cache = out / "cache"
+    if (cache / "manifest.json").is_file() and folder_kind(cache) == "cache":
+        say(f"cache: {cache} (built earlier)")
+    else:
+        say(f"cache: reading {len(inputs)} source(s) ...")
+        build_keypoint_cache(inputs, cache, config.selection, config.format, warn=lambda m: say(f"warning: {m}"))
+    manifest = load_manifest(cache)
+    poses = int(manifest["counts"]["train"]["poses"])
+    schedule = Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses)
+    record["schedule"] = asdict(schedule)
+    write_json(state_path, record)
+    say(
+        f"schedule: {poses} training poses, batch {schedule.batch_size}; flow {schedule.flow_minutes:.1f} min, "
+        f"lifter {schedule.lifter_minutes:.1f} min (the time limit ends each); lr decay {schedule.lr_decay:.4f} "
+        f"per epoch, elevation held for {schedule.elevation_warmup_steps} steps"
+    )
+    used = float(record.get("minutes_used", 0.0))
+
+    flow_config = FlowConfig(
+        data=str(cache), out=str(out / "flow"), hidden=config.flow_hidden, epochs=schedule.flow_epochs,
+        batch_size=schedule.batch_size, lr=config.lr, scale="auto", device=config.device, seed=config.seed,
+        max_minutes=schedule.flow_minutes,
+    )  # fmt: skip
+    used = _stage(out / "flow", flow_config, schedule.flow_epochs, train_flow, progress, say, used, record, state_path)
+    lifter_config = TrainConfig(
+        data=str(cache), flow=str(out / "flow"), out=str(out / "lifter"), hidden=config.hidden,
+        epochs=schedule.lifter_epochs, batch_size=schedule.batch_size, lr=config.lr, lr_decay=schedule.lr_decay,
+        elevation_warmup_steps=schedule.elevation_warmup_steps, eval_samples=2048, reliability_rotations=10,
+        device=config.device, seed=config.seed, max_minutes=schedule.lifter_minutes,
+    )  # fmt: skip
+    used = _stage(
+        out / "lifter", lifter_config, schedule.lifter_epochs, train_lifter, progress, say, used, record, state_path
+    )
+    lifter_record = json.loads((out / "lifter" / "config.json").read_text(encoding="utf-8"))
+    record.update(
+        {
+            "finished": True,
+            "lifter_epochs_run": lifter_record.get("epoch"),
+            "flow_epochs_run": json.loads((out / "flow" / "config.json").read_text(encoding="utf-8")).get("epoch"),
+            "last_epoch": lifter_record.get("metrics"),
+            "minutes_this_call": (time.monotonic() - started) / 60.0,
+        }
+    )
+    write_json(state_path, record, allow_nan=True)
+    say(f"fit finished: {out / 'lifter'} ({record['lifter_epochs_run']} lifter epochs, {used:.1f} min of training)")
+    say(f"lift with it: elepose lift --checkpoint {out / 'lifter'} YOUR_KEYPOINTS --out results/mine")
+    return record
+
+
+def _stage(
+    folder: Path,
+    config: Any,
+    epochs: int,
+    train: Callable[..., dict[str, float]],
+    progress: bool,
+    say: Callable[[str], None],
+    used: float,
+    record: dict[str, Any],
+    state_path: Path,
+) -> float:
+    """Train one stage unless it finished before; resume it when it started. Returns the minutes used so far."""
+    name = folder.name
+    if _stage_done(folder, epochs):
+        say(f"{name}: finished earlier, kept")
+        return used
+    resume = (folder / "resume.pt").is_file() and (folder / "run.json").is_file()
+    if not resume and folder.exists():
+        clear_run_files(folder)
+    say(f"{name}: {'resuming' if resume else 'training'} for up to {config.max_minutes:.1f} min")
+    started = time.monotonic()
+    train(replace(config, resume=resume), progress=progress)
+    _mark_done(folder)
+    used += (time.monotonic() - started) / 60.0
+    record["minutes_used"] = used
+    write_json(state_path, record)
+    return used
+
+
+def _settings(config: FitConfig) -> dict[str, Any]:
+    values = json.loads(json.dumps(asdict(config)))
+    values.pop("overwrite", None)
+    return values
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
