@@ -1,0 +1,248 @@
+"""Training on one's own 2D: the 2D-only cache from detector files, the split by file, the motion
+filter, training and validation without 3D, and ``elepose fit`` end to end (resumed too), with no
+3D anywhere: a test proves no code path reads ``poses_3d``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import elepose.data.cache as cache_module
+from elepose.data.cache import load_split
+from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache, head_bone_ratios
+from elepose.errors import InputError
+from elepose.skeleton import BONES, H36M_BONE_RATIOS
+from tests.keypoint_writers import (
+    write_array,
+    write_coco_json,
+    write_mmpose_folder,
+    write_mmpose_json,
+    write_openpose_folder,
+    write_videopose3d_npz,
+)
+from tests.synthetic import TEMPLATE
+
+
+def _walk(frames: int, seed: int, offset: float = 0.0) -> np.ndarray:
+    """``(F, 17, 2)`` px H36M-17: a person stepping and turning in front of the camera (every frame moves)."""
+    rng = np.random.default_rng(seed)
+    base = np.c_[TEMPLATE[:, 0], -TEMPLATE[:, 2]] * 180.0
+    poses = []
+    for f in range(frames):
+        angle = 0.4 * np.sin(f / 5.0 + seed)
+        pose = base.copy()
+        pose[:, 0] = base[:, 0] * np.cos(angle) + TEMPLATE[:, 1] * 180.0 * np.sin(angle)
+        pose[[3, 13], 1] += 40.0 * np.sin(f / 3.0)  # a foot and a hand swing
+        poses.append(pose + [400.0 + offset + 2.0 * f, 450.0] + rng.normal(0, 1.0, (17, 2)))
+    return np.array(poses)
+
+
+def _coco(h36m: np.ndarray) -> np.ndarray:
+    """COCO-17 keypoints whose conversion back to H36M-17 gives ``h36m`` on the joints COCO has."""
+    coco = np.zeros((*h36m.shape[:-2], 17, 2))
+    coco[..., 0, :] = h36m[..., 9, :]
+    coco[..., 1, :], coco[..., 2, :] = h36m[..., 10, :] + [5, 0], h36m[..., 10, :] - [5, 0]
+    coco[..., 3, :], coco[..., 4, :] = h36m[..., 10, :] + [9, 3], h36m[..., 10, :] - [9, -3]
+    for c, j in zip(range(5, 17), (11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3)):
+        coco[..., c, :] = h36m[..., j, :]
+    return coco
+
+
+def _body25(h36m: np.ndarray) -> np.ndarray:
+    order = {0: 9, 1: 8, 2: 14, 3: 15, 4: 16, 5: 11, 6: 12, 7: 13, 8: 0, 9: 1, 10: 2, 11: 3, 12: 4, 13: 5, 14: 6}
+    out = np.zeros((*h36m.shape[:-2], 25, 2))
+    for b, j in order.items():
+        out[..., b, :] = h36m[..., j, :]
+    out[..., 15:19, :] = h36m[..., 10:11, :] + np.array([[4, 0], [-4, 0], [8, 2], [-8, 2]])
+    out[..., 19:25, :] = h36m[..., [6, 6, 6, 3, 3, 3], :] + [0, 10]
+    return out
+
+
+def _write(kind: str, folder: Path, poses: np.ndarray) -> Path:
+    """Write ``poses (F, 17, 2)`` H36M px in detector format ``kind``; returns the file or folder."""
+    frames = [p[None] for p in _coco(poses)]
+    if kind == "mmpose":
+        write_mmpose_json(folder / "video.json", frames)
+        return folder / "video.json"
+    if kind == "mmpose-folder":
+        write_mmpose_folder(folder / "preds", frames)
+        return folder / "preds"
+    if kind == "coco":
+        write_coco_json(folder / "results.json", frames)
+        return folder / "results.json"
+    if kind == "openpose":
+        write_openpose_folder(folder / "json", [p[None] for p in _body25(poses)])
+        return folder / "json"
+    if kind == "videopose3d":
+        write_videopose3d_npz(folder / "data_2d_custom_v.npz", {"v": _coco(poses)})
+        return folder / "data_2d_custom_v.npz"
+    if kind == "csv":
+        write_array(folder / "poses.csv", poses)
+        return folder / "poses.csv"
+    write_array(folder / "poses.npy", poses)
+    return folder / "poses.npy"
+
+
+@pytest.mark.parametrize("kind", ["mmpose", "mmpose-folder", "coco", "openpose", "videopose3d", "npy", "csv"])
+def test_a_2d_only_cache_from_every_format_holds_no_3d(tmp_path, kind):
+    source = _write(kind, tmp_path, _walk(120, 0))
+    manifest = build_keypoint_cache([source], tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
+    assert manifest["has_3d"] is False and manifest["recommended_scale"] == "pose"
+    for name in ("train", "test"):
+        with np.load(tmp_path / "cache" / f"{name}.npz") as arrays:
+            assert "poses_3d" not in arrays.files and "camera_K" not in arrays.files
+        split = load_split(tmp_path / "cache" / f"{name}.npz")
+        assert not split.has_3d and len(split) > 0
+    assert manifest["keypoint_layout"] in ("coco17", "body25", "h36m")
+
+
+def test_the_split_is_by_source_file_by_crc32_never_by_frame(tmp_path):
+    sources = []
+    for i in range(10):
+        folder = tmp_path / f"clip{i:02d}"
+        folder.mkdir()
+        sources.append(_write("npy", folder, _walk(40, i, offset=10.0 * i)))
+    manifest = build_keypoint_cache(sources, tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
+    train, val = (load_split(tmp_path / "cache" / f"{s}.npz") for s in ("train", "test"))
+    assert set(train.clip_names) & set(val.clip_names) == set()
+    names = sorted((str(p) for p in sources), key=lambda n: (zlib.crc32(n.encode()), n))  # same file names: full paths
+    assert set(val.clip_names) == {names[4], names[9]} and "every 5th source" in manifest["split_rule"]
+    assert len(train) == 8 * 40 and len(val) == 2 * 40
+
+
+def test_one_source_falls_back_to_a_split_by_time_and_says_so(tmp_path):
+    warnings: list[str] = []
+    source = _write("npy", tmp_path, _walk(100, 1))
+    manifest = build_keypoint_cache(
+        [source], tmp_path / "cache", KeypointCacheOptions(min_motion=0.0), warn=warnings.append
+    )
+    train, val = (load_split(tmp_path / "cache" / f"{s}.npz") for s in ("train", "test"))
+    assert train.frame.max() < val.frame.min() and len(val) == 20
+    assert warnings and "last 20%" in warnings[0] and "fewer than 5 sources" in manifest["split_rule"]
+
+
+def test_the_motion_filter_drops_a_static_stretch_but_keeps_motion(tmp_path):
+    moving = _walk(100, 2)
+    static = np.repeat(moving[:1], 60, axis=0) + np.random.default_rng(0).normal(0, 0.2, (60, 17, 2))
+    source = _write("npy", tmp_path, np.concatenate([static, moving]))
+    manifest = build_keypoint_cache([source], tmp_path / "cache", KeypointCacheOptions(min_motion=0.02))
+    counts = manifest["sources"][0]["per_source"]["poses.npy"]
+    kept_static = counts["after_motion_filter"] - _kept(moving, 0.02)
+    assert counts["after_stride"] == 160 and kept_static <= 2  # the 60 static frames -> the first one
+
+
+def _kept(poses: np.ndarray, min_motion: float) -> int:
+    """How many of ``poses`` (one track) an independent loop of the motion filter's rule keeps."""
+    centred = poses - poses[:, :1]
+    last, kept = centred[0], 1
+    for pose in centred[1:]:
+        if np.linalg.norm(pose - last, axis=-1).max() >= min_motion * np.linalg.norm(pose[10]):
+            last, kept = pose, kept + 1
+    return kept
+
+
+def test_the_frame_stride_and_score_threshold_select_poses(tmp_path):
+    poses = _walk(80, 3)
+    scores = np.ones((80, 17))
+    scores[::4, 5] = 0.1  # every 4th pose misses its left knee
+    write_array(tmp_path / "p.npy", poses, scores)
+    options = KeypointCacheOptions(stride=2, min_motion=0.0)
+    poses = np.concatenate([poses, _walk(240, 9)])
+    scores = np.concatenate([scores, np.ones((240, 17))])
+    write_array(tmp_path / "p.npy", poses, scores)
+    manifest = build_keypoint_cache([tmp_path / "p.npy"], tmp_path / "cache", options)
+    counts = manifest["sources"][0]["per_source"]["p.npy"]
+    assert counts["complete_enough"] == 300 and counts["after_stride"] == 140  # even frames without the gap
+
+
+def test_head_bone_ratios_recover_the_3d_ratios_from_side_on_views():
+    rng = np.random.default_rng(0)
+    index = {child: b for b, (_, child) in enumerate(BONES)}
+    # Orthographic views of a 3D skeleton with the Human3.6M ratios, the camera turning about it.
+    skeleton = np.zeros((17, 3))
+    directions = {1: (-1, 0, 0), 2: (0, -1, 0), 3: (0, -1, 0), 4: (1, 0, 0), 5: (0, -1, 0), 6: (0, -1, 0),
+                  7: (0, 1, 0), 8: (0, 1, 0), 9: (0, 0.6, 0.8), 10: (0, 1, 0), 11: (1, 0, 0), 12: (0, -1, 0),
+                  13: (0, -1, 0), 14: (-1, 0, 0), 15: (0, -1, 0), 16: (0, -1, 0)}  # fmt: skip
+    for b, (parent, child) in enumerate(BONES):
+        skeleton[child] = skeleton[parent] + H36M_BONE_RATIOS[b] * np.asarray(directions[child])
+    views = []
+    for angle in rng.uniform(0, 2 * np.pi, 400):
+        c, s = np.cos(angle), np.sin(angle)
+        turned = skeleton @ np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]).T
+        views.append(turned[:, :2] * 100.0)
+    measured = head_bone_ratios(np.array(views))
+    for child in (9, 10):
+        assert measured[child] == pytest.approx(H36M_BONE_RATIOS[index[child]], rel=0.15)
+
+
+def test_unusable_inputs_are_clear_errors(tmp_path):
+    poses = _walk(50, 4)
+    write_array(tmp_path / "low.npy", poses, np.full((50, 17), 0.1))
+    with pytest.raises(InputError, match=r"low.npy: no usable person"):
+        build_keypoint_cache([tmp_path / "low.npy"], tmp_path / "c1")
+    write_array(tmp_path / "few.npy", poses[:20])
+    with pytest.raises(InputError, match=r"few.npy: .* training and .* validation poses"):
+        build_keypoint_cache([tmp_path / "few.npy"], tmp_path / "c2")
+    a = _write("npy", tmp_path, poses)
+    (tmp_path / "op").mkdir()
+    b = _write("openpose", tmp_path / "op", poses)
+    with pytest.raises(InputError, match=r"keypoint layout body25, but .* is h36m"):
+        build_keypoint_cache([a, b], tmp_path / "c3")
+    assert not any((tmp_path / c).exists() for c in ("c1", "c2", "c3"))
+
+
+# ----------------------------------------------------------------------------- fit, end to end
+
+
+def test_fit_trains_on_2d_alone_no_code_path_reads_3d_and_a_stopped_fit_resumes(tmp_path, monkeypatch):
+    from elepose.cli import _register_all, app
+    from elepose.train import fit as fit_module
+
+    for i in range(5):
+        (tmp_path / f"video{i}").mkdir()
+        _write("mmpose", tmp_path / f"video{i}", _walk(60, 10 + i, offset=20.0 * i))
+    sources = [str(tmp_path / f"video{i}" / "video.json") for i in range(5)]
+    # Every split the fit, evaluate and lift read is 2D-only: poses_3d is None, so any code path
+    # that used it (an array operation on None) would fail the run.
+    real_load = cache_module.load_split
+    loaded = []
+
+    def load_and_check(path):
+        split = real_load(path)
+        loaded.append(split.poses_3d is None and split.camera_K is None)
+        return split
+
+    for module in ("elepose.data.cache", "elepose.train.loop"):
+        monkeypatch.setattr(sys.modules[module], "load_split", load_and_check)
+    real_train_lifter = fit_module.train_lifter
+    calls = {"n": 0}
+
+    def stop_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt  # the user stops the fit after the flow
+        return real_train_lifter(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "train_lifter", stop_once)
+    _register_all()
+    args = ["fit", *sources, "--out", str(tmp_path / "mine"), "--minutes", "0.5", "--hidden", "32", "--device", "cpu"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code != 0 and (tmp_path / "mine" / "flow" / "fit-stage.json").is_file()
+    second = CliRunner().invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert "flow: finished earlier, kept" in second.output and "elepose lift --checkpoint" in second.output
+    record = json.loads((tmp_path / "mine" / "fit.json").read_text())
+    assert record["finished"] and record["lifter_epochs_run"] >= 1 and "val_reprojection" in record["last_epoch"]
+    config = json.loads((tmp_path / "mine" / "lifter" / "config.json").read_text())
+    assert len(config["reliability"]["nll_quantiles"]) == 101  # calibrated on the user's 2D
+    assert loaded and all(loaded)
+    lifted = CliRunner().invoke(app, ["lift", sources[0], "--checkpoint", str(tmp_path / "mine" / "lifter"), "--out", str(tmp_path / "res"), "--device", "cpu"])  # fmt: skip
+    assert lifted.exit_code == 0, lifted.output
+    evaluated = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "mine" / "lifter"), "--data", str(tmp_path / "mine" / "cache"), "--device", "cpu"])  # fmt: skip
+    assert evaluated.exit_code == 0 and "need 3D ground truth" in evaluated.output
