@@ -246,3 +246,30 @@ def test_fit_trains_on_2d_alone_no_code_path_reads_3d_and_a_stopped_fit_resumes(
     assert lifted.exit_code == 0, lifted.output
     evaluated = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "mine" / "lifter"), "--data", str(tmp_path / "mine" / "cache"), "--device", "cpu"])  # fmt: skip
     assert evaluated.exit_code == 0 and "need 3D ground truth" in evaluated.output
+
+
+def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_scale(tmp_path):
+    from elepose.models.io import load_lifter_record
+    from elepose.train.config import FlowConfig, TrainConfig
+    from elepose.train.fit import FitConfig, fit
+    from elepose.train.loop import train_flow, train_lifter
+    from tests.synthetic import write_cache
+
+    cache = write_cache(tmp_path / "mocap", n_train=512, n_test=64)
+    train_flow(FlowConfig(data=str(cache), out=str(tmp_path / "flow"), hidden=32, blocks=2, epochs=1, batch_size=128,
+                          device="cpu", epoch_samples=256), progress=False)  # fmt: skip
+    train_lifter(TrainConfig(data=str(cache), flow=str(tmp_path / "flow"), out=str(tmp_path / "base"), hidden=48,
+                             epochs=1, batch_size=64, eval_samples=32, reliability_rotations=2, device="cpu",
+                             epoch_samples=256, elevation_warmup_steps=1), progress=False)  # fmt: skip
+    assert load_lifter_record(tmp_path / "base").normalisation.mode == "dataset"
+    sources = []
+    for i in range(5):
+        (tmp_path / f"v{i}").mkdir()
+        sources.append(str(_write("npy", tmp_path / f"v{i}", _walk(60, 20 + i))))
+    messages: list[str] = []
+    fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "mine"), minutes=0.5, device="cpu",
+                  init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+    record = load_lifter_record(tmp_path / "mine" / "lifter")
+    assert record.hidden == 48 and record.normalisation.mode == "pose-head"
+    assert any("fine-tuning" in m and "dataset -> pose-head" in m for m in messages)
+    assert (tmp_path / "base" / "config.json").is_file()  # the run it started from is untouched

@@ -23,6 +23,11 @@ def fit(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh in an --out that holds other files."),
+    init: Optional[Path] = typer.Option(
+        None,
+        "--init",
+        help="A trained lifter run (e.g. the benchmark's) to fine-tune instead of starting from scratch.",
+    ),
 ) -> None:
     """Build a 2D-only cache from your detections, pretrain the flow, train and calibrate the lifter."""
     from elepose.data.keypoint_cache import KeypointCacheOptions
@@ -43,6 +48,7 @@ def fit(
             device=device,
             seed=seed,
             overwrite=overwrite,
+            init=None if init is None else str(init),
         )
         try:
             run_fit(config, say=lambda message: typer.echo(message, err=True))

@@ -123,7 +123,9 @@ class _Source:
 
 def _select(detections: Detections, name: str, options: KeypointCacheOptions) -> _Source:
     visible = (~detections.missing(options.min_score)).sum(axis=1)
-    usable = (visible >= options.min_visible) & (detections.frame % options.stride == 0)
+    # A pose whose head lies on its pelvis has no size to normalise by (a detector's placeholder).
+    sized = np.linalg.norm(detections.keypoints[:, HEAD] - detections.keypoints[:, PELVIS], axis=-1) >= 1.0
+    usable = (visible >= options.min_visible) & sized & (detections.frame % options.stride == 0)
     keypoints, frame = detections.keypoints[usable].astype(np.float64), detections.frame[usable]
     complete = visible[usable] == NUM_JOINTS
     track = link_tracks(frame, keypoints, detections.track[usable])

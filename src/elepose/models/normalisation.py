@@ -5,7 +5,10 @@ pelvis-centred, divided by a scale, times 0.1. The scale ``mode`` is one of
 
 - ``"dataset"``: the training set's mean pelvis-to-head distance in pixels, one number for
   every pose (the authors' choice);
-- ``"pose"``: each pose's own RMS joint distance to the pelvis.
+- ``"pose"``: each pose's own RMS joint distance to the pelvis;
+- ``"pose-head"``: each pose's own pelvis-to-head distance: the per-pose form of ``"dataset"``,
+  which a network trained with a dataset scale sees the same input from on average (what
+  ``elepose fit --init`` fine-tunes such a network with).
 
 It is recorded in every checkpoint, so lifting uses the same one. ``per_pose_scale_of`` is
 each pose measured by itself the checkpoint's way (its pelvis-to-head distance for a
@@ -36,7 +39,7 @@ from elepose.geometry import (
 __all__ = ["Normalisation", "INPUT_KINDS", "SCALE_MODES", "select_2d", "normalise", "supervised_targets"]
 
 INPUT_KINDS = ("gt", "detected")
-SCALE_MODES = ("dataset", "pose")
+SCALE_MODES = ("dataset", "pose", "pose-head")
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Normalisation:
         (100.0, 50.0)
     """
 
-    mode: Literal["dataset", "pose"]
+    mode: Literal["dataset", "pose", "pose-head"]
     dataset_scale_px: float
 
     @classmethod
@@ -80,6 +83,8 @@ class Normalisation:
         """The scale used for each pose ``(N, 17, 2)`` px -> ``(N,)`` px."""
         if self.mode == "pose":
             return rms_scale(poses_2d_px)
+        if self.mode == "pose-head":
+            return pelvis_head_distance(poses_2d_px)
         return torch.full(poses_2d_px.shape[:-2], self.dataset_scale_px, dtype=poses_2d_px.dtype)
 
     def per_pose_scale_of(self, poses_2d_px: torch.Tensor) -> torch.Tensor:

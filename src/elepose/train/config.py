@@ -51,6 +51,7 @@ class FlowConfig:
     max_minutes: float | None = None
     resume: bool = False
     overwrite: bool = False  # replace what --out holds (see elepose.outputs)
+    init: str | None = None  # a flow or lifter run whose flow (PCA included) starts this one
 
     def __post_init__(self) -> None:
         _check(self, ("blocks", "hidden", "epochs", "batch_size", "epoch_samples"), ("lr", "max_minutes"))
@@ -89,6 +90,7 @@ class TrainConfig:
     max_minutes: float | None = None
     resume: bool = False
     overwrite: bool = False  # replace what --out holds (see elepose.outputs)
+    init: str | None = None  # a lifter run whose weights start this one (its width and layout are kept)
 
     def __post_init__(self) -> None:
         _check(

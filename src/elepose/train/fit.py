@@ -24,6 +24,7 @@ from elepose.atomic import write_json
 from elepose.data.cache import load_manifest
 from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache
 from elepose.errors import InputError
+from elepose.models.io import load_lifter_record
 from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import train_flow, train_lifter
@@ -49,6 +50,7 @@ class FitConfig:
     device: str = "auto"
     seed: int = 0
     overwrite: bool = False
+    init: str | None = None  # a trained lifter run (with its flow) that both stages start from
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.minutes) and 0.5 <= self.minutes <= 10_000):
@@ -90,6 +92,27 @@ def plan_schedule(minutes: float, training_poses: int) -> Schedule:
         elevation_warmup_steps=int(min(300, max(10, 20 * steps_per_epoch))),
         training_poses=training_poses,
     )
+
+
+_FINE_TUNE_FLOW_LR = 1e-4  # the paper's rates: a warm start continues training, it does not restart it
+_FINE_TUNE_LIFTER_LR = 2e-4
+
+
+def _warm_start(init: str | None) -> dict[str, Any] | None:
+    """What fine-tuning the lifter run ``init`` keeps: its layout, and the 2D scaling its networks saw.
+
+    A run trained with a dataset scale (a fixed pixel size) gets the per-pose pelvis-to-head
+    scale (``pose-head``), the same input on average, since pixel sizes mean nothing across the
+    user's videos; a per-pose run keeps its own. Its elevation is not held (it is trained).
+    """
+    if init is None:
+        return None
+    record = load_lifter_record(init)
+    if not record.elevation_branch:
+        raise InputError(f"--init {init}: a lifter without an elevation branch; expected an ElePose lifter")
+    scale = record.normalisation.mode if record.normalisation.mode != "dataset" else "pose-head"
+    reason = f"width {record.hidden}, 2D scale {record.normalisation.mode} -> {scale}"
+    return {"hidden": record.hidden, "variant": record.variant, "scale": scale, "reason": reason}
 
 
 def _stage_done(folder: Path, epochs: int) -> bool:
@@ -137,24 +160,33 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     schedule = Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses)
     record["schedule"] = asdict(schedule)
     write_json(state_path, record)
+    used = float(record.get("minutes_used", 0.0))
+    start = _warm_start(config.init)
+    held = f"elevation held for {schedule.elevation_warmup_steps} steps" if start is None else "elevation not held"
     say(
         f"schedule: {poses} training poses, batch {schedule.batch_size}; flow {schedule.flow_minutes:.1f} min, "
         f"lifter {schedule.lifter_minutes:.1f} min (the time limit ends each); lr decay {schedule.lr_decay:.4f} "
-        f"per epoch, elevation held for {schedule.elevation_warmup_steps} steps"
+        f"per epoch, {held}"
     )
-    used = float(record.get("minutes_used", 0.0))
+    if start is not None:
+        say(f"init: fine-tuning the flow and lifter of {config.init} ({start['reason']})")
 
     flow_config = FlowConfig(
         data=str(cache), out=str(out / "flow"), hidden=config.flow_hidden, epochs=schedule.flow_epochs,
-        batch_size=schedule.batch_size, lr=config.lr, scale="auto", device=config.device, seed=config.seed,
-        max_minutes=schedule.flow_minutes,
+        batch_size=schedule.batch_size, lr=config.lr if start is None else _FINE_TUNE_FLOW_LR,
+        scale="auto" if start is None else start["scale"], device=config.device, seed=config.seed,
+        max_minutes=schedule.flow_minutes, init=config.init,
     )  # fmt: skip
     used = _stage(out / "flow", flow_config, schedule.flow_epochs, train_flow, progress, say, used, record, state_path)
     lifter_config = TrainConfig(
-        data=str(cache), flow=str(out / "flow"), out=str(out / "lifter"), hidden=config.hidden,
-        epochs=schedule.lifter_epochs, batch_size=schedule.batch_size, lr=config.lr, lr_decay=schedule.lr_decay,
-        elevation_warmup_steps=schedule.elevation_warmup_steps, eval_samples=2048, reliability_rotations=10,
-        device=config.device, seed=config.seed, max_minutes=schedule.lifter_minutes,
+        data=str(cache), flow=str(out / "flow"), out=str(out / "lifter"),
+        hidden=config.hidden if start is None else start["hidden"],
+        variant="shared" if start is None else start["variant"],
+        epochs=schedule.lifter_epochs, batch_size=schedule.batch_size,
+        lr=config.lr if start is None else _FINE_TUNE_LIFTER_LR, lr_decay=schedule.lr_decay,
+        elevation_warmup_steps=schedule.elevation_warmup_steps if start is None else 0,
+        eval_samples=2048, reliability_rotations=10, device=config.device, seed=config.seed,
+        max_minutes=schedule.lifter_minutes, init=config.init,
     )  # fmt: skip
     used = _stage(
         out / "lifter", lifter_config, schedule.lifter_epochs, train_lifter, progress, say, used, record, state_path

@@ -140,6 +140,10 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
         input=config.input, data=str(config.data), data_sources=manifest.get("sources"), elepose=__version__,
     )  # fmt: skip
 
+    initial = None
+    if config.init is not None:  # fine-tune another run's flow: its sizes and its PCA
+        initial, sizes = run_files.load_flow(config.init)
+        record = replace(record, pca_bases=sizes.pca_bases, blocks=sizes.blocks, hidden=sizes.hidden)
     flow = run_files.new_flow(record)
     generator = torch.Generator().manual_seed(config.seed)
     start_epoch, state, fresh = 0, None, True
@@ -148,7 +152,9 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
         flow.load_state_dict(state["model"])
     else:
         fresh = _claim_run_folder(out, config, run_files.FLOW_KIND)
-        if config.pca_bases is not None:
+        if initial is not None:
+            flow.load_state_dict(initial.state_dict())
+        elif config.pca_bases is not None:
             flow.fit_pca(x_train.double())
     optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
@@ -331,6 +337,18 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     )  # fmt: skip
     loss = _choose_loss(config, train, norm, flow, ratios, device)
     lifter = run_files.new_lifter(record, elevation_init_deg=config.elevation_init_deg)
+    if config.init is not None and not config.resume:  # fine-tune another run's lifter
+        start = run_files.load_lifter_record(config.init)
+        if (start.hidden, start.variant, start.elevation_branch) != (
+            record.hidden,
+            record.variant,
+            record.elevation_branch,
+        ):
+            raise InputError(
+                f"--init {config.init}: a lifter of width {start.hidden} ({start.variant}, elevation branch "
+                f"{start.elevation_branch}); expected the same layout as this run's"
+            )
+        run_files.load_lifter_weights(config.init, lifter)
     generator = torch.Generator().manual_seed(config.seed * 7919 + dist_info.rank)
     lifter.to(device)
     model: torch.nn.Module = lifter
@@ -483,6 +501,7 @@ def _claim_run_folder(out: Path, config: Any, kind: str) -> bool:
     Returns whether the folder was new or empty (a failed first epoch then removes what it wrote).
     """
     inputs = [Path(config.data)] + ([Path(config.flow)] if isinstance(config, TrainConfig) else [])
+    inputs += [Path(config.init)] if config.init is not None else []
     found = claim_folder(out, kind, config.overwrite, inputs, same_kind_ok=False)
     if found not in (None, "empty"):
         clear_run_files(out)
