@@ -15,7 +15,7 @@ __all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json"]
 def temp_path(path: str | Path) -> Path:
     """A fresh empty temporary file beside ``path`` with the same suffix (the folder is created).
 
-    Its name is ``.STEM.<pid>.XXXXXXXX.SUFFIX`` with the stem cut to 40 characters, so a long
+    Its name is ``.STEM.<pid>.<random>.SUFFIX`` with the stem cut to 40 characters, so a long
     file name still leaves room for the temporary one.
     """
     path = Path(path)

@@ -6,7 +6,7 @@
   ``--overwrite`` is given: a cache folder is recognised by its ``manifest.json``, a run folder
   by its ``config.json`` kind, a ``lift`` output by its content. A file where a folder is
   expected (or a folder where a file is expected) is always refused.
-- Commands build in a temporary sibling (``.NAME.<pid>.XXXX.building``) and rename at the end;
+- Commands build in a temporary sibling (``.NAME.<pid>.<random>.building``) and rename at the end;
   :func:`remove_stale_temporaries` removes those of processes that no longer run.
 
 Every refusal is an :class:`~elepose.errors.InputError` naming the path and what was expected.
