@@ -78,19 +78,54 @@ def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
         yield order
 
 
-def _check_finite(loss: torch.Tensor, terms: dict[str, torch.Tensor], epoch: int, step: int, out: Path) -> None:
-    if torch.isfinite(loss):
-        return
-    detail = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in terms.items())
-    saved = (
-        f"The last good checkpoint in {out} is intact"
-        if (out / "resume.pt").is_file()
-        else "No epoch had finished, so nothing was saved"
-    )
-    raise TrainingDiverged(
-        f"loss became {float(loss.detach())} at epoch {epoch + 1}, step {step + 1} ({detail}); training stopped. "
-        f"{saved}: lower --lr, try --precision fp32, or check the input data."
-    )
+class _LossMeter:
+    """Loss terms summed on the device, read by the host every ``check_every`` steps and at the end.
+
+    No step waits for the device to report its loss: the sums and the first step whose loss was
+    NaN or inf stay on the device, and :meth:`check` (one synchronisation) raises
+    :class:`TrainingDiverged` for a bad step before anything of that epoch is saved.
+    """
+
+    def __init__(self, device: torch.device, steps: int, check_every: int = 50) -> None:
+        self.check_every = check_every
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.first_bad = torch.tensor(-1, device=device)
+        self.step_index = torch.arange(max(steps, 1), device=device)  # indexed, not built, per step: no copy
+
+    def add(self, terms: dict[str, torch.Tensor], n: int, step: int) -> bool:
+        """Add one step's terms (``n`` samples); returns whether it is time to :meth:`check`."""
+        for key, value in terms.items():
+            value = value.detach().float() * n
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        bad = ~torch.isfinite(terms["total"].detach())
+        self.first_bad = torch.where(bad & (self.first_bad < 0), self.step_index[step], self.first_bad)
+        self.count += n
+        return (step + 1) % self.check_every == 0
+
+    def check(self, epoch: int, out: Path) -> None:
+        """Raise :class:`TrainingDiverged` when a step of this epoch had a NaN or inf loss."""
+        step = int(self.first_bad)
+        if step < 0:
+            return
+        broken = ", ".join(k for k, v in self.means().items() if not math.isfinite(v)) or "total"
+        saved = (
+            f"The last good checkpoint in {out} is intact"
+            if (out / "resume.pt").is_file()
+            else "No epoch had finished, so nothing was saved"
+        )
+        raise TrainingDiverged(
+            f"loss became NaN or inf at epoch {epoch + 1}, step {step + 1} (non-finite: {broken}); training stopped. "
+            f"{saved}: lower --lr, try --precision fp32, or check the input data."
+        )
+
+    def means(self) -> dict[str, float]:
+        """Mean of each term over the samples added (one synchronisation)."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        values = (torch.stack([self.sums[k] for k in keys]) / max(self.count, 1)).tolist()
+        return dict(zip(keys, values))
 
 
 def _load_train_test(data: str) -> tuple[PoseSplit, PoseSplit, dict[str, Any]]:
@@ -208,22 +243,24 @@ def _flow_epoch(
     flow.train()
     order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
     batches = list(_batches(order, config.batch_size))
-    total, count, t0 = 0.0, 0, time.perf_counter()
+    meter, t0 = _LossMeter(device, len(batches)), time.perf_counter()
     bar = tqdm(batches, desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for step, idx in enumerate(bar):
         x = x_train[idx].to(device)
         with autocast(device, config.precision):
             nll = flow.nll(x).mean()
-        _check_finite(nll, {"nll": nll}, epoch, step, out)
         optimizer.zero_grad(set_to_none=True)
         nll.backward()
         optimizer.step()
-        total += float(nll.detach()) * len(idx)
-        count += len(idx)
-        bar.set_postfix(nll=f"{total / count:.3f}")
+        if meter.add({"total": nll}, len(idx), step):
+            meter.check(epoch, out)
+            if progress:
+                bar.set_postfix(nll=f"{meter.means()['total']:.3f}")
         if deadline.passed():
             break
-    return count / max(time.perf_counter() - t0, 1e-9), total / max(count, 1)
+    meter.check(epoch, out)
+    count, total = meter.count, meter.means().get("total", float("nan"))
+    return count / max(time.perf_counter() - t0, 1e-9), total
 
 
 # ---------------------------------------------------------------------------- lifter training
@@ -409,29 +446,28 @@ def _lifter_epoch(run: _LifterRun, epoch: int, deadline: _Deadline, progress: bo
     run.model.train()
     order = _epoch_order(len(run.x_train), config.seed, epoch, config.epoch_samples, run.dist)
     batches = list(_batches(order, config.batch_size))
-    sums: dict[str, float] = {}
-    count, t0 = 0, time.perf_counter()
+    meter, t0 = _LossMeter(run.device, len(batches)), time.perf_counter()
     show = progress and run.dist.is_main
     bar = tqdm(batches, desc=f"train {epoch + 1}/{config.epochs}", disable=not show, leave=False)
     for step, idx in enumerate(bar):
         x = run.x_train[idx].to(run.device)
         with autocast(run.device, config.precision):
             terms = run.loss(run.model, x, idx, run.global_step, run.generator)
-        loss = terms["total"]
-        _check_finite(loss, terms, epoch, step, run.out)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        terms["total"].backward()
         run.optimizer.step()
         run.global_step += 1
-        for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) * len(idx)
-        count += len(idx)
-        bar.set_postfix(loss=f"{sums['total'] / count:.3f}")
+        if meter.add(terms, len(idx), step):
+            meter.check(epoch, run.out)
+            if show:
+                bar.set_postfix(loss=f"{meter.means()['total']:.3f}")
         if deadline.passed():
             break
+    meter.check(epoch, run.out)
     seconds = time.perf_counter() - t0
     run.train_seconds += seconds
-    metrics = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
+    metrics = {f"train_{k}": v for k, v in meter.means().items()}
+    count = meter.count
     for key in ("train_elevation_mu", "train_elevation_sigma"):
         if key in metrics:
             metrics[key + "_deg"] = math.degrees(metrics.pop(key))
