@@ -144,7 +144,9 @@ def _export_plan(
     return plan
 
 
-def _export_text(fmt: str, path: Path, track: int | None, result: Any, fps: float | None, bone_ratios: Any) -> str:
+def _export_text(
+    fmt: str, path: Path, track: int | None, result: Any, fps: float | None, height: float | None, bone_ratios: Any
+) -> str:
     from elepose.lift.exports import bone_lengths_for_height, bvh_text, mmpose_3d, track_sequence, trc_text
 
     poses = result.poses_3d if result.poses_3d_metres is None else result.poses_3d_metres
@@ -156,14 +158,7 @@ def _export_text(fmt: str, path: Path, track: int | None, result: Any, fps: floa
     sequence, first = track_sequence(result.poses_3d_metres, result.track, result.frame, track)
     if fmt == "trc":
         return trc_text(sequence, fps, path.name, "m", first)
-    height = float(np.median(_heights(result.poses_3d_metres[result.track == track])))
     return bvh_text(sequence, fps, bone_lengths_for_height(bone_ratios, height))
-
-
-def _heights(poses: np.ndarray) -> np.ndarray:
-    from elepose.lift.lifter import skeleton_height
-
-    return skeleton_height(poses)
 
 
 def _arranged(result: Any, frame_mode: str, smooth_window: int | None) -> Any:
@@ -298,7 +293,8 @@ def lift(
                 _render(temps[-1][0], result, render_frame, fps, y_up=frame_mode == "upright")
             for fmt, path, track in plan:
                 temps.append((temp_path(path), path))
-                text = _export_text(fmt, path, track, result, fps, lifter.record.bone_ratios or H36M_BONE_RATIOS)
+                ratios = lifter.record.bone_ratios or H36M_BONE_RATIOS
+                text = _export_text(fmt, path, track, result, fps, height, ratios)
                 temps[-1][0].write_text(text, encoding="utf-8")
             tmp = temp_path(npz_path)
             temps.append((tmp, npz_path))
