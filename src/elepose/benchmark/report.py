@@ -337,6 +337,12 @@ def _busy(machine: dict[str, Any]) -> bool:
     return bool(loads) and max(loads) > (machine.get("cores") or 1) + 0.5
 
 
+# The ElePose authors' training step (width 1024, batch 256) on 2 CPU cores, as measured while
+# filing issue 15 of this project; not re-measured by the benchmark.
+AUTHORS_STEP_SAMPLES_PER_S = {"fp32": 1250, "bf16": 2350}
+AUTHORS_STEP_SOURCE = "measured on a 2-core machine of this type when issue 15 was filed; not re-measured"
+
+
 def _speed_section(r: dict[str, Any]) -> list[str]:
     lines = ["## 5. Speed", ""]
     speed = r.get("speed")
@@ -351,6 +357,8 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
     lines.append("")
     rows = []
     for precision, p in speed["precisions"].items():
+        repeats = p.get("repeats_samples_per_s", [p["samples_per_s"]])
+        loads = [round(load[0], 2) for load in p.get("load_average", []) if load]
         rows.append(
             [
                 precision,
@@ -358,22 +366,38 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
                 _f(p["samples_per_s"], 0),
                 _f(p["achieved_flops_per_s"] / 1e9),
                 f"{100 * p['fraction_of_matmul']:.0f} %",
+                f"{len(repeats)} x {p.get('timed_steps', '-')} steps: " + ", ".join(f"{v:.0f}" for v in repeats),
+                ", ".join(str(v) for v in loads) or "-",
             ]
+        )
+    for precision, samples in AUTHORS_STEP_SAMPLES_PER_S.items():
+        rows.append(
+            [f"authors' step, {precision} (reference)", "-", f"{samples:,}", "-", "-", AUTHORS_STEP_SOURCE, "-"]
         )
     width = speed.get("hidden", r["profile"]["hidden"])
     shape = f"{speed['batch_size']}x{width} @ {width}x{width}"
     lines.append(
-        f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains:"
+        f"Training speed of a width-{width} lifter (the paper's width is 1024), whatever width the profile trains; "
+        "medians of interleaved repeats (matmul rate, then training steps), each with the 1-minute load average:"
     )
     lines.append("")
     lines += _table(
-        ["precision", f"matmul GFLOP/s ({shape})", "training samples/s", "training GFLOP/s", "fraction of matmul"], rows
+        [
+            "precision",
+            f"matmul GFLOP/s ({shape})",
+            "training samples/s",
+            "training GFLOP/s",
+            "fraction of matmul",
+            "repeats (samples/s)",
+            "load",
+        ],
+        rows,
     )
     lines.append("")
     lift = speed["lift"]
     plain = speed.get("lift_no_reliability", {})
     lines += _table(
-        ["lift", "poses/s (batched)", "batch", "batch-1 latency ms"],
+        ["lift", "poses/s (batched, median of the repeats)", "batch", "batch-1 latency ms (median)"],
         [
             [
                 f"with reliability ({lift['rotations']} views, the `lift` default), {lift['method']}, width {r['profile']['hidden']}",
