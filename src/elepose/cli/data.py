@@ -27,7 +27,11 @@ from elepose.outputs import claim_folder
 
 __all__ = ["format_counts", "register"]
 
-data_app = typer.Typer(help="Build and inspect the benchmark cache.", no_args_is_help=True, add_completion=False)
+data_app = typer.Typer(
+    help="Build and inspect pose caches: motion capture, public datasets, your own detections.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 
 def _mapping_argument(mapping: Optional[str]) -> Any:
