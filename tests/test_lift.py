@@ -14,8 +14,8 @@ import torch
 from typer.testing import CliRunner
 
 from elepose.evaluate.reliability import reliability_nll, reliability_percentile
+from elepose.filling import NOISE_SHARE, fill_missing_joints
 from elepose.geometry import rotation_x, rotation_y
-from elepose.lift.filling import NOISE_SHARE, fill_missing_joints
 from elepose.lift.lifter import Lifter, skeleton_height
 from elepose.models.lifter import predict
 from elepose.models.normalisation import Normalisation, normalise

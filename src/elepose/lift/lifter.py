@@ -12,7 +12,7 @@ What :meth:`Lifter.lift` does, batched over every person of every frame:
    or a file / folder in any format of :mod:`elepose.data.keypoints`);
 2. marks joints with score below ``min_score`` as missing, skips people with too few visible
    joints (or with the pelvis and both hips missing), and fills the rest from the flow's
-   PCA subspace (:func:`elepose.lift.filling.fill_missing_joints`);
+   PCA subspace (:func:`elepose.filling.fill_missing_joints`);
 3. normalises the 2D (``scale``, below), lifts it (Eq. 2 of ElePose) and predicts the camera
    elevation;
 4. scores each lift by the flow's NLL averaged over ``rotations`` random virtual views (Sec. 4.3
@@ -47,8 +47,8 @@ import torch
 from elepose.data.keypoints import Detections, read_keypoints
 from elepose.data.tracks import link_tracks
 from elepose.evaluate.reliability import reliability_nll, reliability_percentile
+from elepose.filling import fill_missing_joints
 from elepose.geometry import normalise_2d
-from elepose.lift.filling import fill_missing_joints
 from elepose.models.io import load_lifter
 from elepose.models.lifter import predict
 from elepose.models.records import ElevationStats, LifterRecord

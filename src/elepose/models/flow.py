@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from scipy.stats import special_ortho_group
 from torch import Tensor, nn
 
+from elepose.filling import principal_components
+
 __all__ = ["AllInOneBlock", "CouplingFlow", "PoseFlow"]
 
 _SOFTPLUS_BETA = 0.5  # FrEIA 0.2, global_affine_type='SOFTPLUS'
@@ -310,18 +312,10 @@ class PoseFlow(nn.Module):
             raise ValueError(f"PoseFlow.fit_pca: need more than pca_bases={self.pca_bases} poses, got {data.shape[0]}")
         if not torch.isfinite(data).all():
             raise ValueError("PoseFlow.fit_pca: poses_2d contains NaN or infinite values")
-        mean = data.mean(dim=0)
-        centred = data - mean
-        covariance = centred.T @ centred / (data.shape[0] - 1)
-        variances, axes = torch.linalg.eigh(covariance)  # ascending
-        order = torch.argsort(variances, descending=True)[: self.pca_bases]
-        components = axes[:, order].T  # (k, 2J)
-        strongest = components.abs().argmax(dim=1, keepdim=True)
-        components = components * torch.sign(components.gather(1, strongest))
-        total = variances.clamp(min=0).sum()
-        if total <= 0:
-            raise ValueError("PoseFlow.fit_pca: poses_2d has zero variance (all poses identical)")
-        ratio = variances[order].clamp(min=0) / total
+        try:
+            mean, components, ratio = principal_components(data, self.pca_bases)
+        except ValueError:
+            raise ValueError("PoseFlow.fit_pca: poses_2d has zero variance (all poses identical)") from None
         self.pca_mean.copy_(mean)
         self.pca_components.copy_(components)
         self.pca_variance_ratio.copy_(ratio)

@@ -38,12 +38,38 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["NOISE_SHARE", "fill_missing_joints"]
+__all__ = ["NOISE_SHARE", "principal_components", "fill_missing_joints"]
 
 NOISE_SHARE = 1e-3
 """Detection noise variance as a share of the PCA's total variance (sets the ridge penalty).
 
 Chosen on the Bandai benchmark: 1e-4 fills noisy (4 px) detections worse, 1e-2 exact ones."""
+
+
+def principal_components(data: torch.Tensor, bases: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PCA of ``data (N, D)``: ``mean (D,)``, ``components (bases, D)``, ``variance_ratio (bases,)``.
+
+    Eigen-decomposition of the covariance in float64; components ordered by variance, each
+    signed so its largest-magnitude loading is positive; ``variance_ratio`` is each component's
+    share of the total variance. Requires ``N > bases``, finite data and some variance.
+    """
+    data = data.to(torch.float64)
+    if data.shape[0] <= bases:
+        raise ValueError(f"PCA: need more than {bases} poses, got {data.shape[0]}")
+    if not torch.isfinite(data).all():
+        raise ValueError("PCA: the poses contain NaN or infinite values")
+    mean = data.mean(dim=0)
+    centred = data - mean
+    covariance = centred.T @ centred / (data.shape[0] - 1)
+    variances, axes = torch.linalg.eigh(covariance)  # ascending
+    order = torch.argsort(variances, descending=True)[:bases]
+    components = axes[:, order].T  # (k, D)
+    strongest = components.abs().argmax(dim=1, keepdim=True)
+    components = components * torch.sign(components.gather(1, strongest))
+    total = variances.clamp(min=0).sum()
+    if total <= 0:
+        raise ValueError("PCA: the poses have zero variance (all identical)")
+    return mean, components, variances[order].clamp(min=0) / total
 
 
 def _design(mean: torch.Tensor, components: torch.Tensor) -> torch.Tensor:
