@@ -273,3 +273,26 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     assert record.hidden == 48 and record.normalisation.mode == "pose-head"
     assert any("fine-tuning" in m and "dataset -> pose-head" in m for m in messages)
     assert (tmp_path / "base" / "config.json").is_file()  # the run it started from is untouched
+
+
+def test_missing_joints_are_dropped_by_default_or_filled_from_the_complete_poses(tmp_path):
+    poses = np.concatenate([_walk(200, 30 + i, offset=15.0 * i) for i in range(2)])
+    scores = np.ones((400, 17))
+    hidden = np.arange(0, 400, 5)
+    scores[hidden, 13] = 0.0  # every 5th pose lost its left wrist, and the detector wrote (0, 0) there
+    written = poses.copy()
+    written[hidden, 13] = 0.0
+    write_array(tmp_path / "p.npy", written, scores)
+    options = KeypointCacheOptions(min_motion=0.0)
+    dropped = build_keypoint_cache([tmp_path / "p.npy"], tmp_path / "drop", options)
+    assert dropped["sources"][0]["per_source"]["p.npy"]["complete_enough"] == 320
+    filled = build_keypoint_cache(
+        [tmp_path / "p.npy"], tmp_path / "fill", KeypointCacheOptions(min_motion=0.0, missing="fill")
+    )
+    assert filled["sources"][0]["filled_poses"] == 80
+    cached = np.concatenate([load_split(tmp_path / "fill" / f"{s}.npz").poses_2d for s in ("train", "test")])
+    frames = np.concatenate([load_split(tmp_path / "fill" / f"{s}.npz").frame for s in ("train", "test")])
+    error = np.linalg.norm(cached[np.isin(frames, hidden), 13] - poses[frames[np.isin(frames, hidden)], 13], axis=-1)
+    assert np.median(error) < 15.0  # px, on a pose about 300 px tall; the detector's own value was never used
+    with pytest.raises(InputError, match="--missing"):
+        KeypointCacheOptions(missing="guess")

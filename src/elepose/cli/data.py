@@ -133,8 +133,13 @@ def build(
         False, "--overwrite", help="Replace an --out folder that holds something other than an elepose cache."
     ),
     min_score: float = typer.Option(0.3, "--min-score", help="keypoints: joints scoring below this are missing."),
+    missing: str = typer.Option(
+        "drop",
+        "--missing",
+        help="keypoints: drop people with a missing joint, or fill them (from a PCA of the complete ones).",
+    ),
     min_visible: int = typer.Option(
-        17, "--min-visible", help="keypoints: a training pose needs this many joints present (17: all)."
+        12, "--min-visible", help="keypoints with --missing fill: a training pose needs this many joints present."
     ),
     stride: int = typer.Option(1, "--stride", help="keypoints: use every N-th frame."),
     min_motion: float = typer.Option(
@@ -159,7 +164,9 @@ def build(
 
             _build_keypoints(
                 ctx, list(paths or []) + ([path_option] if path_option else []), out, overwrite,
-                KeypointCacheOptions(min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion),
+                KeypointCacheOptions(
+                    min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing
+                ),
                 keypoint_format,
             )  # fmt: skip
             return

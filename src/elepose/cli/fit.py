@@ -16,7 +16,8 @@ def fit(
     minutes: float = typer.Option(10.0, "--minutes", help="Training time budget (a quarter for the flow)."),
     keypoint_format: Optional[str] = typer.Option(None, "--format", help="The detector format (default: detected)."),
     min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing."),
-    min_visible: int = typer.Option(17, "--min-visible", help="A training pose needs this many joints (17: all)."),
+    missing: str = typer.Option("drop", "--missing", help="drop people with a missing joint, or fill them from a PCA."),
+    min_visible: int = typer.Option(12, "--min-visible", help="With --missing fill: joints a training pose needs."),
     stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
     min_motion: float = typer.Option(0.05, "--min-motion", help="Drop poses that moved less (share of pelvis-head)."),
     hidden: int = typer.Option(512, "--hidden", help="Lifter width (1024 is the paper's; 512 trains twice as fast)."),
@@ -42,7 +43,7 @@ def fit(
             minutes=minutes,
             format=keypoint_format,
             selection=KeypointCacheOptions(
-                min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion
+                min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing
             ),
             hidden=hidden,
             device=device,

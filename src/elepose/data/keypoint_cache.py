@@ -4,9 +4,10 @@
 (:func:`elepose.data.keypoints.read_keypoints`, every format ``lift`` reads) and writes the
 common cache (:mod:`elepose.data.cache`) without ``poses_3d`` or cameras:
 
-- **Which poses**: joints scoring below ``min_score`` are missing; a person is a training pose
-  only when every joint is present (``require_all``, the default) or at least ``min_visible``
-  are (their missing joints then keep the detector's coordinates, marked by ``scores``).
+- **Which poses**: joints scoring below ``min_score`` are missing. ``missing="drop"`` (the
+  default) keeps only people with every joint present; ``missing="fill"`` keeps people with at
+  least ``min_visible`` (12) and fills their missing joints from a PCA of the complete poses
+  (:func:`_fill`).
 - **Frames**: every ``stride``-th frame; then, per track (:func:`elepose.data.tracks.link_tracks`),
   a pose is kept only when some joint moved at least ``min_motion`` (a share of the pose's
   pelvis-to-head distance) since the track's last kept pose, so a static stretch of video does
@@ -31,11 +32,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
 from elepose.data.keypoints import Detections, read_keypoints
 from elepose.data.tracks import link_tracks
 from elepose.errors import InputError
+from elepose.filling import fill_missing_joints, principal_components
+from elepose.geometry import normalise_2d
 from elepose.skeleton import BONES, H36M_BONE_RATIOS, HEAD, NUM_JOINTS, PELVIS
 
 __all__ = ["KeypointCacheOptions", "head_bone_ratios", "build_keypoint_cache", "KEYPOINT_DEFINITIONS"]
@@ -49,21 +53,29 @@ KEYPOINT_DEFINITIONS = {
     "coco18": "OpenPose COCO-18: pelvis = mid-hips, thorax = Neck, neck/nose = nose, head = mid-eyes",
     "h36m": "Human3.6M-17 as given",
 }
+MISSING_CHOICES = ("drop", "fill")
+_FILL_BASES = 26  # the flow's PCA size (ElePose): the subspace the missing joints are filled from
 _HEAD_BONES = (9, 10)  # children of the thorax -> neck/nose and neck/nose -> head bones
 _LIMB_BONES = (2, 3, 5, 6, 12, 13, 15, 16)  # children of thighs, shins, upper arms, forearms
 
 
 @dataclass(frozen=True)
 class KeypointCacheOptions:
-    """How detections become training poses (see the module doc); ``min_motion`` is a share of the pelvis-to-head distance."""
+    """How detections become training poses (see the module doc); ``min_motion`` is a share of the pelvis-to-head distance.
+
+    ``min_visible`` applies with ``missing="fill"``; ``"drop"`` needs all 17 joints.
+    """
 
     min_score: float = 0.3
-    min_visible: int = NUM_JOINTS
+    min_visible: int = 12  # with missing="fill": a pose needs this many present joints
     stride: int = 1
     min_motion: float = 0.05
     validation_share: float = 0.2
+    missing: str = "drop"  # drop poses with a missing joint, or "fill" them from a PCA of the complete poses
 
     def __post_init__(self) -> None:
+        if self.missing not in MISSING_CHOICES:
+            raise InputError(f"--missing {self.missing}: expected one of {', '.join(MISSING_CHOICES)}")
         if not (0.0 <= self.min_score <= 1e6 and 2 <= self.min_visible <= NUM_JOINTS and self.stride >= 1):
             raise InputError("--min-score >= 0, --min-visible in 2..17 and --stride >= 1 expected")
         if not (0.0 <= self.min_motion < 10.0 and 0.0 < self.validation_share < 1.0):
@@ -117,28 +129,60 @@ class _Source:
     name: str
     keypoints: np.ndarray  # (M, 17, 2) kept poses
     frame: np.ndarray  # (M,) frame index within the source
-    complete: np.ndarray  # (M,) bool: every joint scored >= min_score
+    missing: np.ndarray  # (M, 17) bool: joints that scored below min_score
     counts: dict[str, int]
+
+    @property
+    def complete(self) -> np.ndarray:
+        """(M,) bool: every joint scored >= min_score."""
+        return ~self.missing.any(axis=1)
 
 
 def _select(detections: Detections, name: str, options: KeypointCacheOptions) -> _Source:
     visible = (~detections.missing(options.min_score)).sum(axis=1)
+    needed = NUM_JOINTS if options.missing == "drop" else options.min_visible
     # A pose whose head lies on its pelvis has no size to normalise by (a detector's placeholder).
     sized = np.linalg.norm(detections.keypoints[:, HEAD] - detections.keypoints[:, PELVIS], axis=-1) >= 1.0
-    usable = (visible >= options.min_visible) & sized & (detections.frame % options.stride == 0)
+    usable = (visible >= needed) & sized & (detections.frame % options.stride == 0)
     keypoints, frame = detections.keypoints[usable].astype(np.float64), detections.frame[usable]
-    complete = visible[usable] == NUM_JOINTS
+    missing = detections.missing(options.min_score)[usable]
     track = link_tracks(frame, keypoints, detections.track[usable])
     moving = _motion_keep(keypoints, frame, track, options.min_motion)
     counts = {
         "frames": int(detections.num_frames),
         "people": len(detections),
-        "complete_enough": int((visible >= options.min_visible).sum()),
+        "complete_enough": int((visible >= needed).sum()),
         "after_stride": int(usable.sum()),
         "after_motion_filter": int(moving.sum()),
         "tracks": int(len(np.unique(track))) if len(track) else 0,
     }
-    return _Source(name, keypoints[moving], frame[moving], complete[moving], counts)
+    return _Source(name, keypoints[moving], frame[moving], missing[moving], counts)
+
+
+def _fill(sources: list[_Source]) -> int:
+    """Fill the missing joints of every selected pose from a PCA of the complete ones (in place).
+
+    The PCA (:func:`elepose.filling.principal_components`, 26 bases like the flow's) is fitted
+    on the complete poses, each pelvis-centred and divided by its RMS size; the missing joints
+    are then read off the variance-weighted fit of :func:`elepose.filling.fill_missing_joints`.
+    Returns the number of poses filled.
+    """
+    complete = np.concatenate([s.keypoints[s.complete] for s in sources])
+    if len(complete) <= _FILL_BASES:
+        raise InputError(
+            f"--missing fill: {len(complete)} complete poses; expected more than {_FILL_BASES} to fit the PCA"
+        )
+    normalised = normalise_2d(torch.as_tensor(complete))
+    mean, components, ratio = principal_components(normalised.reshape(len(complete), -1), _FILL_BASES)
+    count = 0
+    for source in sources:
+        rows = ~source.complete
+        if rows.any():
+            source.keypoints[rows] = fill_missing_joints(
+                source.keypoints[rows], source.missing[rows], mean, components, ratio
+            )
+            count += int(rows.sum())
+    return count
 
 
 def _split(sources: list[_Source], share: float) -> tuple[list[tuple[_Source, np.ndarray]], ...]:
@@ -210,9 +254,11 @@ def build_keypoint_cache(
     usable = sum(len(s.frame) for s in sources)
     if usable == 0:
         raise InputError(
-            f"{paths[0]}: no usable person: expected people with at least {options.min_visible} joints scoring "
-            f">= {options.min_score} (lower --min-score or --min-visible)"
+            f"{paths[0]}: no usable person: expected people with "
+            + ("all 17 joints" if options.missing == "drop" else f"at least {options.min_visible} joints")
+            + f" scoring >= {options.min_score} (lower --min-score, or --missing fill)"
         )
+    filled = _fill(sources) if options.missing == "fill" else 0
     train_parts, val_parts = _split(sources, options.validation_share)
     split_rule = "every 5th source by crc32 of its name is validation"
     if len(sources) < 5:
@@ -242,6 +288,7 @@ def build_keypoint_cache(
         "files": [str(p) for p in paths],
         "format": format,
         "per_source": {s.name: s.counts for s in sources},
+        "filled_poses": filled,
         "notes": notes,
     }
     manifest = cache_manifest(
