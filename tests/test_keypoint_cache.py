@@ -296,3 +296,17 @@ def test_missing_joints_are_dropped_by_default_or_filled_from_the_complete_poses
     assert np.median(error) < 15.0  # px, on a pose about 300 px tall; the detector's own value was never used
     with pytest.raises(InputError, match="--missing"):
         KeypointCacheOptions(missing="guess")
+
+
+def test_data_build_and_summary_of_a_2d_only_cache_on_the_command_line(tmp_path):
+    from elepose.cli import _register_all, app
+
+    _register_all()
+    source = _write("npy", tmp_path, _walk(120, 40))
+    built = CliRunner().invoke(app, ["data", "build", "--source", "keypoints", str(source), "--out", str(tmp_path / "c"), "--min-motion", "0"])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert "2D only, no 3D" in built.output and "fewer than 5 sources" in built.output
+    summary = CliRunner().invoke(app, ["data", "summary", str(tmp_path / "c")])
+    assert summary.exit_code == 0 and "train: 2D only" in summary.output, summary.output
+    wrong = CliRunner().invoke(app, ["data", "build", "--source", "bandai", "--missing", "fill", "--out", str(tmp_path / "d")])  # fmt: skip
+    assert wrong.exit_code == 2 and "only for --source keypoints" in wrong.output

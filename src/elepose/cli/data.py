@@ -171,7 +171,7 @@ def build(
             )  # fmt: skip
             return
         only_keypoints = [
-            _option_flag(n) for n in ("min_score", "min_visible", "stride", "min_motion") if _given(ctx, n)
+            _option_flag(n) for n in ("min_score", "min_visible", "stride", "min_motion", "missing") if _given(ctx, n)
         ]
         if only_keypoints or keypoint_format is not None:
             raise InputError(f"{', '.join(only_keypoints) or '--format'}: only for --source keypoints")
@@ -384,6 +384,9 @@ def summary(cache_dir: Path = typer.Argument(..., help="A cache folder from `ele
         typer.echo(format_counts(manifest))
         for split_name in ("train", "test"):
             split = load_split(Path(cache_dir) / f"{split_name}.npz")
+            if not split.has_3d:
+                typer.echo(f"{split_name}: 2D only ({len(split)} poses; no 3D, no cameras)")
+                continue
             cams, poses = split.camera_elevation, split.elevation_deg
             if len(cams):
                 typer.echo(
