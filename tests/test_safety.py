@@ -477,3 +477,11 @@ def test_an_unexpected_error_is_one_line_with_the_log_path(tmp_path):
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "error: unexpected RuntimeError: boom" in done.stderr and str(tmp_path) in done.stderr
     assert "RuntimeError" in next(tmp_path.glob("crash-*.log")).read_text()
+
+
+def test_a_diverged_training_on_the_command_line_is_one_line_and_exit_code_3(runs, tmp_path):
+    args = ["train", "--data", runs["cache"], "--flow", runs["flow"], "--out", tmp_path / "new", "--hidden", "32",
+            "--epochs", "1", "--batch-size", "64", "--lr", "1e9", "--epoch-samples", "256", "--device", "cpu"]  # fmt: skip
+    result = _cli(*args)
+    assert result.exit_code == 3 and "Traceback" not in result.output
+    assert "nothing was saved" in result.output and not (tmp_path / "new").exists()

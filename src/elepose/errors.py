@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-__all__ = ["InputError"]
+from typing import Any
+
+__all__ = ["InputError", "TrainingDiverged", "short_repr"]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or inf; the last good checkpoint was left untouched (the command line exits 3)."""
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (with "..."), for quoting bad input in a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class InputError(ValueError):

@@ -32,6 +32,7 @@ __all__ = [
     "clear_run_files",
     "PNG_SOFTWARE",
     "is_our_png",
+    "starts_with_mark",
     "building_prefix",
     "remove_stale_temporaries",
 ]
@@ -170,6 +171,17 @@ def is_our_png(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith(b"\x89PNG") and b"Software\x00" + PNG_SOFTWARE.encode("latin-1") in head
+
+
+def starts_with_mark(path: Path, *marks: str) -> bool:
+    """Whether the first 4 KiB of the text file ``path`` hold any of ``marks`` (how a command
+    recognises an output it wrote before; unreadable or binary files hold none)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(mark in head for mark in marks)
 
 
 def clear_run_files(folder: Path) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from elepose.errors import InputError
+from elepose.errors import InputError, TrainingDiverged
 
 __all__ = ["InputError", "user_errors", "os_error_message", "report_crash"]
 
@@ -45,9 +45,12 @@ def os_error_message(err: OSError) -> str:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn bad input and file errors into ``error: ...`` and exit 2 (see the module doc)."""
+    """Turn bad input and file errors into ``error: ...`` and exit 2, a diverged training into exit 3."""
     try:
         yield
+    except TrainingDiverged as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(code=3) from None
     except (InputError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
         typer.echo(f"error: {message}", err=True)

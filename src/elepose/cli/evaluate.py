@@ -49,11 +49,9 @@ REPORT_KIND = "elepose-evaluation"
 
 
 def _our_report(path: Path) -> bool:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f'"kind": "{REPORT_KIND}"' in f.read(4096)
-    except (OSError, UnicodeDecodeError):
-        return False
+    from elepose.outputs import starts_with_mark
+
+    return starts_with_mark(path, f'"kind": "{REPORT_KIND}"')
 
 
 def _evaluate_without_3d(

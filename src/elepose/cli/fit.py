@@ -34,7 +34,6 @@ def fit(
     from elepose.data.keypoint_cache import KeypointCacheOptions
     from elepose.train.fit import FitConfig
     from elepose.train.fit import fit as run_fit
-    from elepose.train.loop import TrainingDiverged
 
     with user_errors():
         config = FitConfig(
@@ -51,11 +50,7 @@ def fit(
             overwrite=overwrite,
             init=None if init is None else str(init),
         )
-        try:
-            run_fit(config, say=lambda message: typer.echo(message, err=True))
-        except TrainingDiverged as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(code=3) from None
+        run_fit(config, say=lambda message: typer.echo(message, err=True))
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ import typer
 
 from elepose.atomic import commit, json_text, temp_path
 from elepose.cli.errors import InputError, user_errors
-from elepose.outputs import claim_file, is_our_png
+from elepose.outputs import claim_file, is_our_png, starts_with_mark
 from elepose.skeleton import H36M_BONE_RATIOS
 
 __all__ = ["output_paths", "lift", "register"]
@@ -93,12 +93,7 @@ def _our_npz(path: Path) -> bool:
 
 def _our_json(path: Path) -> bool:
     """Whether ``path`` is a JSON file that ``elepose lift`` wrote."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            head = f.read(4096)
-    except (OSError, UnicodeDecodeError):
-        return False
-    return f'"kind": "{LIFT_KIND}"' in head
+    return starts_with_mark(path, f'"kind": "{LIFT_KIND}"')
 
 
 def _frame_option(frame: str, render_frame: int | None) -> tuple[str, int | None]:
@@ -325,23 +320,12 @@ def lift(
 
 def _our_export(path: Path) -> bool:
     """Whether an export file was written by elepose (BVH/TRC by their first line, MMPose JSON by its keys)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            head = f.read(4096)
-    except (OSError, UnicodeDecodeError):
-        return False
-    return head.startswith("HIERARCHY\nROOT pelvis") or head.startswith("PathFileType\t4") or '"frame_name"' in head
+    return starts_with_mark(path, "HIERARCHY\nROOT pelvis", "PathFileType\t4\t(X/Y/Z)", '"frame_name"')
 
 
 def _our_picture(path: Path) -> bool:
     """A PNG elepose drew, or an HTML view it wrote."""
-    if path.suffix.lower() == ".html":
-        try:
-            with open(path, encoding="utf-8") as f:
-                return HTML_MARK in f.read(4096)
-        except (OSError, UnicodeDecodeError):
-            return False
-    return is_our_png(path)
+    return starts_with_mark(path, HTML_MARK) if path.suffix.lower() == ".html" else is_our_png(path)
 
 
 HTML_MARK = "<!-- elepose lift view -->"

@@ -81,7 +81,7 @@ def flow(
     ),
 ) -> None:
     """Fit the PCA and pretrain the normalizing flow on 2D training poses (SPEC section 4)."""
-    from elepose.train.loop import TrainingDiverged, train_flow
+    from elepose.train.loop import train_flow
 
     with user_errors():
         config = FlowConfig(
@@ -104,11 +104,7 @@ def flow(
             overwrite=overwrite,
         )
         config = _resumed(ctx, config, _FLOW_OPTIONS)
-        try:
-            metrics = train_flow(config)
-        except TrainingDiverged as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(code=3) from None
+        metrics = train_flow(config)
     typer.echo(f"flow written to {out} (test NLL {metrics.get('test_nll', float('nan')):.3f})")
 
 
@@ -171,7 +167,7 @@ def train(
     ),
 ) -> None:
     """Train the lifting network with the frozen flow (SPEC sections 5 and 6)."""
-    from elepose.train.loop import TrainingDiverged, train_lifter
+    from elepose.train.loop import train_lifter
 
     chosen_prior = elevation_prior or ("uniform:-20,20" if no_elevation else "learned")
     with user_errors():
@@ -203,11 +199,7 @@ def train(
             overwrite=overwrite,
         )
         config = _resumed(ctx, config, _TRAIN_OPTIONS)
-        try:
-            metrics = train_lifter(config)
-        except TrainingDiverged as err:
-            typer.echo(f"error: {err}", err=True)
-            raise typer.Exit(code=3) from None
+        metrics = train_lifter(config)
     if metrics:
         from elepose.train.loop import epoch_summary
 

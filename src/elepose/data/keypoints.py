@@ -55,6 +55,7 @@ from typing import Any
 import numpy as np
 
 from elepose.data.h36m import read_videopose3d_npz
+from elepose.errors import short_repr
 from elepose.skeleton import (
     NUM_JOINTS,
     coco17_to_h36m,
@@ -225,11 +226,11 @@ def _numbers(path: Path, field: str, value: Any, shape: tuple[int, ...], expecte
     :data:`MAX_COORDINATE_PX`. NaN and inf pass here; the caller's finite checks name them.
     """
     if not _only_numbers(value):
-        raise ValueError(f"{path}: {field}: expected {expected} (JSON numbers), got {_short(value)}")
+        raise ValueError(f"{path}: {field}: expected {expected} (JSON numbers), got {_quote(value)}")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"{path}: {field}: expected {expected}, got {_short(value)}") from None
+        raise ValueError(f"{path}: {field}: expected {expected}, got {_quote(value)}") from None
     if array.shape != shape:
         raise ValueError(f"{path}: {field}: expected {expected}, got shape {array.shape}")
     finite = array[np.isfinite(array)]
@@ -251,9 +252,8 @@ def _only_numbers(value: Any) -> bool:
     return isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.number)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+def _quote(value: Any) -> str:
+    return short_repr(value, 80)
 
 
 def _field(path: Path, obj: Any, key: str, where: str) -> Any:
@@ -326,7 +326,7 @@ def _track_id(path: Path, entry: Any, keys: tuple[str, ...], where: str) -> int:
             or not math.isfinite(value)
             or value != int(value)
         ):
-            raise ValueError(f"{path}: {where}.{key}: expected a track id (an integer), got {_short(value)}")
+            raise ValueError(f"{path}: {where}.{key}: expected a track id (an integer), got {_quote(value)}")
         return int(value) if value >= 0 else -1  # OpenPose writes -1 for "no id"
     return -1
 
@@ -378,7 +378,7 @@ def _mmpose_instances(path: Path, frames: _Frames, instances: Any, where: str) -
         if layout is None:
             shape = (len(raw), len(raw[0])) if count and isinstance(raw[0], list) else np.shape(raw) if count else raw
             raise ValueError(
-                f"{path}: {at}.keypoints: expected {_COUNTS_EXPECTED} [[x, y], ...], got shape {_short(shape)}"
+                f"{path}: {at}.keypoints: expected {_COUNTS_EXPECTED} [[x, y], ...], got shape {_quote(shape)}"
             )
         if isinstance(raw[0], list) and len(raw[0]) == 3:
             raise ValueError(
@@ -440,7 +440,7 @@ def _read_coco(path: Path, parsed: dict[Path, Any]) -> Detections:
         image_id = _field(path, entry, "image_id", f"[{i}]")
         category = entry.get("category_id", 1)
         if category != 1:
-            raise ValueError(f"{path}: [{i}].category_id: expected 1 (person), got {_short(category)}")
+            raise ValueError(f"{path}: [{i}].category_id: expected 1 (person), got {_quote(category)}")
         key = str(image_id)
         if key not in index:
             index[key] = len(grouped)
@@ -453,7 +453,7 @@ def _read_coco(path: Path, parsed: dict[Path, Any]) -> Detections:
             count = len(values) // 3 if isinstance(values, list) and len(values) % 3 == 0 else 0
             layout = _LAYOUT_BY_COUNT.get(count)
             if layout is None:
-                got = f"shape ({len(values)},)" if isinstance(values, list) else _short(values)
+                got = f"shape ({len(values)},)" if isinstance(values, list) else _quote(values)
                 raise ValueError(f"{path}: [{i}].keypoints: expected {_NUMBERS_EXPECTED}, got {got}")
             values = _numbers(path, f"[{i}].keypoints", values, (3 * count,), f"{3 * count} numbers")
             frames.set_layout(path, layout, f"[{i}].keypoints")
@@ -487,7 +487,7 @@ def _read_coco_dataset(path: Path, parsed: dict[Path, Any]) -> Detections:
     for i, entry in enumerate(annotations):
         image_id = _field(path, entry, "image_id", f"annotations[{i}]")
         if image_id not in order:
-            raise ValueError(f"{path}: annotations[{i}].image_id: {_short(image_id)} names no entry of 'images'")
+            raise ValueError(f"{path}: annotations[{i}].image_id: {_quote(image_id)} names no entry of 'images'")
         if entry.get("iscrowd", 0) or entry.get("num_keypoints", 1) == 0:
             continue  # crowd regions and people without a labelled keypoint are no training poses
         people[order[image_id]].append((i, entry))
@@ -500,7 +500,7 @@ def _read_coco_dataset(path: Path, parsed: dict[Path, Any]) -> Detections:
             count = len(values) // 3 if isinstance(values, list) and len(values) % 3 == 0 else 0
             layout = _LAYOUT_BY_COUNT.get(count)
             if layout is None:
-                got = f"shape ({len(values)},)" if isinstance(values, list) else _short(values)
+                got = f"shape ({len(values)},)" if isinstance(values, list) else _quote(values)
                 raise ValueError(f"{path}: {at}: expected {_NUMBERS_EXPECTED}, got {got}")
             joints = _numbers(path, at, values, (3 * count,), f"{3 * count} numbers").reshape(count, 3)
             frames.set_layout(path, layout, at)
@@ -567,20 +567,20 @@ def _read_videopose3d(path: Path) -> Detections:
     metadata = read_videopose3d_npz(path, "metadata") if "metadata.npy" in members else {}
     layout_name = metadata.get("layout_name", "coco") if isinstance(metadata, dict) else "coco"
     if layout_name not in ("coco", "h36m"):
-        raise ValueError(f"{path}: metadata.layout_name: expected 'coco' or 'h36m', got {_short(layout_name)}")
+        raise ValueError(f"{path}: metadata.layout_name: expected 'coco' or 'h36m', got {_quote(layout_name)}")
     if not isinstance(positions, dict) or not positions:
         raise ValueError(f"{path}: positions_2d: expected a non-empty dict {{video: {{'custom': [array (F, 17, 2)]}}}}")
     arrays: list[tuple[str, str, np.ndarray]] = []  # (frame-name prefix, field, (F, 17, 2|3))
     for video, actions in positions.items():
         at = f"positions_2d[{video!r}]"
         if not isinstance(actions, dict) or not actions:
-            raise ValueError(f"{path}: {at}: expected {{'custom': [array (F, 17, 2)]}}, got {_short(actions)}")
+            raise ValueError(f"{path}: {at}: expected {{'custom': [array (F, 17, 2)]}}, got {_quote(actions)}")
         for action, cameras in actions.items():
             field = f"{at}[{action!r}]"
             if isinstance(cameras, np.ndarray) and cameras.ndim == 4:
                 cameras = list(cameras)
             if not isinstance(cameras, list):
-                raise ValueError(f"{path}: {field}: expected a list of arrays (F, 17, 2|3), got {_short(cameras)}")
+                raise ValueError(f"{path}: {field}: expected a list of arrays (F, 17, 2|3), got {_quote(cameras)}")
             base = f"{video}/" if action == "custom" else f"{video}/{action}/"
             for c, array in enumerate(cameras):
                 if not isinstance(array, np.ndarray) or array.ndim != 3 or array.shape[1:] not in ((17, 2), (17, 3)):
@@ -681,7 +681,7 @@ def _read_csv(path: Path) -> np.ndarray:
             if i == 0:
                 continue  # header line
             expected = "34 or 51 comma-separated numbers"
-            raise ValueError(f"{path}: line {i + 1}: expected {expected}, got {_short(line)}") from None
+            raise ValueError(f"{path}: line {i + 1}: expected {expected}, got {_quote(line)}") from None
         if len(cells) not in (34, 51):
             expected = "34 (x, y) or 51 (x, y, score) values per pose"
             raise ValueError(f"{path}: line {i + 1}: expected {expected}, got {len(cells)}")

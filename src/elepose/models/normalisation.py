@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from elepose.data.cache import PoseSplit
-from elepose.errors import InputError
+from elepose.errors import InputError, short_repr
 from elepose.geometry import (
     DEPTH_OFFSET,
     NORMALISED_SCALE,
@@ -68,14 +68,14 @@ class Normalisation:
         """Read ``{"mode": ..., "dataset_scale_px": ...}`` (a checkpoint's field); :class:`InputError` names ``where``."""
         if not isinstance(raw, dict) or set(raw) != {"mode", "dataset_scale_px"}:
             raise InputError(
-                f"{where}: expected an object with exactly 'mode' and 'dataset_scale_px', got {_short(raw)}"
+                f"{where}: expected an object with exactly 'mode' and 'dataset_scale_px', got {short_repr(raw)}"
             )
         mode, scale = raw["mode"], raw["dataset_scale_px"]
         if mode not in SCALE_MODES:
-            raise InputError(f"{where}: field 'mode': expected one of {', '.join(SCALE_MODES)}, got {_short(mode)}")
+            raise InputError(f"{where}: field 'mode': expected one of {', '.join(SCALE_MODES)}, got {short_repr(mode)}")
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
             raise InputError(
-                f"{where}: field 'dataset_scale_px': expected a positive number of pixels, got {_short(scale)}"
+                f"{where}: field 'dataset_scale_px': expected a positive number of pixels, got {short_repr(scale)}"
             )
         return cls(mode=mode, dataset_scale_px=float(scale))
 
@@ -95,11 +95,6 @@ class Normalisation:
 
     def to_dict(self) -> dict[str, object]:
         return {"mode": self.mode, "dataset_scale_px": self.dataset_scale_px}
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def select_2d(split: PoseSplit, kind: str) -> np.ndarray:

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from elepose.errors import InputError
+from elepose.errors import InputError, short_repr
 from elepose.models.normalisation import INPUT_KINDS, Normalisation
 
 __all__ = ["FlowRecord", "ElevationStats", "ReliabilityCalibration", "LifterRecord", "LIFTER_VARIANTS"]
@@ -34,13 +34,8 @@ _MAX_WIDTH = 65536  # wider layers than this are a damaged file, not a model (1e
 _MAX_BLOCKS = 1024
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _bad(where: str, key: str, expected: str, value: Any) -> InputError:
-    return InputError(f"{where}: field {key!r}: expected {expected}, got {_short(value)}")
+    return InputError(f"{where}: field {key!r}: expected {expected}, got {short_repr(value)}")
 
 
 def _object(raw: Any, where: str) -> dict[str, Any]:

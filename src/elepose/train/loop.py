@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from elepose import __version__
 from elepose.data.cache import PoseSplit, load_manifest, load_split
-from elepose.errors import InputError
+from elepose.errors import InputError, TrainingDiverged
 from elepose.evaluate.evaluation import evaluate_during_training
 from elepose.evaluate.reliability import calibrate_reliability
 from elepose.losses import supervised_loss
@@ -45,10 +45,6 @@ from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
 __all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter", "epoch_summary"]
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or inf; the last good checkpoint was left untouched."""
 
 
 # ---------------------------------------------------------------------------- shared pieces
