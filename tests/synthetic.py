@@ -75,8 +75,14 @@ def look_at_camera(elevation_deg: float, azimuth_deg: float, distance: float) ->
     return rotation, -rotation @ centre
 
 
-def make_split(n_poses: int, n_cameras: int, seed: int, source: str = "synthetic") -> PoseSplit:
-    """A split of ``n_poses`` synthetic poses seen by ``n_cameras`` random cameras."""
+def make_split(
+    n_poses: int, n_cameras: int, seed: int, source: str = "synthetic", clips: int = 1, sources: int = 1
+) -> PoseSplit:
+    """A split of ``n_poses`` synthetic poses seen by ``n_cameras`` random cameras.
+
+    Camera ``c`` films clip ``c % clips``; clip ``k`` belongs to dataset ``f"{source}-{k % sources + 1}"``
+    (just ``source`` when ``sources`` is 1).
+    """
     rng = np.random.default_rng(seed)
     world = random_world_poses(n_poses, rng)
     K = np.array([[1150.0, 0, 500], [0, 1150.0, 500], [0, 0, 1]])
@@ -99,16 +105,18 @@ def make_split(n_poses: int, n_cameras: int, seed: int, source: str = "synthetic
         camera_R=np.array(Rs, dtype=np.float32),
         camera_t=np.array(ts, dtype=np.float32),
         camera_elevation=np.array(elevations, dtype=np.float32),
-        camera_clip=np.zeros(n_cameras, dtype=np.int32),
-        clip_names=np.array(["synthetic_clip"]),
-        clip_source=np.array([source]),
+        camera_clip=(np.arange(n_cameras) % clips).astype(np.int32),
+        clip_names=np.array(["synthetic_clip"] if clips == 1 else [f"synthetic_clip{k}" for k in range(clips)]),
+        clip_source=np.array([source if sources == 1 else f"{source}-{k % sources + 1}" for k in range(clips)]),
     )
 
 
-def write_cache(folder: Path, n_train: int = 2048, n_test: int = 512, seed: int = 0) -> Path:
+def write_cache(
+    folder: Path, n_train: int = 2048, n_test: int = 512, seed: int = 0, clips: int = 1, sources: int = 1
+) -> Path:
     """Write ``train.npz``, ``test.npz`` and ``manifest.json`` of a synthetic cache to ``folder``."""
-    train = make_split(n_train, 16, seed)
-    test = make_split(n_test, 8, seed + 1)
+    train = make_split(n_train, 16, seed, clips=clips, sources=sources)
+    test = make_split(n_test, 8, seed + 1, clips=min(clips, 8), sources=sources)
     save_split(folder / "train.npz", train)
     save_split(folder / "test.npz", test)
     write_json(

@@ -26,6 +26,7 @@ __all__ = [
     "bone_lengths",
     "bone_ratios",
     "coco17_to_h36m",
+    "h36m_to_coco17",
     "halpe26_to_h36m",
     "openpose_body25_to_h36m",
     "openpose_coco18_to_h36m",
@@ -208,6 +209,24 @@ def coco17_to_h36m(keypoints: np.ndarray) -> np.ndarray:
     out[..., 11, :], out[..., 12, :], out[..., 13, :] = k[..., 5, :], k[..., 7, :], k[..., 9, :]
     out[..., 14, :], out[..., 15, :], out[..., 16, :] = k[..., 6, :], k[..., 8, :], k[..., 10, :]
     return out
+
+
+# COCO-17 index of each H36M limb joint, and the H36M joint each COCO-17 keypoint is read from.
+_COCO_FROM_H36M = (9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3)
+
+
+def h36m_to_coco17(keypoints: np.ndarray) -> np.ndarray:
+    """H36M-17 keypoints ``(..., 17, C)`` -> COCO-17 ``(..., 17, C)``, as a COCO detector would place them.
+
+    Limbs map one to one; the nose is H36M's neck/nose joint and both eyes and both ears are its
+    head joint, so that :func:`coco17_to_h36m` returns the limbs, the nose and the head as they
+    were, while pelvis, spine and thorax become COCO's mid-hips, mid-pelvis-thorax and
+    mid-shoulders (the definitions a COCO detector's user has).
+    """
+    k = np.asarray(keypoints)
+    if k.shape[-2] != 17:
+        raise ValueError(f"H36M-17 keypoints need 17 joints on axis -2, got shape {k.shape}")
+    return k[..., list(_COCO_FROM_H36M), :].copy()
 
 
 # Halpe-26 (AlphaPose's default body model; Fang-Haoshu/Halpe-FullBody README): COCO-17 in

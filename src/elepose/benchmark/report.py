@@ -288,6 +288,8 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
         lines += _table(["ElePose, GT 2D, standard", "mean", "std (n-1)", "min", "max", "seeds"], rows)
     lines.append("")
 
+    lines += _own2d_section(r.get("own2d"))
+
     lines += ["## Time to accuracy", "", f"![learning curves]({figures}/learning_curves.png)", ""]
     rows = []
     for name, lifter in r["lifters"].items():
@@ -330,6 +332,98 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
         "",
     ]
     return "\n".join(lines) + "\n"
+
+
+_OWN2D_ROWS = (
+    ("all-bandai", "ElePose on all Bandai (the standard lifter; dataset 1 seen)"),
+    ("transfer", "Transferred: trained on dataset 2 only, used as it is"),
+    ("transfer_on_coco", "Transferred, fed COCO-defined 2D (what a detector gives it)"),
+    ("cache-path", "Dataset 1's clips through the cache (H36M-17 joints, detected 2D, bone ratios of its 3D)"),
+)
+
+
+def _own2d_section(own: dict[str, Any] | None) -> list[str]:
+    """Section 7: ``elepose fit`` on detector files of dataset 1, with no 3D (:mod:`elepose.benchmark.own2d`)."""
+    lines = ["## 7. Train on your own 2D", ""]
+    if not own:
+        return lines + ["(not run)", ""]
+    if "skipped" in own:
+        return lines + [f"Skipped: {own['skipped']}.", ""]
+    lines += [
+        f"Dataset 1's training clips ({own['clips']}) exported as MMPose JSON, one file per clip and camera "
+        "(detected 2D as COCO-17, no 3D), and `elepose fit` on those files alone, from scratch or with "
+        f"`--init` from the dataset-2 lifter, {own['samples']:,} samples per stage. All rows: dataset 1's test split. "
+        "Fits and the COCO row are scored against the 3D of COCO's joint definitions (pelvis = mid-hips, "
+        "thorax = mid-shoulders); r = Pearson correlation of predicted and true camera elevation; reliability = "
+        "median percentile of the test poses against the lifter's own calibration.",
+        "",
+    ]
+    rows = []
+
+    def row(label: str, entry: dict[str, Any], poses: str) -> list[str]:
+        elevation = entry.get("elevation") or {}
+        return [
+            label,
+            poses,
+            _f(entry["detected"]["pa_mpjpe"]),
+            _f(entry["gt"]["pa_mpjpe"]),
+            _f(entry["detected"]["n_mpjpe"]),
+            _f(elevation.get("correlation"), 2),
+            _f(entry.get("reliability_median")),
+        ]
+
+    for name, label in _OWN2D_ROWS:
+        if name in own["lifters"]:
+            rows.append(row(label, own["lifters"][name], "-"))
+    fits = [(name, e) for name, e in own["lifters"].items() if name.startswith("fit-")]
+    for name, entry in sorted(fits, key=lambda item: (item[1]["start"] != "scratch", item[1]["share"])):
+        if name.startswith("fit-"):
+            label = f"fit {'--init' if entry['start'] == 'init' else 'from scratch'}, {round(100 * entry['share'])} % "
+            label += f"({entry['clips']} clips, {entry['files']} files)"
+            rows.append(row(label, entry, f"{entry['training_poses']:,}"))
+    lines += _table(
+        [
+            "lifter",
+            "training poses",
+            "PA-MPJPE, detected 2D",
+            "PA-MPJPE, GT 2D",
+            "N-MPJPE, detected",
+            "r",
+            "reliability",
+        ],
+        rows,
+    )
+    lines += ["", "| check | measured | met |", "|---|---|---|"]
+    lines += [f"| {c['check']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in own["checks"]]
+    lines.append("")
+    real = own.get("real", {})
+    if "skipped" in real:
+        lines += [f"Real detections: skipped ({real['skipped']}).", ""]
+    elif real:
+        lines += [
+            f"Real AlphaPose detections (`{Path(real['file']).name}`; no 3D, so no accuracy): "
+            "reliability of the file's people (median percentile; share below 4) under each lifter.",
+            "",
+        ]
+        rows = []
+        if "bandai_lifter" in real:
+            b = real["bandai_lifter"]
+            rows.append(["ElePose on all Bandai", "-", str(b["people"]), _f(b["reliability_median"]),
+                         _f(100 * b["reliability_below_4"]) + " %", "-", "-"])  # fmt: skip
+        for name in ("real-fit-scratch", "real-fit-init"):
+            if name in real:
+                e = real[name]
+                v = e.get("validation_without_3d") or {}
+                label = "fit from scratch" if name.endswith("scratch") else "fit --init (the all-Bandai lifter)"
+                rows.append([label, f"{e['training_poses']:,}", str(e["people"]), _f(e["reliability_median"]),
+                             _f(100 * e["reliability_below_4"]) + " %", _f(v.get("val_reprojection_px")),
+                             _f(v.get("val_flow_nll"), 2)])  # fmt: skip
+        lines += _table(
+            ["lifter", "training poses", "people", "reliability", "below 4", "val. 2D reprojection", "val. flow NLL"],
+            rows,
+        )
+        lines.append("")
+    return lines
 
 
 def _busy(machine: dict[str, Any]) -> bool:

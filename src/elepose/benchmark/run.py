@@ -35,6 +35,7 @@ import torch
 from elepose import __version__
 from elepose.atomic import write_json
 from elepose.benchmark import speed
+from elepose.benchmark.own2d import run_own2d
 from elepose.benchmark.report import metric, write_report
 from elepose.data.cache import load_manifest, load_split, random_subset
 from elepose.data.mocap import build_cache
@@ -91,6 +92,8 @@ class Profile:
     matmul_seconds: float = 0.5
     latency_repeats: int = 20
     limit_clips: int | None = None
+    own2d_samples: int = 360_000  # each fit's training samples per stage ("Train on your own 2D")
+    own2d_shares: tuple[float, ...] = (0.1, 0.3, 1.0)  # shares of dataset 1's training clips fitted on
 
 
 PROFILES: dict[str, Profile] = {
@@ -151,6 +154,8 @@ PROFILES: dict[str, Profile] = {
         lift_rotations_paper=8,
         latency_repeats=3,
         matmul_seconds=0.05,
+        own2d_samples=1024,
+        own2d_shares=(0.5, 1.0),
     ),
 }
 
@@ -265,6 +270,12 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         if name.startswith("elepose-seed"):
             label = f"ElePose (seed {name[len('elepose-seed') :]})"
         runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
+    runs.append(
+        Run(
+            "own2d", "own2d", "Train on your own 2D: fit on detector files (dataset 1), transferred and cache-path lifters",
+            work / "own2d", (flow_base, lifter_base), ("cache", "elepose"),
+        )
+    )  # fmt: skip
     runs.append(Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose")))
     return runs
 
@@ -645,6 +656,9 @@ def run_benchmark(
             elif run.kind in ("flow", "lifter"):
                 run = {r.name: r for r in runs}[run.name]
                 _train(run, say, verbose)
+            elif run.kind == "own2d":
+                run = {r.name: r for r in runs}[run.name]
+                _own2d_run(run, profile, cache_dir, data_root, device, say, verbose)
             else:
                 _speed_run(profile, work, cache_dir, device, say)
             outcome.status[run.name] = {"status": "ok", "seconds": time.perf_counter() - t0}
@@ -697,6 +711,30 @@ def _ensure_cache(
     if provided:
         raise FileNotFoundError(f"{cache_dir}: no manifest.json (not a cache folder)")
     build_cache("bandai", cache_dir, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
+
+
+def _own2d_run(
+    run: Run,
+    profile: Profile,
+    cache_dir: Path,
+    data_root: str | Path,
+    device: str,
+    say: Callable[[str], None],
+    verbose: bool,
+) -> None:
+    """The "Train on your own 2D" section (:mod:`elepose.benchmark.own2d`), its runs trained like the others."""
+    flow_base, lifter_base = run.config
+
+    def train_run(kind: str, config: Any) -> None:
+        name = Path(config.out).name
+        _train(Run(name, kind, name, Path(config.out), config), say, verbose)
+
+    shared = Path(data_root).parent
+    run_own2d(
+        run.out, cache_dir, flow_base, lifter_base, profile.own2d_samples, profile.own2d_shares,
+        profile.eval_samples, profile.rotations, device, train_run, shared, say,
+        (profile.hidden, min(512, profile.flow_hidden)),
+    )  # fmt: skip
 
 
 def _speed_run(profile: Profile, work: Path, cache_dir: Path, device: str, say: Callable[[str], None]) -> None:
@@ -790,6 +828,9 @@ def _collect(
                 for r in rows
             ],
         }
+    own2d_path = work / "own2d" / "own2d.json"
+    if own2d_path.is_file():
+        out["own2d"] = json.loads(own2d_path.read_text(encoding="utf-8"))
     speed_path = work / "speed.json"
     if speed_path.is_file():
         out["speed"] = json.loads(speed_path.read_text(encoding="utf-8"))

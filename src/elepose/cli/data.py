@@ -148,6 +148,9 @@ def build(
     keypoint_format: Optional[str] = typer.Option(
         None, "--format", help="keypoints: the detector format (default: read from each file's content)."
     ),
+    bone_ratios: str = typer.Option(
+        "2d", "--bone-ratios", help="keypoints: 2d (every bone measured on the training 2D) or h36m (H36M limbs)."
+    ),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
 
@@ -165,13 +168,16 @@ def build(
             _build_keypoints(
                 ctx, list(paths or []) + ([path_option] if path_option else []), out, overwrite,
                 KeypointCacheOptions(
-                    min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing
+                    min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing,
+                    bone_ratios=bone_ratios,
                 ),
                 keypoint_format,
             )  # fmt: skip
             return
         only_keypoints = [
-            _option_flag(n) for n in ("min_score", "min_visible", "stride", "min_motion", "missing") if _given(ctx, n)
+            _option_flag(n)
+            for n in ("min_score", "min_visible", "stride", "min_motion", "missing", "bone_ratios")
+            if _given(ctx, n)
         ]
         if only_keypoints or keypoint_format is not None:
             raise InputError(f"{', '.join(only_keypoints) or '--format'}: only for --source keypoints")

@@ -20,6 +20,12 @@ def fit(
     min_visible: int = typer.Option(12, "--min-visible", help="With --missing fill: joints a training pose needs."),
     stride: int = typer.Option(1, "--stride", help="Use every N-th frame."),
     min_motion: float = typer.Option(0.05, "--min-motion", help="Drop poses that moved less (share of pelvis-head)."),
+    bone_ratios: str = typer.Option(
+        "2d", "--bone-ratios", help="2d (every bone measured on your 2D) or h36m (Human3.6M limbs, head measured)."
+    ),
+    samples: Optional[int] = typer.Option(
+        None, "--samples", help="A fixed budget of lifter training samples instead of --minutes (repeatable)."
+    ),
     hidden: int = typer.Option(512, "--hidden", help="Lifter width (1024 is the paper's; 512 trains twice as fast)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
     seed: int = typer.Option(0, "--seed"),
@@ -42,8 +48,14 @@ def fit(
             minutes=minutes,
             format=keypoint_format,
             selection=KeypointCacheOptions(
-                min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing
+                min_score=min_score,
+                min_visible=min_visible,
+                stride=stride,
+                min_motion=min_motion,
+                missing=missing,
+                bone_ratios=bone_ratios,
             ),
+            samples=samples,
             hidden=hidden,
             device=device,
             seed=seed,

@@ -1,0 +1,322 @@
+"""The benchmark's "Train on your own 2D" section: ``elepose fit`` on detector files, with no 3D.
+
+What a user with their own videos gets, measured where the 3D is known:
+
+- The Bandai benchmark's *detected* 2D of dataset 1's training clips is written as MMPose
+  JSON, one file per clip and camera, as a COCO-17 detector would write it
+  (:func:`export_mmpose`; 3D is never written). ``fit`` trains on those files alone, from
+  scratch and with ``--init`` from a lifter trained on dataset 2 only, on 10 %, 30 % and all of
+  the clips (:func:`clip_subset`, fixed by crc32 of the clip names).
+- Beside them: the dataset-2 lifter used as it is (someone else's model, other motions), the
+  standard all-Bandai lifter, and a lifter trained on the same dataset-1 clips through the
+  cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D): how much the file route
+  loses.
+- Every lifter is scored on dataset 1's test split. A fit's joints are COCO's definitions
+  (pelvis = mid-hips, thorax = mid-shoulders), so its test 2D and 3D are taken through the same
+  definitions (:func:`coco_defined`); the other lifters are scored on the test split as it is,
+  and the transferred one both ways.
+- ``fit`` on the real AlphaPose file of ``../shared/real2d`` (when present): what it measured
+  without 3D, and the reliability of those detections under the Bandai lifter and under the fit.
+
+Results go to ``WORK/own2d/own2d.json``; finished fits and runs are kept and not trained again.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elepose.atomic import write_json
+from elepose.data.cache import PoseCache, PoseSplit, load_manifest, load_split, write_cache
+from elepose.evaluate.evaluation import evaluate_checkpoint
+from elepose.evaluate.reliability import reliability_percentile
+from elepose.lift.lifter import Lifter
+from elepose.models.io import load_lifter
+from elepose.runtime import pick_device
+from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
+from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.fit import FitConfig, fit
+
+__all__ = [
+    "coco_defined",
+    "export_mmpose",
+    "clip_subset",
+    "REAL_ALPHAPOSE",
+    "run_own2d",
+]
+
+REAL_ALPHAPOSE = "real2d/alphapose-coco17-multiperson.json"  # under ../shared
+
+
+def coco_defined(split: PoseSplit) -> PoseSplit:
+    """The split with its 2D and 3D joints as a COCO-17 detector defines them (see :func:`h36m_to_coco17`).
+
+    Pelvis, spine and thorax become the mid-hips, the middle of those and the mid-shoulders in 2D
+    and in 3D alike, so a lifter trained on COCO-derived 2D is scored against the 3D of the joints
+    it was taught (a 3D midpoint projects within about a pixel of the 2D one at the benchmark's
+    camera distances: perspective does not keep midpoints exactly).
+    """
+
+    def through(values: np.ndarray | None) -> np.ndarray | None:
+        if values is None:
+            return None
+        return coco17_to_h36m(h36m_to_coco17(values)).astype(values.dtype)
+
+    return replace(
+        split,
+        poses_2d=through(split.poses_2d),
+        poses_2d_detected=through(split.poses_2d_detected),
+        poses_3d=through(split.poses_3d),
+    )
+
+
+def clip_subset(clip_names: list[str], share: float) -> list[str]:
+    """The first ``share`` of the clips (at least one) in crc32 order of their names: fixed, and nested by size."""
+    ordered = sorted(clip_names, key=lambda name: (zlib.crc32(name.encode("utf-8")), name))
+    return ordered[: max(1, round(share * len(ordered)))]
+
+
+def export_mmpose(split: PoseSplit, folder: Path, clips: list[str]) -> list[Path]:
+    """Write the detected 2D of ``clips`` as MMPose JSON, one file per clip and camera; returns the files.
+
+    Each file is MMPose's video layout ``[{"frame_id", "instances": [{"keypoints", "keypoint_scores",
+    "bbox", "bbox_score"}]}]`` with COCO-17 keypoints in pixels (:func:`h36m_to_coco17`) and
+    scores 1. Nothing 3D is written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set(clips)
+    written = []
+    for view in np.unique(split.view):
+        clip = str(split.clip_names[split.camera_clip[view]])
+        if clip not in wanted:
+            continue
+        rows = np.flatnonzero(split.view == view)
+        rows = rows[np.argsort(split.frame[rows], kind="stable")]
+        coco = h36m_to_coco17(split.poses_2d_detected[rows].astype(np.float64))
+        frames = []
+        for frame, xy in zip(split.frame[rows], coco):
+            box = [*xy.min(axis=0).round(2).tolist(), *xy.max(axis=0).round(2).tolist()]
+            instance = {"keypoints": xy.round(2).tolist(), "keypoint_scores": [1.0] * 17, "bbox": [box]}
+            frames.append({"frame_id": int(frame), "instances": [{**instance, "bbox_score": 1.0}]})
+        path = folder / f"{clip}_camera{int(view)}.json"
+        write_json(path, frames, sort_keys=False)
+        written.append(path)
+    return written
+
+
+def _dataset_cache(source: Path, out: Path, train_dataset: str, test_dataset: str) -> Path:
+    """A cache of the benchmark cache's ``train_dataset`` training poses and ``test_dataset``'s test poses."""
+    if not (out / "manifest.json").is_file():
+        train, test = load_split(source / "train.npz"), load_split(source / "test.npz")
+        manifest = load_manifest(source)
+        subset = PoseCache(
+            train.subset(train.pose_source == train_dataset), test.subset(test.pose_source == test_dataset), manifest
+        )
+        write_cache(out, subset)
+    return out
+
+
+def _score(folder: Path, train: PoseSplit, test: PoseSplit, samples: int | None, rotations: int, device: str) -> dict:
+    """PA-MPJPE and friends on ``test`` (ground-truth and detected 2D), r, and the test poses' reliability."""
+    lifter, flow, record = load_lifter(folder)
+    dev = pick_device(device)
+    lifter.to(dev)
+    report, per_pose = evaluate_checkpoint(lifter, flow, record, train, test, samples, rotations, dev)
+    out = {kind: report[kind]["standard"] for kind in ("gt", "detected")}
+    out["flat_detected"] = report["detected"]["baselines"]["flat"]["standard"]["pa_mpjpe"]
+    out["elevation"] = report["gt"].get("elevation")
+    out["learned_elevation"] = report["learned_elevation"]
+    if record.reliability is not None:
+        reliability = reliability_percentile(per_pose["nll"], record.reliability)
+        out["reliability_median"] = float(np.median(reliability))
+    out["epoch"] = record.epoch
+    return out
+
+
+def _real_file_reliability(lifter_folder: Path, path: Path, rotations: int) -> dict[str, float]:
+    lifted = Lifter.load(lifter_folder).lift(path, rotations=rotations)
+    values = lifted.reliability[np.isfinite(lifted.reliability)]
+    return {
+        "people": int(len(lifted)),
+        "reliability_median": float(np.median(values)) if len(values) else float("nan"),
+        "reliability_below_4": float(np.mean(values < 4.0)) if len(values) else float("nan"),
+    }
+
+
+def run_own2d(
+    work: Path,
+    cache: Path,
+    flow_config: FlowConfig,
+    lifter_config: TrainConfig,
+    samples: int,
+    shares: tuple[float, ...],
+    eval_samples: int | None,
+    rotations: int,
+    device: str,
+    train_run: Callable[[str, Any], None],
+    shared: Path | None,
+    say: Callable[[str], None],
+    fit_hidden: tuple[int, int] = (512, 512),
+) -> dict[str, Any]:
+    """Run (or resume) the whole section under ``work``; returns what ``own2d.json`` holds.
+
+    The cache's first dataset (sorted by name: Bandai's dataset 1) plays the user's videos, its
+    second the other motion capture. ``flow_config`` / ``lifter_config``: the benchmark's own
+    settings for the cache-path runs (data, flow and out are set here); ``samples``: each fit's
+    budget (per stage); ``train_run(kind, config)``: the benchmark's resumable trainer; ``shared``:
+    the folder with ``real2d/`` (None or absent: that part is skipped); ``fit_hidden``: the fits'
+    lifter and flow widths (``fit``'s defaults).
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    train = load_split(cache / "train.npz")
+    datasets = sorted(set(train.pose_source.tolist()))
+    if len(datasets) < 2:
+        result = {"skipped": f"the cache holds {len(datasets)} dataset(s); this section needs two (Bandai 1 and 2)"}
+        write_json(work / "own2d.json", result)
+        return result
+    ours, other = datasets[0], datasets[1]
+    test = load_split(cache / "test.npz")
+    test = test.subset(test.pose_source == ours)
+    test_coco = coco_defined(test)
+    train_coco = coco_defined(train.subset(train.pose_source == ours))
+    ours_clips = sorted({str(train.clip_names[c]) for c in np.unique(train.pose_clip[train.pose_source == ours])})
+    result: dict[str, Any] = {
+        "samples": samples,
+        "shares": list(shares),
+        "clips": len(ours_clips),
+        "datasets": {"user": ours, "other": other},
+        "lifters": {},
+    }
+
+    def cache_path_run(name: str, dataset: str, input_2d: str) -> Path:
+        data = _dataset_cache(cache, work / f"cache-{name}", dataset, ours)
+        flow, lifter = work / f"flow-{name}", work / f"lifter-{name}"
+        n = int((train.pose_source == dataset).sum())
+        epochs = max(1, round(samples / n))
+        flow_run = replace(
+            flow_config, data=str(data), out=str(flow), epochs=epochs, epoch_samples=None, input=input_2d
+        )
+        train_run("flow", flow_run)
+        decay = 0.95 ** (min(lifter_config.epoch_samples or n, n) / n)
+        config = replace(lifter_config, data=str(data), flow=str(flow), out=str(lifter), lr_decay=decay, input=input_2d)
+        train_run("lifter", config)
+        return lifter
+
+    say(f"own 2D: lifter on {other} only (the transferred model)")
+    transfer = cache_path_run("transfer", other, "gt")  # trained as the benchmark's lifters are
+    say(f"own 2D: lifter on {ours}'s clips through the cache's 2D (the reference for the file route)")
+    # On the detected 2D, as the fits are: the comparison is of the route, not of the 2D.
+    reference = cache_path_run("cache-path", ours, "detected")
+    lifters = result["lifters"]
+    lifters["transfer"] = _score(transfer, train, test, eval_samples, rotations, device)
+    lifters["transfer_on_coco"] = _score(transfer, train_coco, test_coco, eval_samples, rotations, device)
+    lifters["cache-path"] = _score(reference, train, test, eval_samples, rotations, device)
+    if (work.parent / "elepose" / "config.json").is_file():
+        lifters["all-bandai"] = _score(work.parent / "elepose", train, test, eval_samples, rotations, device)
+
+    files_root = work / "mmpose"
+    for share in shares:
+        clips = clip_subset(ours_clips, share)
+        folder = files_root / f"{round(100 * share)}pct"
+        if not (folder / "done.json").is_file():
+            files = export_mmpose(train, folder / "files", clips)
+            write_json(folder / "done.json", {"clips": clips, "files": len(files)})
+        files_written = json.loads((folder / "done.json").read_text(encoding="utf-8"))["files"]
+        for start, init in (("scratch", None), ("init", transfer)):
+            name = f"fit-{start}-{round(100 * share)}pct"
+            say(f"own 2D: {name}: fit on {len(clips)} clips ({files_written} MMPose files)")
+            config = FitConfig(
+                paths=(str(folder / "files"),), out=str(work / name), samples=samples,
+                init=None if init is None else str(init), device=device, hidden=fit_hidden[0],
+                flow_hidden=fit_hidden[1],
+            )  # fmt: skip
+            record = fit(config, progress=False, say=lambda message: None)
+            scored = _score(work / name / "lifter", train_coco, test_coco, eval_samples, rotations, device)
+            scored.update(
+                {
+                    "share": share,
+                    "start": start,
+                    "clips": len(clips),
+                    "files": files_written,
+                    "training_poses": record["schedule"]["training_poses"],
+                    "validation_without_3d": record.get("last_epoch"),
+                }
+            )
+            lifters[name] = scored
+            say(f"  {name}: PA-MPJPE {scored['detected']['pa_mpjpe']:.1f} mm (detected 2D)")
+
+    result["checks"] = _checks(lifters, shares)
+    real = None if shared is None else shared / REAL_ALPHAPOSE
+    if real is not None and real.is_file():
+        result["real"] = _real_fits(work, real, transfer, samples, device, say, fit_hidden)
+    else:
+        result["real"] = {"skipped": f"{REAL_ALPHAPOSE} not found"}
+    write_json(work / "own2d.json", result, allow_nan=True)
+    return result
+
+
+def _checks(lifters: dict[str, Any], shares: tuple[float, ...]) -> list[dict[str, Any]]:
+    """The issue's two comparisons, on detected 2D (what a detector gives)."""
+    checks = []
+    transfer = lifters["transfer"]["detected"]["pa_mpjpe"]
+    for share in shares:
+        pct = round(100 * share)
+        fits = {s: lifters[f"fit-{s}-{pct}pct"]["detected"]["pa_mpjpe"] for s in ("scratch", "init")}
+        best = min(fits, key=fits.get)
+        checks.append(
+            {
+                "check": f"the better fit beats the transferred lifter, {pct} % of the clips",
+                "measured": f"{best} {fits[best]:.1f} vs {transfer:.1f} mm",
+                "met": fits[best] < transfer,
+            }
+        )
+    scratch_all = lifters[f"fit-scratch-{round(100 * max(shares))}pct"]["detected"]["pa_mpjpe"]
+    reference = lifters["cache-path"]["detected"]["pa_mpjpe"]
+    checks.append(
+        {
+            "check": "fit from scratch on all clips within 1.15x of the cache-path lifter on the same clips",
+            "measured": f"{scratch_all / reference:.2f}x ({scratch_all:.1f} vs {reference:.1f} mm)",
+            "met": scratch_all <= 1.15 * reference,
+        }
+    )
+    return checks
+
+
+def _real_fits(
+    work: Path,
+    real: Path,
+    init: Path,
+    samples: int,
+    device: str,
+    say: Callable[[str], None],
+    fit_hidden: tuple[int, int],
+) -> dict:
+    """``fit`` (scratch and ``--init``) on the real AlphaPose file; reliability of its detections before and after."""
+    out: dict[str, Any] = {"file": str(real)}
+    bandai = work.parent / "elepose"
+    if (bandai / "config.json").is_file():
+        out["bandai_lifter"] = _real_file_reliability(bandai, real, 16)
+    for start, source in (("scratch", None), ("init", bandai if (bandai / "config.json").is_file() else init)):
+        name = f"real-fit-{start}"
+        say(f"own 2D: {name} on {real.name}")
+        record = fit(
+            FitConfig(paths=(str(real),), out=str(work / name), samples=samples, device=device,
+                      init=None if source is None else str(source), hidden=fit_hidden[0], flow_hidden=fit_hidden[1]),
+            progress=False, say=lambda message: None,
+        )  # fmt: skip
+        manifest = load_manifest(work / name / "cache")
+        out[name] = {
+            "init": None if source is None else str(source),
+            "training_poses": manifest["counts"]["train"]["poses"],
+            "validation_poses": manifest["counts"]["test"]["poses"],
+            "bone_ratios": manifest["bone_ratios"],
+            "validation_without_3d": record.get("last_epoch"),
+            **_real_file_reliability(work / name / "lifter", real, 16),
+        }
+    return out

@@ -1,0 +1,206 @@
+"""The "Train on your own 2D" pieces: COCO definitions, 2D-measured bone ratios, the MMPose export,
+folders of per-video files, fit's sample budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from elepose.benchmark.own2d import clip_subset, coco_defined, export_mmpose
+from elepose.data.keypoint_cache import (
+    KeypointCacheOptions,
+    bone_ratios_from_2d,
+    build_keypoint_cache,
+    expand_sources,
+)
+from elepose.data.keypoints import read_keypoints
+from elepose.errors import InputError
+from elepose.skeleton import (
+    BONES,
+    H36M_BONE_RATIOS,
+    MPI_INF_3DHP_BONE_RATIOS,
+    bone_ratios,
+    coco17_to_h36m,
+    h36m_to_coco17,
+)
+from elepose.train.fit import FitConfig, plan_schedule
+from tests.keypoint_writers import write_mmpose_folder, write_mmpose_json
+from tests.synthetic import make_split, random_world_poses
+
+
+def test_h36m_to_coco17_places_joints_as_a_coco_detector_and_converts_back_to_coco_definitions():
+    h36m = np.arange(17 * 2, dtype=np.float64).reshape(17, 2) ** 1.5
+    coco = h36m_to_coco17(h36m)
+    # COCO order: nose, eyes, ears, then left/right shoulder, elbow, wrist, hip, knee, ankle.
+    assert np.array_equal(coco[0], h36m[9]) and all(np.array_equal(coco[k], h36m[10]) for k in (1, 2, 3, 4))
+    assert np.array_equal(coco[5], h36m[11]) and np.array_equal(coco[6], h36m[14])
+    assert np.array_equal(coco[11], h36m[4]) and np.array_equal(coco[16], h36m[3])
+    back = coco17_to_h36m(coco)
+    unchanged = [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16]
+    assert np.array_equal(back[unchanged], h36m[unchanged])
+    pelvis, thorax = (h36m[1] + h36m[4]) / 2, (h36m[11] + h36m[14]) / 2  # by hand
+    assert np.allclose(back[0], pelvis) and np.allclose(back[8], thorax) and np.allclose(back[7], (pelvis + thorax) / 2)
+
+
+def test_coco_definitions_in_3d_project_to_the_coco_definitions_in_2d():
+    split = make_split(200, 4, seed=3)
+    defined = coco_defined(split)
+    assert np.array_equal(defined.poses_2d[:, 9], split.poses_2d[:, 9])
+    # Project the COCO-defined 3D with the split's intrinsics (focal 1150 px, centre 500 px).
+    cam = defined.poses_3d.astype(np.float64)
+    projected = cam[..., :2] / cam[..., 2:3] * 1150.0 + 500.0
+    # Midpoints do not commute with perspective exactly; at 5 m the gap stays near a pixel at most.
+    gap = np.linalg.norm(projected - defined.poses_2d, axis=-1)
+    assert gap.max() < 1.5 and np.median(gap[:, [0, 7, 8]]) < 0.6
+    assert np.abs(defined.poses_3d[:, 8] - split.poses_3d[:, 8]).max() > 1e-3  # the thorax did move
+
+
+def _views_of(ratios: tuple[float, ...], n: int, seed: int) -> np.ndarray:
+    """Orthographic 2D views ``(n, 17, 2)`` of moving skeletons whose bones have ``ratios``."""
+    rng = np.random.default_rng(seed)
+    world = random_world_poses(n, rng)  # varied 3D poses (metres)
+    rebuilt = np.zeros_like(world)
+    for b, (parent, child) in enumerate(BONES):
+        direction = world[:, child] - world[:, parent]
+        direction /= np.linalg.norm(direction, axis=-1, keepdims=True)
+        rebuilt[:, child] = rebuilt[:, parent] + ratios[b] * direction
+    views = []
+    for pose in rebuilt:
+        azimuth, elevation = rng.uniform(0, 2 * np.pi), np.radians(rng.normal(12.0, 6.0))
+        ca, sa, ce, se = np.cos(azimuth), np.sin(azimuth), np.cos(elevation), np.sin(elevation)
+        turn = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1]])
+        tilt = np.array([[1, 0, 0], [0, ce, -se], [0, se, ce]])
+        camera = pose @ turn.T @ tilt.T  # z up in the world: image x = world x, image y = world z
+        views.append(np.c_[camera[:, 0], -camera[:, 2]] * 100.0)
+    return np.array(views)
+
+
+def test_bone_ratios_from_2d_recover_a_skeleton_that_is_not_human36m():
+    truth = MPI_INF_3DHP_BONE_RATIOS
+    views = _views_of(truth, 3000, seed=0)
+    measured = bone_ratios_from_2d(views)
+    assert measured.shape == (16,) and measured.mean() == pytest.approx(1.0)
+    error = np.abs(measured - np.asarray(truth)).mean()
+    h36m_error = np.abs(np.asarray(H36M_BONE_RATIOS) - np.asarray(truth)).mean()
+    assert error < 0.07 and error < 0.6 * h36m_error
+    assert measured[0] == pytest.approx(measured[3]) and measured[10] == pytest.approx(measured[13])  # symmetric
+
+
+def test_bone_ratios_from_2d_match_the_3d_of_a_frontal_skeleton_exactly():
+    # One rigid skeleton seen straight on many times: its 2D bones are its 3D bones.
+    split = make_split(1, 1, seed=1)
+    pose = split.poses_3d[0].astype(np.float64)
+    pose[:, 2] = 5.0  # flatten it into a plane facing the camera
+    views = np.repeat(pose[None, :, :2], 10, axis=0)
+    assert np.allclose(bone_ratios_from_2d(views), _symmetric(bone_ratios(pose[None])), atol=1e-9)
+
+
+def _symmetric(ratios: np.ndarray) -> np.ndarray:
+    mirror = [3, 4, 5, 0, 1, 2, 6, 7, 8, 9, 13, 14, 15, 10, 11, 12]
+    out = 0.5 * (ratios + ratios[mirror])
+    return out / out.mean()
+
+
+def test_exported_mmpose_files_read_back_as_coco_defined_2d_one_file_per_clip_and_camera(tmp_path):
+    split = make_split(240, 6, seed=2, clips=3)
+    files = export_mmpose(split, tmp_path / "files", ["synthetic_clip0", "synthetic_clip2"])
+    assert len(files) == 4  # cameras 0, 2, 3, 5 film clips 0 and 2
+    for path in files:
+        text = path.read_text()
+        assert "poses_3d" not in text and "camera" not in json.loads(text)[0]
+        view = int(path.stem.rsplit("camera", 1)[1])
+        rows = np.flatnonzero(split.view == view)
+        detections = read_keypoints(path)
+        assert detections.layout == "coco17" and len(detections) == len(rows)
+        expected = coco17_to_h36m(h36m_to_coco17(split.poses_2d_detected[rows]))
+        assert np.allclose(detections.keypoints[:, :, :2], expected, atol=0.006)  # written to 2 decimals
+
+
+def test_clip_subsets_are_fixed_and_nested():
+    names = [f"clip{i:03d}" for i in range(50)]
+    small, medium, every = (clip_subset(names, s) for s in (0.1, 0.3, 1.0))
+    assert len(small) == 5 and len(medium) == 15 and sorted(every) == names
+    assert set(small) <= set(medium) and clip_subset(list(reversed(names)), 0.3) == medium
+    assert clip_subset(names[:3], 0.1) == clip_subset(names[:3], 0.1)[:1]  # at least one clip
+
+
+def _walk(frames: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    split = make_split(frames, 1, seed=seed)
+    return h36m_to_coco17(split.poses_2d.astype(np.float64)) + rng.normal(0, 0.5, (frames, 17, 2))
+
+
+def test_a_folder_of_per_video_files_gives_one_source_per_video(tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for k in range(6):
+        write_mmpose_json(videos / f"v{k}.json", [[pose] for pose in _walk(40, k)])
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    write_mmpose_folder(frames, [[pose] for pose in _walk(40, 9)])
+    assert expand_sources([videos, frames]) == [videos / f"v{k}.json" for k in range(6)] + [frames]
+    manifest = build_keypoint_cache([videos], tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
+    assert set(manifest["sources"][0]["per_source"]) == {f"v{k}.json" for k in range(6)}
+    assert manifest["split_rule"].startswith("every 5th source")
+    ratios = manifest["bone_ratio_sets"]["keypoints"]
+    assert ratios["source"].startswith("every bone measured") and len(ratios["values"]) == 16
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    with pytest.raises(InputError, match="empty: a folder without detector files"):
+        expand_sources([empty])
+
+
+def test_the_h36m_bone_ratio_choice_keeps_the_human36m_limbs(tmp_path):
+    write_mmpose_json(tmp_path / "v.json", [[pose] for pose in _walk(120, 1)])
+    options = KeypointCacheOptions(min_motion=0.0, bone_ratios="h36m")
+    manifest = build_keypoint_cache([tmp_path / "v.json"], tmp_path / "cache", options)
+    ratios = manifest["bone_ratios"]
+    assert ratios[1] == pytest.approx(H36M_BONE_RATIOS[1]) and ratios[11] == pytest.approx(H36M_BONE_RATIOS[11])
+    with pytest.raises(InputError, match="--bone-ratios 'x'"):
+        KeypointCacheOptions(bone_ratios="x")
+
+
+def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
+    schedule = plan_schedule(10.0, 2000, samples=50_000)
+    steps = 2000 // schedule.batch_size
+    assert schedule.batch_size == 250 and schedule.flow_minutes is None and schedule.lifter_minutes is None
+    assert schedule.lifter_epochs == schedule.flow_epochs == round(50_000 / (steps * 250))
+    timed = plan_schedule(10.0, 2000)
+    assert timed.flow_minutes == pytest.approx(2.5) and timed.lifter_epochs == 100_000
+    with pytest.raises(InputError, match="--samples"):
+        FitConfig(paths=("x",), out="o", samples=10)
+
+
+def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
+    from elepose.benchmark.report import _own2d_section
+
+    entry = {
+        "detected": {"pa_mpjpe": 60.0, "n_mpjpe": 70.0},
+        "gt": {"pa_mpjpe": 50.0},
+        "elevation": {"correlation": 0.5},
+        "reliability_median": 40.0,
+    }
+    own = {
+        "clips": 10,
+        "samples": 1000,
+        "lifters": {
+            "transfer": entry,
+            "fit-scratch-100pct": {
+                **entry,
+                "start": "scratch",
+                "share": 1.0,
+                "clips": 10,
+                "files": 40,
+                "training_poses": 900,
+            },
+        },  # fmt: skip
+        "checks": [{"check": "c", "measured": "m", "met": False}],
+        "real": {"skipped": "absent"},
+    }
+    text = "\n".join(_own2d_section(own))
+    assert "| fit from scratch, 100 % (10 clips, 40 files) | 900 | 60.0 | 50.0 | 70.0 | 0.50 | 40.0 |" in text
+    assert "| c | m | **no** |" in text and "skipped (absent)" in text
