@@ -2,10 +2,10 @@
 
 The Bandai benchmark's dataset-1 training views, written as one detector file per clip and
 camera (detected 2D; 3D never written), with a detector's gaps simulated: in ``--share`` of the
-poses, 1 to 3 joints (not the pelvis or the hips) get score 0 and the coordinates (0, 0). Two
-2D-only caches are built from those files (``--missing drop`` and ``--missing fill``), each gets
-a flow and a lifter with the same schedule, and both lifters are scored on dataset 1's test split
-(its 3D, detected 2D). Run: ``python benchmarks/missing_joints.py --cache runs/benchmark-quick/cache``.
+poses, 1 to 3 joints (not the pelvis or the hips) get score 0 and the coordinates (0, 0).
+``elepose fit`` runs on those files twice (``--missing drop`` and ``--missing fill``, the same
+``--samples`` budget), and both lifters are scored on dataset 1's test split (its 3D, detected
+2D). Run: ``python benchmarks/missing_joints.py --cache runs/benchmark-quick/cache``.
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from elepose.data.cache import load_split
-from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache
+from elepose.data.keypoint_cache import KeypointCacheOptions
 from elepose.evaluate.evaluation import evaluate_checkpoint
 from elepose.models.io import load_lifter
-from elepose.train.config import FlowConfig, TrainConfig
-from elepose.train.loop import train_flow, train_lifter
+from elepose.train.fit import FitConfig, fit
 
 _ROOT_JOINTS = (0, 1, 4)
 
@@ -53,10 +52,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="the Bandai benchmark cache (with 3D)")
     parser.add_argument("--share", type=float, default=0.3, help="share of poses with missing joints")
-    parser.add_argument("--lifter-samples", type=int, default=240_000)
+    parser.add_argument("--samples", type=int, default=360_000, help="each fit's training samples per stage")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--scale", default="auto", help="the flow's 2D normalisation (auto: per-pose for these caches)")
-    parser.add_argument("--keep", type=Path, default=None, help="keep the caches and runs in this folder")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the files and fits in this folder")
     args = parser.parse_args()
     test = load_split(args.cache / "test.npz")
     test = test.subset(test.pose_source == "bandai-1")
@@ -65,37 +63,29 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        (root / "views").mkdir()
+        (root / "views").mkdir(exist_ok=True)
         files = write_views(args.cache, root / "views", args.share)
-        sources = sorted((root / "views").glob("*.npy"))
+        sources = [str(p) for p in sorted((root / "views").glob("*.npy"))]
         for missing in ("drop", "fill"):
-            cache = root / f"cache-{missing}"
-            manifest = build_keypoint_cache(sources, cache, KeypointCacheOptions(missing=missing, min_motion=0.0))
-            poses = manifest["counts"]["train"]["poses"]
-            flow, lifter = root / f"flow-{missing}", root / f"lifter-{missing}"
-            train_flow(
-                FlowConfig(data=str(cache), out=str(flow), epochs=3, lr=5e-4, scale=args.scale, device=args.device),
-                progress=False,
-            )
-            epochs = max(1, round(args.lifter_samples / poses))
-            train_lifter(
-                TrainConfig(data=str(cache), flow=str(flow), out=str(lifter), epochs=epochs, hidden=512, lr=5e-4,
-                            lr_decay=0.95 ** (poses / 100_000), precision="bf16", eval_samples=2048,
-                            reliability_rotations=10, device=args.device),
-                progress=False,
-            )  # fmt: skip
-            network, flow_model, record = load_lifter(lifter)
-            report, _ = evaluate_checkpoint(network, flow_model, record, train, test, 8000, 10, args.device)
+            out = root / f"fit-{missing}"
+            options = KeypointCacheOptions(missing=missing, min_motion=0.0)
+            config = FitConfig(paths=tuple(sources), out=str(out), samples=args.samples, selection=options,
+                               device=args.device)  # fmt: skip
+            record = fit(config, progress=False, say=lambda message: None)
+            manifest = json.loads((out / "cache" / "manifest.json").read_text(encoding="utf-8"))
+            network, flow_model, lifter_record = load_lifter(out / "lifter")
+            report, _ = evaluate_checkpoint(network, flow_model, lifter_record, train, test, 8000, 10, args.device)
             results[missing] = {
-                "training_poses": poses,
+                "training_poses": manifest["counts"]["train"]["poses"],
                 "filled_poses": manifest["sources"][0]["filled_poses"],
-                "lifter_epochs": epochs,
+                "lifter_epochs": record["lifter_epochs_run"],
                 "pa_mpjpe_detected": report["detected"]["standard"]["pa_mpjpe"],
                 "pa_mpjpe_gt": report["gt"]["standard"]["pa_mpjpe"],
                 "n_mpjpe_detected": report["detected"]["standard"]["n_mpjpe"],
+                "flat_detected": report["detected"]["baselines"]["flat"]["standard"]["pa_mpjpe"],
             }
             print(missing, json.dumps(results[missing]), flush=True)
-    print(json.dumps({"files": files, "share": args.share, "results": results}, indent=1))
+    print(json.dumps({"files": files, "share": args.share, "samples": args.samples, "results": results}, indent=1))
 
 
 if __name__ == "__main__":

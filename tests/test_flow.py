@@ -111,6 +111,21 @@ def test_block_logdet_equals_autograd_jacobian(channels: int) -> None:
         torch.testing.assert_close(rev_logdet[i], -expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("channels", [2, 5, 26])
+def test_scoring_path_without_autograd_gives_the_map_and_the_jacobian_logdet(channels: int) -> None:
+    block = AllInOneBlock(channels, hidden=16, rng=np.random.default_rng(1)).double()
+    randomise(block, seed=7)
+    exact_rotations(block, seed=8)
+    x = torch.randn(6, channels, dtype=torch.float64)
+    y, _ = block(x)  # with autograd: the reference path
+    with torch.no_grad():
+        fast_y, fast_logdet = block(x)  # the folded scoring path
+    torch.testing.assert_close(fast_y, y, rtol=0, atol=1e-12)
+    for i in range(x.shape[0]):
+        jac = torch.autograd.functional.jacobian(lambda v: block_call(block, v[None])[0], x[i])
+        torch.testing.assert_close(fast_logdet[i], torch.linalg.slogdet(jac)[1], rtol=0, atol=1e-10)
+
+
 def test_block_transforms_second_half_and_starts_with_unit_global_scale() -> None:
     block = AllInOneBlock(5, hidden=8, rng=np.random.default_rng(0))
     assert block.splits == [3, 2]  # FrEIA: C - C//2 conditions, C//2 transformed
@@ -167,16 +182,19 @@ def test_freia_weights_load_into_ours(dims: int) -> None:
     randomise(reference, seed=1)
     ours = CouplingFlow(dims, blocks=4, hidden=32, seed=9)
     ours.load_state_dict(reference.state_dict())
-    x = torch.randn(16, dims)
+    # In float64, so that the two orders of summation (ours folds the global affine into the
+    # rotation without autograd) agree far below any real difference.
+    reference, ours = reference.double(), ours.double()
+    x = torch.randn(16, dims, dtype=torch.float64)
     with torch.no_grad():
         z_ref, logdet_ref = reference(x)
         z, logdet = ours(x)
-        torch.testing.assert_close(z, z_ref, rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(logdet, logdet_ref, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(z, z_ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(logdet, logdet_ref, rtol=1e-10, atol=1e-10)
         x_ref, rev_ref = reference(z_ref, rev=True)
         x_ours, rev_ours = ours(z_ref, rev=True)
-        torch.testing.assert_close(x_ours, x_ref, rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(rev_ours, rev_ref, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(x_ours, x_ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(rev_ours, rev_ref, rtol=1e-10, atol=1e-10)
 
 
 def test_our_weights_load_into_freia() -> None:
@@ -185,13 +203,14 @@ def test_our_weights_load_into_freia() -> None:
     randomise(ours, seed=4)
     reference = freia_reference_flow(26, blocks=4, hidden=32)
     reference.load_state_dict(ours.state_dict())
-    x = torch.randn(16, 26)
+    reference, ours = reference.double(), ours.double()
+    x = torch.randn(16, 26, dtype=torch.float64)
     with torch.no_grad():
         z_ref, logdet_ref = reference(x)
         z, logdet = ours(x)
-        torch.testing.assert_close(z, z_ref, rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(logdet, logdet_ref, rtol=1e-6, atol=1e-6)
-        torch.testing.assert_close(ours.inverse(z), reference(z_ref, rev=True)[0], rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(z, z_ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(logdet, logdet_ref, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(ours.inverse(z), reference(z_ref, rev=True)[0], rtol=1e-10, atol=1e-10)
 
 
 # -- PCA --------------------------------------------------------------------------------------

@@ -169,10 +169,37 @@ def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
     steps = 2000 // schedule.batch_size
     assert schedule.batch_size == 250 and schedule.flow_minutes is None and schedule.lifter_minutes is None
     assert schedule.lifter_epochs == schedule.flow_epochs == round(50_000 / (steps * 250))
+    # The flow's rate drops once, after two thirds of its epochs (the paper's 10/20/30 with a time budget).
+    assert schedule.flow_lr_milestones == (round(2 * schedule.flow_epochs / 3),)
+    assert plan_schedule(10.0, 2000).flow_lr_milestones == (10, 20, 30)
     timed = plan_schedule(10.0, 2000)
     assert timed.flow_minutes == pytest.approx(2.5) and timed.lifter_epochs == 100_000
     with pytest.raises(InputError, match="--samples"):
         FitConfig(paths=("x",), out="o", samples=10)
+
+
+def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from elepose.cli import _register_all, app
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for k in range(5):
+        write_mmpose_json(videos / f"v{k}.json", [[pose] for pose in _walk(40, k)])
+    _register_all()
+    args = ["fit", str(videos), "--out", str(tmp_path / "mine"), "--samples", "2000", "--hidden", "32",
+            "--bone-ratios", "h36m", "--min-motion", "0", "--device", "cpu"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "5 source video(s), every 5th source" in result.output and "epochs each (about 2000 samples)" in result.output
+    )
+    record = json.loads((tmp_path / "mine" / "fit.json").read_text())
+    assert record["schedule"]["lifter_minutes"] is None
+    assert record["lifter_epochs_run"] == record["schedule"]["lifter_epochs"] == record["flow_epochs_run"]
+    manifest = json.loads((tmp_path / "mine" / "cache" / "manifest.json").read_text())
+    assert manifest["bone_ratios"][1] == pytest.approx(H36M_BONE_RATIOS[1])  # --bone-ratios reached the cache
 
 
 def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):

@@ -733,7 +733,7 @@ def _own2d_run(
     run_own2d(
         run.out, cache_dir, flow_base, lifter_base, profile.own2d_samples, profile.own2d_shares,
         profile.eval_samples, profile.rotations, device, train_run, shared, say,
-        (profile.hidden, min(512, profile.flow_hidden)),
+        (profile.hidden, profile.flow_hidden),
     )  # fmt: skip
 
 

@@ -31,6 +31,7 @@ def reliability_nll(
     seed: int = 0,
     device: torch.device | str = "cpu",
     batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Flow NLL of lifted poses averaged over ``rotations`` random virtual views (paper Sec. 4.3).
 
@@ -41,9 +42,14 @@ def reliability_nll(
     at once. ``poses_3d (P, 17, 3)`` lifter units, ``elevation (P,)`` radians; ``batch_size``
     bounds poses x views per flow call (default 4096 on CPU, which keeps the flow's
     ``(rows, hidden)`` activations near the caches: 2-3x faster on 2 cores than 65536; 65536 on CUDA).
+    ``precision="bf16"``: the flow's subnets multiply in bf16 (``PoseFlow.nll``'s fast path), the
+    rest stays float32.
     """
     if rotations < 1:
         raise ValueError(f"rotations: expected at least 1 virtual view, got {rotations}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision: expected fp32 or bf16, got {precision!r}")
+    subnet_dtype = torch.bfloat16 if precision == "bf16" else None
     prior = ElevationPrior.normal(learned.mu_rad, learned.sigma_rad)
     gen = torch.Generator().manual_seed(seed)
     views = sample_views(rotations, prior, gen, dtype=torch.float64).R.float().to(device)  # (K, 3, 3)
@@ -56,7 +62,7 @@ def reliability_nll(
         upright = torch.einsum("nij,nkj->nki", rotation_x(-elev.to(device).double()).float(), poses)
         rotated = torch.einsum("vij,nkj->nvki", views, upright)  # (n, K, 17, 3)
         projected = project(rotated, DEPTH_OFFSET).reshape(-1, NUM_JOINTS, 2)
-        out.append(flow.nll(projected).reshape(len(poses), rotations).double().mean(1).cpu())
+        out.append(flow.nll(projected, subnet_dtype=subnet_dtype).reshape(len(poses), rotations).double().mean(1).cpu())
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
 
 

