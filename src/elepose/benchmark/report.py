@@ -402,24 +402,35 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
     elif real:
         lines += [
             f"Real AlphaPose detections (`{Path(real['file']).name}`; no 3D, so no accuracy): "
-            "reliability of the file's people (median percentile; share below 4) under each lifter.",
+            "reliability of the file's people (median percentile; share below 4) under each lifter; the fits' "
+            "last-epoch checks on their held-out 2D (2D reprojection in normalised units, the flow NLL of the "
+            "virtual views) and learned mean elevation.",
             "",
         ]
         rows = []
         if "bandai_lifter" in real:
             b = real["bandai_lifter"]
             rows.append(["ElePose on all Bandai", "-", str(b["people"]), _f(b["reliability_median"]),
-                         _f(100 * b["reliability_below_4"]) + " %", "-", "-"])  # fmt: skip
+                         _f(100 * b["reliability_below_4"]) + " %", "-", "-", "-"])  # fmt: skip
         for name in ("real-fit-scratch", "real-fit-init"):
             if name in real:
                 e = real[name]
                 v = e.get("validation_without_3d") or {}
                 label = "fit from scratch" if name.endswith("scratch") else "fit --init (the all-Bandai lifter)"
                 rows.append([label, f"{e['training_poses']:,}", str(e["people"]), _f(e["reliability_median"]),
-                             _f(100 * e["reliability_below_4"]) + " %", _f(v.get("val_reprojection_px")),
-                             _f(v.get("val_flow_nll"), 2)])  # fmt: skip
+                             _f(100 * e["reliability_below_4"]) + " %", _f(v.get("val_reprojection"), 3),
+                             _f(v.get("val_nf"), 1), _f(v.get("elevation_mu_train_deg"))])  # fmt: skip
         lines += _table(
-            ["lifter", "training poses", "people", "reliability", "below 4", "val. 2D reprojection", "val. flow NLL"],
+            [
+                "lifter",
+                "training poses",
+                "people",
+                "reliability",
+                "below 4",
+                "val. 2D reprojection",
+                "val. flow NLL",
+                "learned mu_e (deg)",
+            ],  # fmt: skip
             rows,
         )
         lines.append("")
