@@ -274,6 +274,14 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     assert any("fine-tuning the lifter" in m and "dataset -> pose-head" in m for m in messages)
     flow = json.loads((tmp_path / "mine" / "flow" / "run.json").read_text())
     assert flow["init"] is None and flow["hidden"] == 1024  # the flow learns the user's 2D afresh, at full width
+    fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "warm"), samples=1000, device="cpu", init_flow=True,
+                  init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+    warm = json.loads((tmp_path / "warm" / "flow" / "run.json").read_text())
+    from elepose.models.io import load_flow
+
+    warm_flow, _ = load_flow(tmp_path / "warm" / "flow")
+    assert warm["init"] == str(tmp_path / "base")  # --init-flow: the run's flow, with its sizes
+    assert warm_flow.flow.module_list[0].subnet[0].out_features == 32
     assert (tmp_path / "base" / "config.json").is_file()  # the run it started from is untouched
 
 

@@ -176,6 +176,8 @@ def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
     assert timed.flow_minutes == pytest.approx(2.5) and timed.lifter_epochs == 100_000
     with pytest.raises(InputError, match="--samples"):
         FitConfig(paths=("x",), out="o", samples=10)
+    with pytest.raises(InputError, match="--init-flow: expected --init"):
+        FitConfig(paths=("x",), out="o", init_flow=True)
 
 
 def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):

@@ -35,6 +35,9 @@ def fit(
         "--init",
         help="A trained lifter run (e.g. the benchmark's) to fine-tune instead of starting from scratch.",
     ),
+    init_flow: bool = typer.Option(
+        False, "--init-flow", help="With --init: start the flow from that run's too (default: learn it afresh)."
+    ),
 ) -> None:
     """Build a 2D-only cache from your detections, pretrain the flow, train and calibrate the lifter."""
     from elepose.data.keypoint_cache import KeypointCacheOptions
@@ -61,6 +64,7 @@ def fit(
             seed=seed,
             overwrite=overwrite,
             init=None if init is None else str(init),
+            init_flow=init_flow,
         )
         run_fit(config, say=lambda message: typer.echo(message, err=True))
 

@@ -58,6 +58,8 @@ class FitConfig:
     def __post_init__(self) -> None:
         if not (math.isfinite(self.minutes) and 0.5 <= self.minutes <= 10_000):
             raise InputError(f"--minutes: expected a budget of 0.5 to 10000 minutes, got {self.minutes}")
+        if self.init_flow and self.init is None:
+            raise InputError("--init-flow: expected --init RUN (the run whose flow starts this one)")
         if self.samples is not None and not 1_000 <= self.samples <= 10**10:
             raise InputError(f"--samples: expected 1000 to 1e10 training samples, got {self.samples}")
         if not self.paths:
