@@ -204,6 +204,26 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert manifest["bone_ratios"][1] == pytest.approx(H36M_BONE_RATIOS[1])  # --bone-ratios reached the cache
 
 
+def test_a_drifting_held_out_reprojection_is_reported(tmp_path):
+    from elepose.train.fit import reprojection_drift
+
+    def metrics(values: list[float]) -> Path:
+        path = tmp_path / f"m{len(list(tmp_path.iterdir()))}.csv"
+        rows = ["epoch,val_reprojection,val_nf"] + [f"{e + 1},{v},-100" for e, v in enumerate(values)]
+        path.write_text("\n".join(rows) + "\n")
+        return path
+
+    # The benchmark's warm start at 30 %: 0.13 at epoch 11, 0.19 at the end.
+    assert reprojection_drift(metrics([0.14, 0.131, 0.15, 0.2, 0.192])) == {
+        "best": 0.131,
+        "best_epoch": 2,
+        "last": 0.192,
+    }
+    assert reprojection_drift(metrics([0.3, 0.25, 0.24, 0.26])) is None  # within 1.3x of its best
+    assert reprojection_drift(tmp_path / "absent.csv") is None
+    assert reprojection_drift(metrics([])) is None
+
+
 def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
     from elepose.benchmark.report import _own2d_section
 
