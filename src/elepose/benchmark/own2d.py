@@ -9,8 +9,8 @@ What a user with their own videos gets, measured where the 3D is known:
   the clips (:func:`clip_subset`, fixed by crc32 of the clip names).
 - Beside them: the dataset-2 lifter used as it is (someone else's model, other motions), the
   standard all-Bandai lifter, and a lifter trained on the same dataset-1 clips through the
-  cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D): how much the file route
-  loses.
+  cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D, its detected 2D as the
+  fits have): how much the file route loses.
 - Every lifter is scored on dataset 1's test split. A fit's joints are COCO's definitions
   (pelvis = mid-hips, thorax = mid-shoulders), so its test 2D and 3D are taken through the same
   definitions (:func:`coco_defined`); the other lifters are scored on the test split as it is,
