@@ -14,7 +14,6 @@ same settings is not trained again, so an interrupted benchmark resumes where it
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -47,6 +46,7 @@ from elepose.models.normalisation import normalise, select_2d
 from elepose.runtime import pick_device
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import train_flow, train_lifter
+from elepose.train.runlog import read_metrics
 
 __all__ = [
     "Profile",
@@ -333,25 +333,8 @@ def _train(run: Run, log: Callable[[str], None], verbose: bool) -> None:
     train_lifter(config, progress=verbose, on_epoch_end=on_epoch_end)
 
 
-def _read_metrics(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for row in rows:
-        values = {}
-        for k, v in row.items():
-            try:
-                values[k] = float(v)
-            except (TypeError, ValueError):
-                pass
-        out.append(values)
-    return out
-
-
 def _last_row(path: Path) -> dict[str, float]:
-    rows = _read_metrics(path)
+    rows = read_metrics(path)
     return rows[-1] if rows else {}
 
 
@@ -817,7 +800,7 @@ def _collect(
             }
             say(f"evaluate {run.name} FAILED: {err}")
             continue
-        rows = _read_metrics(run.out / "metrics.csv")
+        rows = read_metrics(run.out / "metrics.csv")
         out["lifters"][run.name] = {
             "evaluation": evaluation,
             "time_to_accuracy": time_to_accuracy(rows),

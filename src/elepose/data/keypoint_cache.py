@@ -27,6 +27,7 @@ common cache (:mod:`elepose.data.cache`) without ``poses_3d`` or cameras:
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -37,12 +38,12 @@ import numpy as np
 import torch
 
 from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
-from elepose.data.keypoints import Detections, read_keypoints
+from elepose.data.keypoints import Detections, is_mmpose_video, read_keypoints
 from elepose.data.tracks import link_tracks
 from elepose.errors import InputError
 from elepose.filling import fill_missing_joints, principal_components
 from elepose.geometry import normalise_2d
-from elepose.skeleton import BONES, H36M_BONE_RATIOS, HEAD, NUM_JOINTS, PELVIS
+from elepose.skeleton import BONES, H36M_BONE_RATIOS, HEAD, LEFT_JOINTS, NUM_JOINTS, PELVIS, RIGHT_JOINTS
 
 __all__ = [
     "KeypointCacheOptions",
@@ -68,8 +69,10 @@ BONE_RATIO_CHOICES = ("2d", "h36m")
 _FILL_BASES = 26  # the flow's PCA size (ElePose): the subspace the missing joints are filled from
 _HEAD_BONES = (9, 10)  # children of the thorax -> neck/nose and neck/nose -> head bones
 _LIMB_BONES = (2, 3, 5, 6, 12, 13, 15, 16)  # children of thighs, shins, upper arms, forearms
-# Each bone's mirror image in BONES order (right leg <-> left leg, left arm <-> right arm; trunk itself).
-_MIRROR_BONES = np.array([3, 4, 5, 0, 1, 2, 6, 7, 8, 9, 13, 14, 15, 10, 11, 12])
+# Each bone's mirror image in BONES order (a bone is named by its child joint; trunk bones are their own).
+_MIRROR_JOINT = {**dict(zip(LEFT_JOINTS, RIGHT_JOINTS)), **dict(zip(RIGHT_JOINTS, LEFT_JOINTS))}
+_BONE_OF_CHILD = {child: b for b, (_, child) in enumerate(BONES)}
+_MIRROR_BONES = np.array([_BONE_OF_CHILD[_MIRROR_JOINT.get(child, child)] for _, child in BONES])
 
 
 @dataclass(frozen=True)
@@ -274,11 +277,10 @@ def _is_frame_folder(folder: Path) -> bool:
         if file.suffix.lower() != ".json" or file.name.startswith(".") or not file.is_file():
             continue
         try:
-            head = file.read_text(encoding="utf-8", errors="replace")[:4096].lstrip()
-        except OSError:
+            content = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             return True  # read_keypoints will say what is wrong with it
-        # A video's frame list (MMPose's --pred-out-dir per video) starts [{"frame_id" / "instances"...
-        return not (head.startswith("[") and ("frame_id" in head or '"instances"' in head.split("}")[0]))
+        return not is_mmpose_video(content)
     return False  # no JSON: a folder of arrays or CSVs, one video each
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "FORMATS",
     "Detections",
     "read_keypoints",
+    "is_mmpose_video",
     "detect_format",
     "convert_to_h36m",
 ]
@@ -406,6 +407,11 @@ def _read_mmpose_content(path: Path, content: Any, frames: _Frames, name: str, p
         _mmpose_instances(path, frames, content, prefix)
 
 
+def is_mmpose_video(content: Any) -> bool:
+    """Whether parsed JSON is MMPose's per-video layout, a list of ``{"frame_id", "instances"}`` frames."""
+    return isinstance(content, list) and bool(content) and isinstance(content[0], dict) and "instances" in content[0]
+
+
 def _read_mmpose(path: Path, parsed: dict[Path, Any]) -> Detections:
     # Layout: MMPose docs, user_guides/inference.md ("--pred-out-dir"); MMPoseInferencer
     # writes one JSON per image, or per video a list of {"frame_id", "instances"}.
@@ -413,7 +419,7 @@ def _read_mmpose(path: Path, parsed: dict[Path, Any]) -> Detections:
     if path.is_dir():
         for file in _json_files(path):
             content = _cached_json(file, parsed)
-            if isinstance(content, list) and content and isinstance(content[0], dict) and "instances" in content[0]:
+            if is_mmpose_video(content):
                 raise ValueError(
                     f"{file}: a video's frame list inside a folder of per-image MMPose JSONs; read it on its own"
                 )

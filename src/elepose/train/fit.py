@@ -12,7 +12,6 @@ Folder: ``OUT/cache`` (the 2D cache), ``OUT/flow``, ``OUT/lifter`` (what ``elepo
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -29,6 +28,7 @@ from elepose.models.io import load_lifter_record
 from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import train_flow, train_lifter
+from elepose.train.runlog import read_metrics
 
 __all__ = ["FitConfig", "Schedule", "plan_schedule", "fit", "reprojection_drift"]
 
@@ -300,12 +300,10 @@ def reprojection_drift(metrics_csv: Path, ratio: float = _DRIFT_RATIO) -> dict[s
     0.12-0.15 for those at about 60 mm PA-MPJPE and 0.19-0.28 for those at 75-101 mm, and the one
     warm start that went wrong rose from 0.13 to 0.19 as it drifted.
     """
-    try:
-        with open(metrics_csv, newline="", encoding="utf-8") as f:
-            values = [(int(r["epoch"]), float(r["val_reprojection"])) for r in csv.DictReader(f)]
-    except (OSError, KeyError, ValueError):
-        return None
-    values = [(e, v) for e, v in values if math.isfinite(v)]
+    rows = read_metrics(metrics_csv)
+    values = [
+        (int(r["epoch"]), r["val_reprojection"]) for r in rows if math.isfinite(r.get("val_reprojection", math.nan))
+    ]
     if not values:
         return None
     best_epoch, best = min(values, key=lambda item: item[1])

@@ -8,7 +8,25 @@ from pathlib import Path
 
 from elepose.atomic import atomic_write
 
-__all__ = ["RunLog"]
+__all__ = ["RunLog", "read_metrics"]
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """The rows of a ``metrics.csv`` written by :class:`RunLog`, numeric cells only ([] when absent)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        values = {}
+        for key, value in row.items():
+            try:
+                values[key] = float(value)
+            except (TypeError, ValueError):
+                pass
+        out.append(values)
+    return out
 
 
 class RunLog:
