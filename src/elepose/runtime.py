@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import random
 from collections.abc import Iterator
@@ -84,5 +85,10 @@ def setup_distributed(device: torch.device) -> Iterator[Distributed]:
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
         yield Distributed(rank=rank, world_size=world_size)
+        # Every rank reaches the end before any tears the group down: a gloo peer that closes its
+        # sockets while another still talks aborts that one ("terminate called without an active
+        # exception", seen once in CI).
+        dist.barrier()
     finally:
+        gc.collect()  # the caller's DDP wrapper holds the group; free it while the group is alive
         dist.destroy_process_group()

@@ -349,6 +349,7 @@ def train_lifter(
                         tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
                     break
         log.close()
+        run.model = run.lifter  # drop the DDP wrapper before the process group goes
         return metrics
 
 
