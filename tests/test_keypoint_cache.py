@@ -242,10 +242,67 @@ def test_fit_trains_on_2d_alone_no_code_path_reads_3d_and_a_stopped_fit_resumes(
     config = json.loads((tmp_path / "mine" / "lifter" / "config.json").read_text())
     assert len(config["reliability"]["nll_quantiles"]) == 101  # calibrated on the user's 2D
     assert loaded and all(loaded)
-    lifted = CliRunner().invoke(app, ["lift", sources[0], "--checkpoint", str(tmp_path / "mine" / "lifter"), "--out", str(tmp_path / "res"), "--device", "cpu"])  # fmt: skip
+    assert record["lifter"] == str(tmp_path / "mine" / "lifter" / "best")  # --keep best, the default
+    assert f"elepose lift --checkpoint {record['lifter']}" in second.output
+    lifted = CliRunner().invoke(app, ["lift", sources[0], "--checkpoint", record["lifter"], "--out", str(tmp_path / "res"), "--device", "cpu"])  # fmt: skip
     assert lifted.exit_code == 0, lifted.output
     evaluated = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "mine" / "lifter"), "--data", str(tmp_path / "mine" / "cache"), "--device", "cpu"])  # fmt: skip
     assert evaluated.exit_code == 0 and "need 3D ground truth" in evaluated.output
+
+
+def _two_d_only_cache(root: Path) -> Path:
+    for i in range(4):
+        (root / f"v{i}").mkdir(parents=True)
+        _write("npy", root / f"v{i}", _walk(80, 40 + i, offset=10.0 * i))
+    build_keypoint_cache(sorted(root.glob("v*/*.npy")), root / "cache", KeypointCacheOptions(min_motion=0.0))
+    return root / "cache"
+
+
+def _lifter_config(cache: Path, flow: Path, out: Path, epochs: int, **overrides):
+    from elepose.train.config import TrainConfig
+
+    return TrainConfig(data=str(cache), flow=str(flow), out=str(out), hidden=32, epochs=epochs, batch_size=64,
+                       eval_samples=64, reliability_rotations=2, device="cpu", epoch_samples=128, lr=3e-3,
+                       elevation_warmup_steps=1, keep_best="val_reprojection", **overrides)  # fmt: skip
+
+
+def test_keep_best_holds_the_epoch_with_the_lowest_held_out_reprojection_across_a_resume(tmp_path):
+    from dataclasses import replace
+
+    from elepose.models.io import load_lifter, load_lifter_record
+    from elepose.train.config import FlowConfig
+    from elepose.train.loop import train_flow, train_lifter
+    from elepose.train.runlog import read_metrics
+
+    cache = _two_d_only_cache(tmp_path)
+    train_flow(FlowConfig(data=str(cache), out=str(tmp_path / "flow"), hidden=32, blocks=2, epochs=1, batch_size=64,
+                          device="cpu"), progress=False)  # fmt: skip
+    config = _lifter_config(cache, tmp_path / "flow", tmp_path / "run", epochs=3)
+    train_lifter(config, progress=False)
+    train_lifter(replace(config, epochs=6, resume=True), progress=False)  # stopped after 3 epochs, continued
+    figures = {int(r["epoch"]): r["val_reprojection"] for r in read_metrics(tmp_path / "run" / "metrics.csv")}
+    assert sorted(figures) == [1, 2, 3, 4, 5, 6]
+    kept = load_lifter_record(tmp_path / "run" / "best")
+    assert kept.epoch == min(figures, key=figures.get)
+    assert kept.metrics["val_reprojection"] == pytest.approx(min(figures.values()))
+    assert load_lifter_record(tmp_path / "run").epoch == 6  # the run folder keeps the last epoch
+    lifter, _, _ = load_lifter(tmp_path / "run" / "best")  # a whole lifter folder: lift takes it
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("best.")]
+
+
+def test_keep_best_refuses_a_cache_with_3d_and_an_unknown_figure(tmp_path):
+    from elepose.train.config import FlowConfig, TrainConfig
+    from elepose.train.loop import train_flow, train_lifter
+    from tests.synthetic import write_cache
+
+    with pytest.raises(InputError, match="--keep-best: got 'pa_mpjpe'"):
+        TrainConfig(keep_best="pa_mpjpe")
+    cache = write_cache(tmp_path / "mocap", n_train=256, n_test=64)
+    train_flow(FlowConfig(data=str(cache), out=str(tmp_path / "flow"), hidden=32, blocks=2, epochs=1, batch_size=64,
+                          device="cpu"), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="has 3D in its test split"):
+        train_lifter(_lifter_config(cache, tmp_path / "flow", tmp_path / "run", epochs=1), progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_scale(tmp_path):

@@ -485,3 +485,35 @@ def test_a_diverged_training_on_the_command_line_is_one_line_and_exit_code_3(run
     result = _cli(*args)
     assert result.exit_code == 3 and "Traceback" not in result.output
     assert "nothing was saved" in result.output and not (tmp_path / "new").exists()
+
+
+def test_replace_folder_leaves_the_old_or_the_new_folder_whole_at_every_step(tmp_path):
+    from elepose.atomic import recover_folder, replace_folder
+
+    target = tmp_path / "best"
+
+    def write(value: str):
+        def fill(folder: Path) -> None:
+            (folder / "a.txt").write_text(value)
+            (folder / "b.txt").write_text(value)
+
+        return fill
+
+    replace_folder(target, write("1"))
+    replace_folder(target, write("2"))
+    assert {p.name: p.read_text() for p in target.iterdir()} == {"a.txt": "2", "b.txt": "2"}
+
+    def fail(folder: Path) -> None:
+        (folder / "a.txt").write_text("3")
+        raise KeyboardInterrupt  # killed half-way through writing the new folder
+
+    with pytest.raises(KeyboardInterrupt):
+        replace_folder(target, fail)
+    assert (target / "a.txt").read_text() == "2" and not (tmp_path / "best.new").exists()
+    # Killed between the two renames: only the old folder, under its .old name, and a new one.
+    target.rename(tmp_path / "best.old")
+    (tmp_path / "best.new").mkdir()
+    (tmp_path / "best.new" / "a.txt").write_text("half")
+    recover_folder(target)
+    assert (target / "b.txt").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json"]
+__all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json", "replace_folder", "recover_folder"]
 
 
 def temp_path(path: str | Path) -> Path:
@@ -63,3 +64,42 @@ def write_json(path: str | Path, obj: Any, indent: int = 2, sort_keys: bool = Tr
             f.write(text)
 
     atomic_write(path, write)
+
+
+def _siblings(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + ".new"), path.with_name(path.name + ".old")
+
+
+def replace_folder(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Write the folder ``path`` whole: ``write(folder)`` fills ``PATH.new``, which then takes the name.
+
+    The folder it replaces moves to ``PATH.old`` first and goes last. A kill at any point leaves
+    ``path`` as it was or as written, except between the two renames, when only ``PATH.old``
+    is there: :func:`recover_folder` (called here first) puts it back.
+    """
+    path = Path(path)
+    recover_folder(path)
+    new, old = _siblings(path)
+    if new.exists():
+        shutil.rmtree(new)
+    new.mkdir(parents=True)
+    try:
+        write(new)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    if path.exists():
+        os.rename(path, old)
+    os.rename(new, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(path: str | Path) -> None:
+    """Finish or undo a :func:`replace_folder` that was killed: ``path`` whole, no ``.new`` / ``.old`` left."""
+    path = Path(path)
+    new, old = _siblings(path)
+    if not path.exists() and old.is_dir():
+        os.rename(old, path)
+    for leftover in (new, old):
+        if leftover.is_dir():
+            shutil.rmtree(leftover)

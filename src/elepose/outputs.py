@@ -53,6 +53,9 @@ RUN_FILES = frozenset(
         "evaluation.json",
         "per_pose.npz",
         "fit-stage.json",
+        "best",  # the epoch kept by --keep-best, a lifter folder of its own (and its swap names)
+        "best.new",
+        "best.old",
     }
 )
 """What ``elepose flow`` / ``elepose train`` (and the benchmark's evaluation) write into a run folder."""

@@ -38,7 +38,7 @@ from elepose.data.keypoint_cache import KeypointCacheOptions
 from elepose.evaluate.evaluation import evaluate_checkpoint
 from elepose.evaluate.reliability import reliability_percentile
 from elepose.lift.lifter import Lifter
-from elepose.models.io import load_lifter
+from elepose.models.io import load_lifter, load_lifter_record
 from elepose.runtime import pick_device
 from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
 from elepose.train.config import FlowConfig, TrainConfig
@@ -238,7 +238,8 @@ def run_own2d(
                 flow_hidden=fit_hidden[1],
             )  # fmt: skip
             record = fit(config, progress=False, say=lambda message: None)
-            scored = _score(work / name / "lifter", train_coco, test_coco, eval_samples, rotations, device)
+            scored = _score(Path(record["lifter"]), train_coco, test_coco, eval_samples, rotations, device)
+            last = _score(work / name / "lifter", train_coco, test_coco, eval_samples, rotations, device)
             scored.update(
                 {
                     "share": share,
@@ -246,7 +247,9 @@ def run_own2d(
                     "clips": len(clips),
                     "files": files_written,
                     "training_poses": record["schedule"]["training_poses"],
-                    "validation_without_3d": record.get("last_epoch"),
+                    "epochs": record["lifter_epochs_run"],
+                    "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
+                    "last_epoch": {"pa_mpjpe_detected": last["detected"]["pa_mpjpe"], **record["last_epoch"]},
                 }
             )
             lifters[name] = scored
@@ -320,7 +323,9 @@ def _real_fits(
             "training_poses": manifest["counts"]["train"]["poses"],
             "validation_poses": manifest["counts"]["test"]["poses"],
             "bone_ratios": manifest["bone_ratios"],
-            "validation_without_3d": record.get("last_epoch"),
-            **_real_file_reliability(work / name / "lifter", real, 16),
+            "kept_epoch": record.get("kept_epoch"),
+            "epochs": record["lifter_epochs_run"],
+            "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
+            **_real_file_reliability(Path(record["lifter"]), real, 16),
         }
     return out

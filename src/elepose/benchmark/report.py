@@ -362,6 +362,8 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
 
     def row(label: str, entry: dict[str, Any], poses: str) -> list[str]:
         elevation = entry.get("elevation") or {}
+        last = entry.get("last_epoch") or {}
+        kept = (entry.get("validation_without_3d") or {}).get("val_reprojection")
         return [
             label,
             poses,
@@ -370,6 +372,9 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
             _f(entry["detected"]["n_mpjpe"]),
             _f(elevation.get("correlation"), 2),
             _f(entry.get("reliability_median")),
+            f"{entry['epoch']} of {entry['epochs']}" if "epochs" in entry else "-",
+            _f(kept, 3) if "epochs" in entry else "-",
+            f"{_f(last.get('pa_mpjpe_detected'))} ({_f(last.get('val_reprojection'), 3)})" if last else "-",
         ]
 
     for name, label in _OWN2D_ROWS:
@@ -390,9 +395,17 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
             "N-MPJPE, detected",
             "r",
             "reliability",
+            "kept epoch",
+            "its val. 2D reprojection",
+            "last epoch: PA-MPJPE detected (val. 2D reprojection)",
         ],
         rows,
     )
+    lines += [
+        "",
+        "`fit` keeps the lifter epoch with the lowest held-out 2D reprojection (`--keep best`, measured without 3D); "
+        "the last column is what the last epoch would have given.",
+    ]
     lines += ["", "| check | measured | met |", "|---|---|---|"]
     lines += [f"| {c['check']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in own["checks"]]
     lines.append("")
@@ -402,8 +415,8 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
     elif real:
         lines += [
             f"Real AlphaPose detections (`{Path(real['file']).name}`; no 3D, so no accuracy): "
-            "reliability of the file's people (median percentile; share below 4) under each lifter; the fits' "
-            "last-epoch checks on their held-out 2D (2D reprojection in normalised units, the flow NLL of the "
+            "reliability of the file's people (median percentile; share below 4) under each lifter; the kept "
+            "epoch's checks on the fits' held-out 2D (2D reprojection in normalised units, the flow NLL of the "
             "virtual views) and learned mean elevation.",
             "",
         ]
@@ -411,14 +424,15 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
         if "bandai_lifter" in real:
             b = real["bandai_lifter"]
             rows.append(["ElePose on all Bandai", "-", str(b["people"]), _f(b["reliability_median"]),
-                         _f(100 * b["reliability_below_4"]) + " %", "-", "-", "-"])  # fmt: skip
+                         _f(100 * b["reliability_below_4"]) + " %", "-", "-", "-", "-"])  # fmt: skip
         for name in ("real-fit-scratch", "real-fit-init"):
             if name in real:
                 e = real[name]
                 v = e.get("validation_without_3d") or {}
                 label = "fit from scratch" if name.endswith("scratch") else "fit --init (the all-Bandai lifter)"
+                kept = f"{e['kept_epoch']} of {e['epochs']}" if e.get("kept_epoch") is not None else "last"
                 rows.append([label, f"{e['training_poses']:,}", str(e["people"]), _f(e["reliability_median"]),
-                             _f(100 * e["reliability_below_4"]) + " %", _f(v.get("val_reprojection"), 3),
+                             _f(100 * e["reliability_below_4"]) + " %", kept, _f(v.get("val_reprojection"), 3),
                              _f(v.get("val_nf"), 1), _f(v.get("elevation_mu_train_deg"))])  # fmt: skip
         lines += _table(
             [
@@ -427,6 +441,7 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
                 "people",
                 "reliability",
                 "below 4",
+                "kept epoch",
                 "val. 2D reprojection",
                 "val. flow NLL",
                 "learned mu_e (deg)",

@@ -38,6 +38,11 @@ def fit(
     init_flow: bool = typer.Option(
         False, "--init-flow", help="With --init: start the flow from that run's too (default: learn it afresh)."
     ),
+    keep: str = typer.Option(
+        "best",
+        "--keep",
+        help="best: the lifter epoch with the lowest held-out 2D reprojection (OUT/lifter/best); last.",
+    ),
 ) -> None:
     """Build a 2D-only cache from your detections, pretrain the flow, train and calibrate the lifter."""
     from elepose.data.keypoint_cache import KeypointCacheOptions
@@ -65,6 +70,7 @@ def fit(
             overwrite=overwrite,
             init=None if init is None else str(init),
             init_flow=init_flow,
+            keep=keep,
         )
         run_fit(config, say=lambda message: typer.echo(message, err=True))
 

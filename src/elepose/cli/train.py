@@ -157,6 +157,11 @@ def train(
         None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."
     ),
     precision: str = typer.Option(_TRAIN.precision, "--precision", help="fp32 or bf16 (autocast)."),
+    keep_best: Optional[str] = typer.Option(
+        None,
+        "--keep-best",
+        help="2D-only caches: also keep the epoch with the lowest val_reprojection (or val_nf) in OUT/best.",
+    ),
     device: str = typer.Option(_TRAIN.device, "--device", help=DEVICE_HELP),
     seed: int = typer.Option(_TRAIN.seed, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last epoch."),
@@ -194,6 +199,7 @@ def train(
             seed=seed,
             device=device,
             precision=precision,
+            keep_best=keep_best,
             max_minutes=max_minutes,
             resume=resume,
             overwrite=overwrite,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from elepose.errors import InputError
 
-__all__ = ["FlowConfig", "TrainConfig"]
+__all__ = ["FlowConfig", "TrainConfig", "KEEP_BEST_METRICS"]
 
 
 def _check(config: object, positive_ints: tuple[str, ...], positive_floats: tuple[str, ...]) -> None:
@@ -59,6 +59,11 @@ class FlowConfig:
             raise InputError(f"--batch-size: expected at least 2, got {self.batch_size}")
 
 
+KEEP_BEST_METRICS = ("val_reprojection", "val_nf")
+"""What ``--keep-best`` may select by: the held-out 2D cycle reprojection error, or the held-out
+flow NLL of the lifted-and-reprojected poses (both measured without 3D, lower is better)."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """``elepose train``: the lifter with the frozen flow (or 3D supervision with ``supervised``); ``flow``: a flow run folder."""
@@ -91,8 +96,11 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False  # replace what --out holds (see elepose.outputs)
     init: str | None = None  # a lifter run whose weights start this one (its width and layout are kept)
+    keep_best: str | None = None  # a 2D-only validation figure (KEEP_BEST_METRICS): its lowest epoch goes to OUT/best
 
     def __post_init__(self) -> None:
+        if self.keep_best is not None and self.keep_best not in KEEP_BEST_METRICS:
+            raise InputError(f"--keep-best: got {self.keep_best!r}; expected one of {', '.join(KEEP_BEST_METRICS)}")
         _check(
             self,
             ("hidden", "epochs", "batch_size", "epoch_samples", "eval_samples", "reliability_rotations"),

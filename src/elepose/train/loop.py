@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from elepose import __version__
+from elepose.atomic import recover_folder, replace_folder
 from elepose.data.cache import PoseSplit, load_manifest, load_split
 from elepose.errors import InputError, TrainingDiverged
 from elepose.evaluate.evaluation import evaluate_during_training
@@ -44,7 +45,7 @@ from elepose.train.runlog import RunLog
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
-__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter", "epoch_summary"]
+__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter", "epoch_summary", "BEST_FOLDER", "kept_figure"]
 
 
 # ---------------------------------------------------------------------------- shared pieces
@@ -357,6 +358,11 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     """Data, the frozen flow, a fresh lifter, its optimizer and schedule, and the loss of this run."""
     seed_everything(config.seed + dist_info.rank)
     train, test, manifest = _load_train_test(config.data)
+    if config.keep_best is not None and test.has_3d:
+        raise InputError(
+            f"--keep-best {config.keep_best}: {config.data} has 3D in its test split, which must not pick the epoch; "
+            "expected a 2D-only cache (its validation split is held-out 2D)"
+        )
     flow, flow_record = run_files.load_flow(config.flow)
     flow.to(device).eval()
     for p in flow.parameters():
@@ -496,18 +502,47 @@ def _end_lifter_epoch(
     )
     metrics["elevation_mu_train_deg"] = math.degrees(learned.mu_rad)
     metrics["elevation_sigma_train_deg"] = math.degrees(learned.sigma_rad)
+    run.record = replace(
+        run.record, epoch=epoch + 1, metrics=metrics, learned_elevation=learned, reliability=calibration
+    )
+    if config.keep_best is not None:
+        # Before the resume state: a kill in between redoes this epoch, which finds the same figure.
+        _keep_best(run, config.keep_best)
     rng = _gather_rng(run.generator, run.dist)
     _save_resume(
         run.out, epoch, run.lifter, run.optimizer, run.scheduler, rng, run.global_step, run.train_seconds, metrics
     )
     log.log(epoch + 1, metrics)
-    run.record = replace(
-        run.record, epoch=epoch + 1, metrics=metrics, learned_elevation=learned, reliability=calibration
-    )
     run_files.save_lifter(run.out, run.lifter, run.flow, run.record)
     if progress:
         tqdm.write(f"epoch {epoch + 1}: loss {metrics['train_total']:.3f}, {epoch_summary(metrics)}")
     return metrics
+
+
+BEST_FOLDER = "best"
+"""The sub-folder of a lifter run that holds the epoch kept by ``--keep-best`` (a lifter folder itself)."""
+
+
+def kept_figure(folder: Path, metric: str) -> tuple[int, float] | None:
+    """``(epoch, value of metric)`` of the lifter folder ``folder`` (a run's ``best/``), or None if it has none."""
+    recover_folder(folder)
+    if not (folder / "config.json").is_file():
+        return None
+    record = run_files.load_lifter_record(folder)
+    value = (record.metrics or {}).get(metric)
+    return None if value is None else (int(record.epoch), float(value))
+
+
+def _keep_best(run: _LifterRun, metric: str) -> None:
+    """Copy this epoch's lifter to ``OUT/best`` when its ``metric`` is the lowest so far (whole or not at all)."""
+    value = run.record.metrics.get(metric)
+    if value is None or not math.isfinite(value):
+        return
+    folder = run.out / BEST_FOLDER
+    kept = kept_figure(folder, metric)
+    if kept is not None and kept[1] <= value:
+        return
+    replace_folder(folder, lambda new: run_files.save_lifter(new, run.lifter, run.flow, run.record))
 
 
 def epoch_summary(metrics: dict[str, float]) -> str:
