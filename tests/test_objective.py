@@ -298,3 +298,63 @@ def test_elevation_init_sets_the_starting_prediction():
     torch.nn.init.zeros_(lifter.elevation_head.weight)
     out = lifter(torch.zeros(3, 17, 2))
     torch.testing.assert_close(out.elevation, torch.full((3,), math.radians(10.0)))
+
+
+def test_detached_statistics_sample_the_same_views_and_leave_only_the_derotation_gradient() -> None:
+    elevation = torch.tensor([0.1, -0.2, 0.25, 0.05, 0.4], dtype=torch.float64, requires_grad=True)
+    prior = ElevationPrior.learned()
+    paper = virtual_rotation(elevation, prior, torch.Generator().manual_seed(3))
+    detached = virtual_rotation(elevation, prior, torch.Generator().manual_seed(3), detach_stats=True)
+    torch.testing.assert_close(detached.R, paper.R)
+    assert not detached.mu.requires_grad and not detached.sigma.requires_grad
+    # With the statistics fixed, R = V @ Rx(-e): row i of dR/de_j is zero unless i == j, and
+    # equals V_i @ dRx(-e_i)/de_i, which finite differences give.
+    (grad,) = torch.autograd.grad(detached.R[2].sum(), elevation)
+    assert grad[[0, 1, 3, 4]].abs().max() == 0 and grad[2] != 0
+    views = (detached.R @ rotation_x(elevation.detach()))[2].detach()
+    h = 1e-6
+    numeric = ((views @ rotation_x(-elevation.detach()[2] - h)).sum() - (views @ rotation_x(-elevation.detach()[2] + h)).sum()) / (2 * h)  # fmt: skip
+    assert float(grad[2]) == pytest.approx(float(numeric), rel=1e-6)
+
+
+def test_window_pools_earlier_batches_into_mu_and_sigma_and_keeps_the_last_k() -> None:
+    from elepose.train.objective import ElevationWindow
+
+    history = torch.tensor([0.5, 0.7, 0.9])
+    elevation = torch.tensor([0.1, 0.3, 0.2, 0.6], requires_grad=True)
+    rot = virtual_rotation(elevation, ElevationPrior.learned(), torch.Generator().manual_seed(0), history=history)
+    pooled = [0.1, 0.3, 0.2, 0.6, 0.5, 0.7, 0.9]
+    assert float(rot.mu.detach()) == pytest.approx(np.mean(pooled))
+    assert float(rot.sigma.detach()) == pytest.approx(np.std(pooled, ddof=1), rel=1e-6)
+    (g_mu,) = torch.autograd.grad(rot.mu, elevation)
+    torch.testing.assert_close(g_mu, torch.full((4,), 1 / 7))  # only this batch carries gradient
+    window = ElevationWindow(batches=2)
+    for value in (1.0, 2.0, 3.0):
+        window.push(torch.full((2,), value))
+    torch.testing.assert_close(window.values(), torch.tensor([2.0, 2.0, 3.0, 3.0]))
+
+
+def test_objective_fills_the_window_after_the_warm_up_only() -> None:
+    from elepose.train.objective import ElevationWindow
+
+    torch.manual_seed(0)
+    net = LiftingNetwork(hidden=32)
+    window = ElevationWindow(batches=3)
+    _losses(net, window=window, hold_elevation_rad=0.2)
+    assert window.values() is None
+    first = _losses(net, window=window)
+    assert window.values().shape == (6,)
+    second = _losses(net, window=window)  # the same batch again: pooled with itself, same mu
+    assert float(second["elevation_mu"]) == pytest.approx(float(first["elevation_mu"]), rel=1e-5)
+    assert float(second["elevation_sigma"]) < float(first["elevation_sigma"])  # the same spread over 12 values: a smaller unbiased std
+
+
+def test_elevation_stats_option_parses_or_names_what_it_expects() -> None:
+    from elepose.errors import InputError
+    from elepose.train.config import TrainConfig, elevation_stats_window
+
+    assert elevation_stats_window("batch") is None and elevation_stats_window("detached") is None
+    assert elevation_stats_window("window:16") == 16
+    for bad in ("window", "window:0", "window:x", "batch:3", "ema"):
+        with pytest.raises(InputError, match="--elevation-stats: got"):
+            TrainConfig(elevation_stats=bad)

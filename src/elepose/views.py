@@ -136,6 +136,8 @@ def virtual_rotation(
     generator: torch.Generator,
     batch_size: int | None = None,
     device: torch.device | str | None = None,
+    detach_stats: bool = False,
+    history: torch.Tensor | None = None,
 ) -> VirtualRotation:
     """Sample rotations to virtual views (Eq. 5-7): ``R = Rx(e') @ Ry(a) @ Rx(-e)``.
 
@@ -143,7 +145,7 @@ def virtual_rotation(
     no elevation branch, ``e = 0``, and then ``batch_size`` is required and ``prior`` must be
     fixed). ``a ~ U(-pi, pi)`` (azimuth); ``e'`` from ``prior`` (``mu + sigma * eps`` for the
     learned prior). Draws, in this order, ``B`` azimuths then ``B`` elevation variates from
-    ``generator``.
+    ``generator``. ``detach_stats`` and ``history``: see :func:`sample_views`.
 
     Sign: SPEC section 3 writes ``R = Rx(-mu + sigma*eps) @ Ry(a) @ Rx(e)`` with the authors'
     elevation, which is looking-*up* positive. Here the learned variable is looking-down
@@ -172,7 +174,10 @@ def virtual_rotation(
         elevation = elevation.to(dtype)
     if prior.kind == "learned" and batch_size < 2:
         raise ValueError("virtual_rotation: the learned elevation prior needs a batch of at least 2")
-    views = sample_views(batch_size, prior, generator, dtype=dtype, device=device, batch_elevation=elevation)
+    views = sample_views(
+        batch_size, prior, generator, dtype=dtype, device=device, batch_elevation=elevation,
+        detach_stats=detach_stats, history=history,
+    )  # fmt: skip
     R = views.R if elevation is None else compose(views.R, rotation_x(-elevation))
     return VirtualRotation(R, views.mu, views.sigma)
 
@@ -184,6 +189,8 @@ def sample_views(
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     batch_elevation: torch.Tensor | None = None,
+    detach_stats: bool = False,
+    history: torch.Tensor | None = None,
 ) -> VirtualRotation:
     """``count`` rotations from an upright pose to virtual views: ``R = Rx(e') @ Ry(a)`` (Eq. 7).
 
@@ -191,6 +198,11 @@ def sample_views(
     with ``mu``, ``sigma`` the mean and unbiased std of ``batch_elevation (count,)`` (radians,
     with gradient). Draws, in this order, ``count`` azimuths then ``count`` elevation variates
     from ``generator`` in ``dtype``; returns :class:`VirtualRotation` with ``R (count, 3, 3)``.
+
+    Options of the learned prior (issue 14; the paper's recipe is neither): ``detach_stats``
+    gives ``mu`` and ``sigma`` no gradient (the NLL can then not shrink ``sigma`` directly: the
+    elevation branch learns only through the de-rotation ``Rx(-e)``); ``history (H,)``: earlier
+    batches' elevations (radians, no gradient) pooled with this batch's for ``mu`` and ``sigma``.
     """
     if prior.kind == "learned" and (batch_elevation is None or count < 2):
         raise ValueError("sample_views: the learned elevation prior needs the batch's elevations, at least 2")
@@ -203,9 +215,12 @@ def sample_views(
     azimuth = (2.0 * draw("uniform") - 1.0) * math.pi
     if prior.kind == "learned":
         assert batch_elevation is not None
-        mu = batch_elevation.mean()
+        pooled = batch_elevation if history is None else torch.cat([batch_elevation, history.to(batch_elevation)])
+        mu = pooled.mean()
         # Unbiased std; the clamp only guards the gradient when all elevations are equal.
-        sigma = batch_elevation.var(correction=1).clamp(min=_MIN_VARIANCE).sqrt()
+        sigma = pooled.var(correction=1).clamp(min=_MIN_VARIANCE).sqrt()
+        if detach_stats:
+            mu, sigma = mu.detach(), sigma.detach()
         sampled = mu + sigma * draw("normal")
     elif prior.kind == "uniform":
         low, high = prior.low_rad, prior.high_rad

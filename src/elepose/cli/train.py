@@ -157,6 +157,12 @@ def train(
         None, "--max-minutes", help="Stop after this many minutes (checkpoint kept)."
     ),
     precision: str = typer.Option(_TRAIN.precision, "--precision", help="fp32 or bf16 (autocast)."),
+    elevation_stats: str = typer.Option(
+        _TRAIN.elevation_stats,
+        "--elevation-stats",
+        help="The learned prior's mu_e, sigma_e: batch (the paper's, with gradient), detached (no gradient), "
+        "or window:K (this batch pooled with the last K batches' elevations).",
+    ),
     keep_best: Optional[str] = typer.Option(
         None,
         "--keep-best",
@@ -200,6 +206,7 @@ def train(
             device=device,
             precision=precision,
             keep_best=keep_best,
+            elevation_stats=elevation_stats,
             max_minutes=max_minutes,
             resume=resume,
             overwrite=overwrite,

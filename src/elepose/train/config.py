@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from elepose.errors import InputError
 
-__all__ = ["FlowConfig", "TrainConfig", "KEEP_BEST_METRICS"]
+__all__ = ["FlowConfig", "TrainConfig", "KEEP_BEST_METRICS", "elevation_stats_window"]
 
 
 def _check(config: object, positive_ints: tuple[str, ...], positive_floats: tuple[str, ...]) -> None:
@@ -64,6 +64,16 @@ KEEP_BEST_METRICS = ("val_reprojection", "val_nf")
 flow NLL of the lifted-and-reprojected poses (both measured without 3D, lower is better)."""
 
 
+def elevation_stats_window(text: str) -> int | None:
+    """Parse ``--elevation-stats``: ``batch`` or ``detached`` -> None, ``window:K`` -> K (batches, 1-1000)."""
+    kind, _, count = text.partition(":")
+    if kind in ("batch", "detached") and not count:
+        return None
+    if kind == "window" and count.isdigit() and 1 <= int(count) <= 1000:
+        return int(count)
+    raise InputError(f"--elevation-stats: got {text!r}; expected batch, detached or window:K (1 <= K <= 1000 batches)")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """``elepose train``: the lifter with the frozen flow (or 3D supervision with ``supervised``); ``flow``: a flow run folder."""
@@ -97,8 +107,10 @@ class TrainConfig:
     overwrite: bool = False  # replace what --out holds (see elepose.outputs)
     init: str | None = None  # a lifter run whose weights start this one (its width and layout are kept)
     keep_best: str | None = None  # a 2D-only validation figure (KEEP_BEST_METRICS): its lowest epoch goes to OUT/best
+    elevation_stats: str = "batch"  # the learned prior's mu_e, sigma_e: batch (paper), detached, or window:K batches
 
     def __post_init__(self) -> None:
+        elevation_stats_window(self.elevation_stats)
         if self.keep_best is not None and self.keep_best not in KEEP_BEST_METRICS:
             raise InputError(f"--keep-best: got {self.keep_best!r}; expected one of {', '.join(KEEP_BEST_METRICS)}")
         _check(

@@ -39,8 +39,8 @@ from elepose.models.records import FlowRecord, LifterRecord
 from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ratios
-from elepose.train.config import FlowConfig, TrainConfig
-from elepose.train.objective import LossWeights, elepose_losses
+from elepose.train.config import FlowConfig, TrainConfig, elevation_stats_window
+from elepose.train.objective import ElevationWindow, LossWeights, elepose_losses
 from elepose.train.runlog import RunLog
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
@@ -432,12 +432,16 @@ def _choose_loss(
     ratios_t = torch.tensor(ratios, device=device)
     held_rad = math.radians(config.elevation_init_deg) if config.elevation else None
     weights = LossWeights()
+    window_batches = elevation_stats_window(config.elevation_stats)
+    # The window starts empty on a resume too: it refills within its K batches.
+    window = ElevationWindow(window_batches) if window_batches is not None else None
+    detach_stats = config.elevation_stats == "detached"
 
     def elepose(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
         hold = held_rad if step < config.elevation_warmup_steps else None
         return elepose_losses(
             model, flow.nll, x, ratios_t, elevation_prior, generator, weights=weights,
-            use_bone_prior=config.bone_prior, hold_elevation_rad=hold,
+            use_bone_prior=config.bone_prior, hold_elevation_rad=hold, detach_stats=detach_stats, window=window,
         )  # fmt: skip
 
     return elepose

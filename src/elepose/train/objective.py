@@ -29,8 +29,9 @@ lifter's outputs are cast up and rotations use elementwise products, which autoc
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -49,8 +50,33 @@ from elepose.views import ElevationPrior, rotate, virtual_rotation
 __all__ = [
     "TRAINING_MIN_DEPTH",
     "LossWeights",
+    "ELEVATION_STATS",
+    "ElevationWindow",
     "elepose_losses",
 ]
+
+ELEVATION_STATS = ("batch", "detached", "window")
+"""How the learned prior's ``mu_e``, ``sigma_e`` are taken: ``batch`` (the paper: this batch's
+predicted elevations, with gradient), ``detached`` (the same, no gradient), ``window`` (this
+batch's with gradient pooled with the last batches' without)."""
+
+
+@dataclass
+class ElevationWindow:
+    """The predicted elevations (radians, no gradient) of the last ``batches`` training batches."""
+
+    batches: int
+    _kept: deque = field(default_factory=deque)
+
+    def values(self) -> torch.Tensor | None:
+        """``(H,)`` all kept elevations, or None while none are kept."""
+        return torch.cat(list(self._kept)) if self._kept else None
+
+    def push(self, elevation: torch.Tensor) -> None:
+        self._kept.append(elevation.detach())
+        while len(self._kept) > self.batches:
+            self._kept.popleft()
+
 
 TRAINING_MIN_DEPTH = 1.0
 """Depths ``w = d + 10`` are clipped to at least this during training (ElePose section 3)."""
@@ -77,6 +103,8 @@ def elepose_losses(
     weights: LossWeights = LossWeights(),
     use_bone_prior: bool = True,
     hold_elevation_rad: float | None = None,
+    detach_stats: bool = False,
+    window: ElevationWindow | None = None,
 ) -> dict[str, torch.Tensor]:
     """One evaluation of the ElePose objective (Eq. 13) on a batch.
 
@@ -92,6 +120,9 @@ def elepose_losses(
     gradient reaches the elevation branch) and a learned prior collapses to it. The loss is
     nearly symmetric under "negate every depth and the elevation" (the mirror image), and a
     flat early lift drifts to the mirror unless the elevation is held while the depth forms.
+    ``detach_stats``, ``window``: how the learned prior's statistics are taken
+    (:data:`ELEVATION_STATS`; :func:`elepose.views.sample_views`); the window gets this batch's
+    elevations after they are used (not while the elevation is held).
 
     Returns a dict of scalars: ``total`` (with gradient), ``nf``, ``bone``, ``lift_3d``,
     ``deformation``, ``reprojection`` (with gradient), ``elevation_mu``, ``elevation_sigma``
@@ -105,7 +136,12 @@ def elepose_losses(
         elevation = torch.full_like(elevation, hold_elevation_rad).detach()
     if elevation is None and prior.kind == "learned":
         raise ValueError("elepose_losses: the learned elevation prior needs a lifter with an elevation branch")
-    rotation = virtual_rotation(elevation, prior, generator, batch_size=x.shape[0], device=x.device)
+    history = window.values() if window is not None and hold_elevation_rad is None else None
+    rotation = virtual_rotation(
+        elevation, prior, generator, batch_size=x.shape[0], device=x.device, detach_stats=detach_stats, history=history
+    )
+    if window is not None and elevation is not None and hold_elevation_rad is None:
+        window.push(elevation)
     R = rotation.R
     y2 = rotate(R, y)
     x2 = project(y2, DEPTH_OFFSET)
