@@ -242,8 +242,15 @@ def test_fit_trains_on_2d_alone_no_code_path_reads_3d_and_a_stopped_fit_resumes(
     config = json.loads((tmp_path / "mine" / "lifter" / "config.json").read_text())
     assert len(config["reliability"]["nll_quantiles"]) == 101  # calibrated on the user's 2D
     assert loaded and all(loaded)
-    assert record["lifter"] == str(tmp_path / "mine" / "lifter" / "best")  # --keep best, the default
+    assert record["lifter"] == str(tmp_path / "mine" / "lifter")  # --keep last, the default
     assert f"elepose lift --checkpoint {record['lifter']}" in second.output
+    best = json.loads((tmp_path / "mine" / "lifter" / "best" / "config.json").read_text())
+    assert best["epoch"] == record["lowest_reprojection_epoch"]
+    third = CliRunner().invoke(app, [*args, "--keep", "best"])  # the same fit: only lift's pointer changes
+    assert third.exit_code == 0 and "lifter: finished earlier, kept" in third.output, third.output
+    assert json.loads((tmp_path / "mine" / "fit.json").read_text())["lifter"] == str(
+        tmp_path / "mine" / "lifter" / "best"
+    )
     lifted = CliRunner().invoke(app, ["lift", sources[0], "--checkpoint", record["lifter"], "--out", str(tmp_path / "res"), "--device", "cpu"])  # fmt: skip
     assert lifted.exit_code == 0, lifted.output
     evaluated = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(tmp_path / "mine" / "lifter"), "--data", str(tmp_path / "mine" / "cache"), "--device", "cpu"])  # fmt: skip

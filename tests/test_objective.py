@@ -346,7 +346,9 @@ def test_objective_fills_the_window_after_the_warm_up_only() -> None:
     assert window.values().shape == (6,)
     second = _losses(net, window=window)  # the same batch again: pooled with itself, same mu
     assert float(second["elevation_mu"]) == pytest.approx(float(first["elevation_mu"]), rel=1e-5)
-    assert float(second["elevation_sigma"]) < float(first["elevation_sigma"])  # the same spread over 12 values: a smaller unbiased std
+    assert float(second["elevation_sigma"]) < float(
+        first["elevation_sigma"]
+    )  # the same spread over 12 values: a smaller unbiased std
 
 
 def test_elevation_stats_option_parses_or_names_what_it_expects() -> None:

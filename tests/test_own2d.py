@@ -245,17 +245,17 @@ def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
                 "clips": 10,
                 "files": 40,
                 "training_poses": 900,
-                "epoch": 7,
+                "epoch": 12,
                 "epochs": 12,
-                "validation_without_3d": {"val_reprojection": 0.131},
-                "last_epoch": {"pa_mpjpe_detected": 83.3, "val_reprojection": 0.192},
+                "validation_without_3d": {"val_reprojection": 0.192},
+                "lowest_reprojection": {"epoch": 7, "pa_mpjpe_detected": 64.8, "val_reprojection": 0.131},
             },
         },  # fmt: skip
         "checks": [{"check": "c", "measured": "m", "met": False}],
         "real": {"skipped": "absent"},
     }
     text = "\n".join(_own2d_section(own))
-    row = "| fit from scratch, 100 % (10 clips, 40 files) | 900 | 60.0 | 50.0 | 70.0 | 0.50 | 40.0 | 7 of 12 | 0.131 "
-    assert row + "| 83.3 (0.192) |" in text
-    assert "| transferred" in text.lower() and "| 40.0 | - | - | - |" in text
+    row = "| fit from scratch, 100 % (10 clips, 40 files) | 900 | 60.0 | 50.0 | 70.0 | 0.50 | 40.0 | 12 (0.192) "
+    assert row + "| 7: 64.8 (0.131) |" in text
+    assert "| transferred" in text.lower() and "| 40.0 | - | - |" in text
     assert "| c | m | **no** |" in text and "skipped (absent)" in text

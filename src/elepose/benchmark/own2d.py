@@ -43,6 +43,7 @@ from elepose.runtime import pick_device
 from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.fit import FitConfig, fit
+from elepose.train.loop import BEST_FOLDER
 
 __all__ = [
     "coco_defined",
@@ -239,7 +240,8 @@ def run_own2d(
             )  # fmt: skip
             record = fit(config, progress=False, say=lambda message: None)
             scored = _score(Path(record["lifter"]), train_coco, test_coco, eval_samples, rotations, device)
-            last = _score(work / name / "lifter", train_coco, test_coco, eval_samples, rotations, device)
+            best = _score(work / name / "lifter" / BEST_FOLDER, train_coco, test_coco, eval_samples, rotations, device)
+            best_figures = load_lifter_record(work / name / "lifter" / BEST_FOLDER).metrics
             scored.update(
                 {
                     "share": share,
@@ -249,7 +251,12 @@ def run_own2d(
                     "training_poses": record["schedule"]["training_poses"],
                     "epochs": record["lifter_epochs_run"],
                     "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
-                    "last_epoch": {"pa_mpjpe_detected": last["detected"]["pa_mpjpe"], **record["last_epoch"]},
+                    "lowest_reprojection": {
+                        "epoch": best["epoch"],
+                        "pa_mpjpe_detected": best["detected"]["pa_mpjpe"],
+                        "pa_mpjpe_gt": best["gt"]["pa_mpjpe"],
+                        "val_reprojection": best_figures.get("val_reprojection"),
+                    },
                 }
             )
             lifters[name] = scored
@@ -323,7 +330,7 @@ def _real_fits(
             "training_poses": manifest["counts"]["train"]["poses"],
             "validation_poses": manifest["counts"]["test"]["poses"],
             "bone_ratios": manifest["bone_ratios"],
-            "kept_epoch": record.get("kept_epoch"),
+            "lowest_reprojection_epoch": record.get("lowest_reprojection_epoch"),
             "epochs": record["lifter_epochs_run"],
             "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
             **_real_file_reliability(Path(record["lifter"]), real, 16),

@@ -362,8 +362,8 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
 
     def row(label: str, entry: dict[str, Any], poses: str) -> list[str]:
         elevation = entry.get("elevation") or {}
-        last = entry.get("last_epoch") or {}
-        kept = (entry.get("validation_without_3d") or {}).get("val_reprojection")
+        low = entry.get("lowest_reprojection") or {}
+        own = (entry.get("validation_without_3d") or {}).get("val_reprojection")
         return [
             label,
             poses,
@@ -372,9 +372,10 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
             _f(entry["detected"]["n_mpjpe"]),
             _f(elevation.get("correlation"), 2),
             _f(entry.get("reliability_median")),
-            f"{entry['epoch']} of {entry['epochs']}" if "epochs" in entry else "-",
-            _f(kept, 3) if "epochs" in entry else "-",
-            f"{_f(last.get('pa_mpjpe_detected'))} ({_f(last.get('val_reprojection'), 3)})" if last else "-",
+            f"{entry['epoch']} ({_f(own, 3)})" if "epochs" in entry else "-",
+            f"{low['epoch']}: {_f(low.get('pa_mpjpe_detected'))} ({_f(low.get('val_reprojection'), 3)})"
+            if low
+            else "-",
         ]
 
     for name, label in _OWN2D_ROWS:
@@ -395,16 +396,15 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
             "N-MPJPE, detected",
             "r",
             "reliability",
-            "kept epoch",
-            "its val. 2D reprojection",
-            "last epoch: PA-MPJPE detected (val. 2D reprojection)",
+            "epochs (val. 2D reprojection)",
+            "epoch of the lowest val. 2D reprojection: PA-MPJPE detected (its val. reprojection)",
         ],
         rows,
     )
     lines += [
         "",
-        "`fit` keeps the lifter epoch with the lowest held-out 2D reprojection (`--keep best`, measured without 3D); "
-        "the last column is what the last epoch would have given.",
+        "A fit's row is its last epoch (`fit --keep last`, the default); the last column is the epoch "
+        "`--keep best` would pick by the held-out 2D reprojection, measured without 3D.",
     ]
     lines += ["", "| check | measured | met |", "|---|---|---|"]
     lines += [f"| {c['check']} | {c['measured']} | {'yes' if c['met'] else '**no**'} |" for c in own["checks"]]
@@ -415,8 +415,8 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
     elif real:
         lines += [
             f"Real AlphaPose detections (`{Path(real['file']).name}`; no 3D, so no accuracy): "
-            "reliability of the file's people (median percentile; share below 4) under each lifter; the kept "
-            "epoch's checks on the fits' held-out 2D (2D reprojection in normalised units, the flow NLL of the "
+            "reliability of the file's people (median percentile; share below 4) under each lifter (a fit's last "
+            "epoch), the epoch of its lowest held-out 2D reprojection, and the last epoch's checks on the held-out 2D (2D reprojection in normalised units, the flow NLL of the "
             "virtual views) and learned mean elevation.",
             "",
         ]
@@ -430,7 +430,9 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
                 e = real[name]
                 v = e.get("validation_without_3d") or {}
                 label = "fit from scratch" if name.endswith("scratch") else "fit --init (the all-Bandai lifter)"
-                kept = f"{e['kept_epoch']} of {e['epochs']}" if e.get("kept_epoch") is not None else "last"
+                kept = (
+                    f"{e['lowest_reprojection_epoch']} of {e['epochs']}" if e.get("lowest_reprojection_epoch") else "-"
+                )
                 rows.append([label, f"{e['training_poses']:,}", str(e["people"]), _f(e["reliability_median"]),
                              _f(100 * e["reliability_below_4"]) + " %", kept, _f(v.get("val_reprojection"), 3),
                              _f(v.get("val_nf"), 1), _f(v.get("elevation_mu_train_deg"))])  # fmt: skip
@@ -441,7 +443,7 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
                 "people",
                 "reliability",
                 "below 4",
-                "kept epoch",
+                "lowest reprojection at epoch",
                 "val. 2D reprojection",
                 "val. flow NLL",
                 "learned mu_e (deg)",

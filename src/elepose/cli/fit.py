@@ -39,9 +39,9 @@ def fit(
         False, "--init-flow", help="With --init: start the flow from that run's too (default: learn it afresh)."
     ),
     keep: str = typer.Option(
-        "best",
+        "last",
         "--keep",
-        help="best: the lifter epoch with the lowest held-out 2D reprojection (OUT/lifter/best); last.",
+        help="The lifter lift is pointed at: last (epoch) or best (lowest held-out 2D reprojection, OUT/lifter/best).",
     ),
 ) -> None:
     """Build a 2D-only cache from your detections, pretrain the flow, train and calibrate the lifter."""
