@@ -203,3 +203,19 @@ def test_profile_widths_and_learning_rates_reach_every_run(tmp_path):
     full = suite.plan_runs(suite.PROFILES["full"], tmp_path / "w", tmp_path / "cache", "cpu")
     assert all(r.config.lr == 2e-4 and r.config.hidden == 1024 for r in full if r.kind == "lifter")
     assert all(r.config.lr == 1e-4 for r in full if r.kind == "flow")
+
+
+def test_a_finished_run_made_before_a_setting_existed_is_reused_with_that_settings_default(tmp_path):
+    from elepose.models.io import FORMAT_VERSION
+    from elepose.train.config import TrainConfig
+
+    config = TrainConfig(data="c", flow="f", out=str(tmp_path / "run"), epochs=2)
+    run = suite.Run(name="elepose", kind="lifter", label="", out=tmp_path / "run", config=config)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "epoch": 2}))
+    older = suite._settings(config)
+    del older["elevation_stats"]  # an option added after this run was trained
+    (tmp_path / "run" / "run.json").write_text(json.dumps(older))
+    assert suite._run_state(run) == "done"
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**older, "elevation_stats": "detached"}))
+    assert suite._run_state(run) == "fresh"  # trained otherwise: train again

@@ -23,7 +23,7 @@ import subprocess
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -298,7 +298,11 @@ def _run_state(run: Run) -> str:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "fresh"
-    if {k: settings.get(k) for k in _settings(run.config)} != _settings(run.config):
+    wanted = _settings(run.config)
+    # A setting added to elepose after the run was made is absent from its run.json: it ran with
+    # that setting's default.
+    defaults = json.loads(json.dumps({f.name: f.default for f in fields(run.config) if f.default is not MISSING}))
+    if {k: settings.get(k, defaults.get(k)) for k in wanted} != wanted:
         return "fresh"
     if config.get("format_version") != FORMAT_VERSION:  # written by another elepose: train again
         return "fresh"
