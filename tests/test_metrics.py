@@ -258,3 +258,17 @@ def test_non_finite_input_raises():
     pred[1, 2, 0] = np.nan
     with pytest.raises(ValueError, match="pred contains NaN"):
         mpjpe(pred, gt)
+
+
+def test_elevation_agreement_against_scipy_and_by_hand():
+    from scipy.stats import pearsonr
+
+    from elepose.evaluate.evaluation import elevation_agreement
+
+    true_deg = np.array([5.0, 10.0, 12.0, 20.0])
+    predicted_deg = np.array([9.0, 11.0, 11.0, 13.0])
+    agreement = elevation_agreement(np.radians(predicted_deg), true_deg)
+    assert agreement["correlation"] == pytest.approx(pearsonr(predicted_deg, true_deg)[0])
+    assert agreement["mae_deg"] == pytest.approx((4 + 1 + 1 + 7) / 4)
+    assert agreement["predicted_std_deg"] == pytest.approx(np.sqrt((4 + 0 + 0 + 4) / 4))  # about 11: +-2, 0, 0
+    assert np.isnan(elevation_agreement(np.radians(np.full(4, 11.0)), true_deg)["correlation"])  # a constant

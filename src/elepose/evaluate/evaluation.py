@@ -104,6 +104,7 @@ def evaluate_during_training(
     agreement = elevation_agreement(pred.elevation, subset.elevation_deg)
     values["elevation_r"] = agreement["correlation"]
     values["elevation_mae_deg"] = agreement["mae_deg"]
+    values["elevation_spread_deg"] = agreement["predicted_std_deg"]  # against the cameras' spread
     return values
 
 
