@@ -14,7 +14,9 @@ from elepose.cli.errors import user_errors
 
 def benchmark(
     profile: str = typer.Option(
-        "quick", "--profile", help="quick (about 20 min on 2 CPU cores) or full (the paper's schedules; for a GPU)."
+        "quick",
+        "--profile",
+        help="quick (40-55 min on 2 CPU cores, see the README) or full (the paper's schedules; for a GPU).",
     ),
     data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
     work: Optional[Path] = typer.Option(
