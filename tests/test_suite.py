@@ -219,3 +219,28 @@ def test_a_finished_run_made_before_a_setting_existed_is_reused_with_that_settin
     assert suite._run_state(run) == "done"
     (tmp_path / "run" / "run.json").write_text(json.dumps({**older, "elevation_stats": "detached"}))
     assert suite._run_state(run) == "fresh"  # trained otherwise: train again
+
+
+def test_long_profile_plans_its_three_rows_at_the_papers_width_and_nothing_else(tmp_path):
+    runs = suite.plan_runs(suite.PROFILES["long"], tmp_path / "w", tmp_path / "c", "cpu", n_train=100_000)
+    assert [r.name for r in runs] == ["cache", "flow", "elepose", "supervised", "fixed-prior-true"]
+    lifters = {r.name: r.config for r in runs if r.kind == "lifter"}
+    assert all(c.hidden == 1024 and c.epochs * c.epoch_samples == 4_320_000 for c in lifters.values())
+    assert lifters["fixed-prior-true"].elevation_prior == "normal:12,6" and lifters["supervised"].supervised
+
+
+def test_elevation_curves_show_at_most_the_asked_points_and_always_the_last():
+    from elepose.benchmark.report import _elevation_curves
+
+    curve = [
+        {"epoch": e, "samples": 60_000 * e, "pa_mpjpe": 50.0 - e / 2, "elevation_r": e / 100, "elevation_spread_deg": e / 10,
+         "elevation_sigma_train_deg": e / 9}
+        for e in range(1, 73)
+    ]  # fmt: skip
+    flat = [{"epoch": 1, "samples": 1, "pa_mpjpe": 60.0, "elevation_r": math.nan}]
+    report = {"labels": {"elepose": "ElePose"}, "lifters": {"elepose": {"curve": curve}, "fixed": {"curve": flat}}}
+    text = "\n".join(_elevation_curves(report, points=12))
+    body = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert len(body) == 12 and body[0].startswith("| 360,000 | 47.0 | 0.060 |")
+    assert body[-1] == "| 4,320,000 | 14.0 | 0.720 | 7.20 | 8.00 |"
+    assert "fixed:" not in text  # no learned elevation, no curve

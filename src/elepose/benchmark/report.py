@@ -275,6 +275,7 @@ def render_markdown(r: dict[str, Any], figures: str = "figures") -> str:
         else ["(no run with an elevation branch)"]
     )
     lines.append("")
+    lines += _elevation_curves(r)
 
     lines += _speed_section(r)
 
@@ -449,6 +450,44 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
                 "learned mu_e (deg)",
             ],  # fmt: skip
             rows,
+        )
+        lines.append("")
+    return lines
+
+
+def _elevation_curves(r: dict[str, Any], points: int = 12) -> list[str]:
+    """Section 4's learning curves: per-epoch r, predicted spread and sigma_e of each run with a
+    learned elevation against training samples (at most ``points`` rows a run, the last always)."""
+    lines: list[str] = []
+    for name, lifter in r["lifters"].items():
+        curve = [c for c in lifter.get("curve") or [] if math.isfinite(c.get("elevation_r", math.nan))]
+        if not curve:
+            continue
+        step = max(1, -(-len(curve) // points))
+        shown = curve[step - 1 :: step]
+        if shown[-1] is not curve[-1]:
+            shown.append(curve[-1])
+        if not lines:
+            lines += [
+                "### Learning curves of the elevation branch",
+                "",
+                "Per-epoch checks on the fixed test subset (ground-truth 2D): PA-MPJPE, r of predicted against true "
+                "elevation, the spread (std) of the predictions against the cameras', and sigma_e over training poses.",
+                "",
+            ]
+        lines += [f"{r['labels'].get(name, name)}:", ""]
+        lines += _table(
+            ["training samples", "PA-MPJPE", "r", "predicted spread (deg)", "sigma_e (deg)"],
+            [
+                [
+                    f"{c.get('samples', 0):,}",
+                    _f(c.get("pa_mpjpe")),
+                    _f(c.get("elevation_r"), 3),
+                    _f(c.get("elevation_spread_deg"), 2),
+                    _f(c.get("elevation_sigma_train_deg"), 2),
+                ]
+                for c in shown
+            ],
         )
         lines.append("")
     return lines

@@ -94,6 +94,9 @@ class Profile:
     limit_clips: int | None = None
     own2d_samples: int = 360_000  # each fit's training samples per stage ("Train on your own 2D")
     own2d_shares: tuple[float, ...] = (0.1, 0.3, 1.0)  # shares of dataset 1's training clips fitted on
+    lifter_rows: tuple[str, ...] | None = None  # the lifter runs of this profile (None: every row)
+    own2d: bool = True  # run section 7 ("Train on your own 2D")
+    speed: bool = True  # run section 5's measurements
 
 
 PROFILES: dict[str, Profile] = {
@@ -127,6 +130,26 @@ PROFILES: dict[str, Profile] = {
         train_rotations=100,
         speed_steps=30,
         lift_poses=32768,
+    ),
+    # Issue 14's learning curves: ElePose, the supervised bound and the fixed prior at the true
+    # camera distribution at the paper's width, one seed, 72 epochs of 60k samples (4.32M).
+    # Sized from measurements on a 2-core AMD EPYC: the width-1024 bf16 step at ~3,700 samples/s
+    # (about 20 min per ElePose-sized run); at width 512 the same budget took ElePose's r from
+    # 0.28 (360k) to 0.79. Not run yet as a whole (see the README).
+    "long": Profile(
+        name="long",
+        flow_epochs=3,
+        flow_epoch_samples=None,
+        lifter_epochs=72,
+        lifter_epoch_samples=60_000,
+        hidden=1024,
+        lr=5e-4,
+        flow_lr=5e-4,
+        pca_sweep=(),
+        seeds=(0,),
+        lifter_rows=("elepose", "supervised", "fixed-prior-true"),
+        own2d=False,
+        speed=False,
     ),
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(
@@ -263,6 +286,10 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
     for bases in profile.pca_sweep:
         if bases != 26:
             lifters[f"pca{bases}"] = (f"flow-pca{bases}", {})
+    if profile.lifter_rows is not None:
+        lifters = {name: lifters[name] for name in profile.lifter_rows}
+        needed = {flow_name for flow_name, _ in lifters.values()} | {"flow"}
+        runs = [r for r in runs if r.kind != "flow" or r.name in needed]
     for name, (flow_name, changes) in lifters.items():
         out = work / name
         config = replace(lifter_base, flow=str(work / flow_name), out=str(out), **changes)
@@ -270,13 +297,17 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         if name.startswith("elepose-seed"):
             label = f"ElePose (seed {name[len('elepose-seed') :]})"
         runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
-    runs.append(
-        Run(
-            "own2d", "own2d", "Train on your own 2D: fit on detector files (dataset 1), transferred and cache-path lifters",
-            work / "own2d", (flow_base, lifter_base), ("cache", "elepose"),
+    if profile.own2d:
+        runs.append(
+            Run(
+                "own2d", "own2d", "Train on your own 2D: fit on detector files (dataset 1), transferred and cache-path lifters",
+                work / "own2d", (flow_base, lifter_base), ("cache", "elepose"),
+            )
+        )  # fmt: skip
+    if profile.speed:
+        runs.append(
+            Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose"))
         )
-    )  # fmt: skip
-    runs.append(Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose")))
     return runs
 
 
@@ -811,7 +842,13 @@ def _collect(
             "train_samples_per_s": float(np.mean([r["samples_per_s"] for r in rows])) if rows else None,
             "precision": run.config.precision,
             "curve": [
-                {"epoch": int(r["epoch"]), "minutes": r.get("train_seconds", 0.0) / 60.0, "pa_mpjpe": r.get("pa_mpjpe")}
+                {
+                    "epoch": int(r["epoch"]),
+                    "samples": int(r["epoch"]) * (run.config.epoch_samples or len(train.poses_2d)),
+                    "minutes": r.get("train_seconds", 0.0) / 60.0,
+                    "pa_mpjpe": r.get("pa_mpjpe"),
+                    **{k: r[k] for k in _CURVE_ELEVATION if k in r},
+                }
                 for r in rows
             ],
         }
@@ -827,6 +864,10 @@ def _collect(
         lifter["curve"][-1]["minutes"] for lifter in out["lifters"].values() if lifter["curve"]
     )
     return out
+
+
+_CURVE_ELEVATION = ("elevation_r", "elevation_spread_deg", "elevation_sigma_train_deg")
+"""Per-epoch elevation checks carried into ``results.json``'s curves (section 4's learning curves)."""
 
 
 def _configured_elevation(manifest: dict[str, Any]) -> dict[str, float] | None:

@@ -16,7 +16,8 @@ def benchmark(
     profile: str = typer.Option(
         "quick",
         "--profile",
-        help="quick (40-55 min on 2 CPU cores, see the README) or full (the paper's schedules; for a GPU).",
+        help="quick (40-55 min on 2 CPU cores, see the README), long (issue 14's learning curves, about an hour, "
+        "not yet run as a whole) or full (the paper's schedules; for a GPU).",
     ),
     data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
     work: Optional[Path] = typer.Option(
