@@ -239,7 +239,7 @@ def test_elevation_curves_show_at_most_the_asked_points_and_always_the_last():
     ]  # fmt: skip
     flat = [{"epoch": 1, "samples": 1, "pa_mpjpe": 60.0, "elevation_r": math.nan}]
     report = {"labels": {"elepose": "ElePose"}, "lifters": {"elepose": {"curve": curve}, "fixed": {"curve": flat}}}
-    text = "\n".join(_elevation_curves(report, points=12))
+    text = "\n".join(_elevation_curves(report, points=12, runs=("elepose", "fixed")))
     body = [line for line in text.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(body) == 12 and body[0].startswith("| 360,000 | 47.0 | 0.060 |")
     assert body[-1] == "| 4,320,000 | 14.0 | 0.720 | 7.20 | 8.00 |"

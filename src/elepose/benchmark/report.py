@@ -455,11 +455,13 @@ def _own2d_section(own: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def _elevation_curves(r: dict[str, Any], points: int = 12) -> list[str]:
-    """Section 4's learning curves: per-epoch r, predicted spread and sigma_e of each run with a
-    learned elevation against training samples (at most ``points`` rows a run, the last always)."""
+def _elevation_curves(r: dict[str, Any], points: int = 12, runs: tuple[str, ...] = ("elepose",)) -> list[str]:
+    """Section 4's learning curves: per-epoch r, predicted spread and sigma_e against training
+    samples of ``runs`` (ElePose, seed 0), at most ``points`` rows a run, the last always."""
     lines: list[str] = []
     for name, lifter in r["lifters"].items():
+        if name not in runs:
+            continue
         curve = [c for c in lifter.get("curve") or [] if math.isfinite(c.get("elevation_r", math.nan))]
         if not curve:
             continue
