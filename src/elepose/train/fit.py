@@ -117,7 +117,7 @@ def plan_schedule(minutes: float, training_poses: int, samples: int | None = Non
         batch_size=batch,
         flow_epochs=100 if epochs is None else epochs,
         lifter_epochs=100_000 if epochs is None else epochs,
-        lr_decay=0.95 ** (min(training_poses, steps_per_epoch * batch) / _DECAY_SAMPLES),
+        lr_decay=0.95 ** (min(training_poses, per_epoch) / _DECAY_SAMPLES),
         elevation_warmup_steps=int(min(300, max(10, 20 * steps_per_epoch))),
         training_poses=training_poses,
         flow_lr_milestones=milestones,
@@ -176,7 +176,7 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
             for stage in ("flow", "lifter"):
                 if (out / stage).is_dir():
                     clear_run_files(out / stage)
-    elif {k: v for k, v in (_json(state_path).get("settings") or {}).items() if k != "keep"} != _settings(config):
+    elif _compared(_json(state_path).get("settings") or {}) != _settings(config):
         raise InputError(
             f"{state_path}: an earlier fit with other settings; expected the same command (or a new --out)"
         )
@@ -338,11 +338,18 @@ def reprojection_drift(metrics_csv: Path, ratio: float = _DRIFT_RATIO) -> dict[s
     return {"best": best, "best_epoch": best_epoch, "last": last}
 
 
+# Settings that do not change what a fit trains: a rerun may change them freely.
+# (``keep`` names the folder lift is pointed at; training is the same either way.)
+_NOT_COMPARED = ("overwrite", "keep")
+
+
+def _compared(settings: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k not in _NOT_COMPARED}
+
+
 def _settings(config: FitConfig) -> dict[str, Any]:
-    values = json.loads(json.dumps(asdict(config)))
-    values.pop("overwrite", None)
-    values.pop("keep", None)  # which folder lift is pointed at; training is the same either way
-    return values
+    """The settings ``fit.json`` records and a rerun must repeat (JSON values)."""
+    return _compared(json.loads(json.dumps(asdict(config))))
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -528,7 +528,10 @@ BEST_FOLDER = "best"
 
 
 def kept_figure(folder: Path, metric: str) -> tuple[int, float] | None:
-    """``(epoch, value of metric)`` of the lifter folder ``folder`` (a run's ``best/``), or None if it has none."""
+    """``(epoch, value of metric)`` of the lifter folder ``folder`` (a run's ``best/``), or None if it has none.
+
+    A swap that a kill interrupted is finished first (:func:`elepose.atomic.recover_folder`).
+    """
     recover_folder(folder)
     if not (folder / "config.json").is_file():
         return None
