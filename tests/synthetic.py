@@ -76,9 +76,16 @@ def look_at_camera(elevation_deg: float, azimuth_deg: float, distance: float) ->
 
 
 def make_split(
-    n_poses: int, n_cameras: int, seed: int, source: str = "synthetic", clips: int = 1, sources: int = 1
+    n_poses: int,
+    n_cameras: int,
+    seed: int,
+    source: str = "synthetic",
+    clips: int = 1,
+    sources: int = 1,
+    elevation: tuple[float, float] = (12.0, 6.0),
 ) -> PoseSplit:
-    """A split of ``n_poses`` synthetic poses seen by ``n_cameras`` random cameras.
+    """A split of ``n_poses`` synthetic poses seen by ``n_cameras`` random cameras, their
+    elevations drawn from N(``elevation``) degrees.
 
     Camera ``c`` films clip ``c % clips``; clip ``k`` belongs to dataset ``f"{source}-{k % sources + 1}"``
     (just ``source`` when ``sources`` is 1).
@@ -88,9 +95,9 @@ def make_split(
     K = np.array([[1150.0, 0, 500], [0, 1150.0, 500], [0, 0, 1]])
     Rs, ts, elevations = [], [], []
     for _ in range(n_cameras):
-        elevation = rng.normal(12.0, 6.0)
-        R, t = look_at_camera(elevation, rng.uniform(0, 360), 5.0)
-        Rs.append(R), ts.append(t), elevations.append(elevation)
+        angle = rng.normal(*elevation)
+        R, t = look_at_camera(angle, rng.uniform(0, 360), 5.0)
+        Rs.append(R), ts.append(t), elevations.append(angle)
     view = rng.integers(0, n_cameras, n_poses)
     cam = np.einsum("nij,nkj->nki", np.array(Rs)[view], world) + np.array(ts)[view][:, None, :]
     uv = cam[..., :2] / cam[..., 2:3] * 1150.0 + 500.0
@@ -112,11 +119,18 @@ def make_split(
 
 
 def write_cache(
-    folder: Path, n_train: int = 2048, n_test: int = 512, seed: int = 0, clips: int = 1, sources: int = 1
+    folder: Path,
+    n_train: int = 2048,
+    n_test: int = 512,
+    seed: int = 0,
+    clips: int = 1,
+    sources: int = 1,
+    elevation: tuple[float, float] = (12.0, 6.0),
 ) -> Path:
-    """Write ``train.npz``, ``test.npz`` and ``manifest.json`` of a synthetic cache to ``folder``."""
-    train = make_split(n_train, 16, seed, clips=clips, sources=sources)
-    test = make_split(n_test, 8, seed + 1, clips=min(clips, 8), sources=sources)
+    """Write ``train.npz``, ``test.npz`` and ``manifest.json`` of a synthetic cache to ``folder``
+    (camera elevations ~ N(``elevation``) degrees)."""
+    train = make_split(n_train, 16, seed, clips=clips, sources=sources, elevation=elevation)
+    test = make_split(n_test, 8, seed + 1, clips=min(clips, 8), sources=sources, elevation=elevation)
     save_split(folder / "train.npz", train)
     save_split(folder / "test.npz", test)
     write_json(

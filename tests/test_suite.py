@@ -221,12 +221,76 @@ def test_a_finished_run_made_before_a_setting_existed_is_reused_with_that_settin
     assert suite._run_state(run) == "fresh"  # trained otherwise: train again
 
 
-def test_long_profile_plans_its_three_rows_at_the_papers_width_and_nothing_else(tmp_path):
+def test_long_profile_plans_its_three_rows_at_the_papers_width_and_the_camera_section(tmp_path):
     runs = suite.plan_runs(suite.PROFILES["long"], tmp_path / "w", tmp_path / "c", "cpu", n_train=100_000)
-    assert [r.name for r in runs] == ["cache", "flow", "elepose", "supervised", "fixed-prior-true"]
+    names = [r.name for r in runs]
+    assert names[:5] == ["cache", "flow", "elepose", "supervised", "fixed-prior-true"]
     lifters = {r.name: r.config for r in runs if r.kind == "lifter"}
-    assert all(c.hidden == 1024 and c.epochs * c.epoch_samples == 4_320_000 for c in lifters.values())
-    assert lifters["fixed-prior-true"].elevation_prior == "normal:12,6" and lifters["supervised"].supervised
+    main = {name: lifters[name] for name in names[2:5]}
+    assert all(c.hidden == 1024 and c.epochs * c.epoch_samples == 4_320_000 for c in main.values())
+    assert main["fixed-prior-true"].elevation_prior == "normal:12,6" and main["supervised"].supervised
+    cameras = {name: c for name, c in lifters.items() if name.startswith("cameras-")}
+    assert len(cameras) == 9 and all(c.hidden == 512 and c.epochs == 24 for c in cameras.values())
+    assert cameras["cameras-default-elepose"].data == str(tmp_path / "c")
+    high = cameras["cameras-high-fixed-prior-true"]
+    assert high.elevation_prior == "normal:30,8" and not high.elevation
+    assert high.data == str(tmp_path / "w" / "cache-high") and high.flow == str(tmp_path / "w" / "flow-high")
+    assert cameras["cameras-level-fixed-prior"].elevation_prior == "uniform:-20,20"
+    build = {r.name: r.config for r in runs if r.kind == "cache" and r.name != "cache"}
+    assert (
+        build["cache-level"].cameras.elevation_mean_deg == 0.0 and build["cache-level"].cameras.elevation_std_deg == 3.0
+    )
+
+
+def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tmp_path, monkeypatch):
+    from dataclasses import asdict, replace
+
+    from elepose.atomic import write_json
+
+    built = []
+
+    def fake_build(source, out, options, data_root=None, limit_clips=None, workers=2):
+        """A synthetic cache whose cameras follow ``options`` (no motion capture in tests)."""
+        cams = options.cameras
+        write_cache(
+            Path(out), n_train=512, n_test=128, clips=4, elevation=(cams.elevation_mean_deg, cams.elevation_std_deg)
+        )
+        manifest = json.loads((Path(out) / "manifest.json").read_text())
+        write_json(Path(out) / "manifest.json", {**manifest, "options": json.loads(json.dumps(asdict(options)))})
+        built.append(Path(out).name)
+
+    monkeypatch.setattr(suite, "build_cache", fake_build)
+    profile = replace(
+        suite.PROFILES["tiny"], camera_distributions=(("high", 30.0, 8.0),), camera_epochs=1, camera_hidden=32
+    )
+    cache = write_cache(tmp_path / "cache", n_train=512, n_test=128, clips=4)
+    only = [f"cameras-{d}-{v}" for d in ("default", "high") for v in suite.CAMERA_VARIANTS]
+    kwargs = {"device": "cpu", "cache": cache, "only": only, "log": lambda m: None}
+    report = suite.run_benchmark(profile, tmp_path / "work", tmp_path / "out" / "RESULTS.md", **kwargs)
+    assert report["failed"] == [] and built == ["cache-high"]
+    high = report["lifters"]["cameras-high-elepose"]["evaluation"]["learned_elevation"]
+    default = report["lifters"]["cameras-default-elepose"]["evaluation"]["learned_elevation"]
+    assert 20.0 < high["true_mean_deg"] < 40.0 and 2.0 < default["true_mean_deg"] < 22.0  # each its own test split
+    rows = {row["name"]: row for row in report["cameras"]}
+    assert (
+        set(rows["high"]["runs"]) == set(suite.CAMERA_VARIANTS)
+        and 20.0 < rows["high"]["train_cameras_deg"]["mean"] < 40.0
+    )
+    text = (tmp_path / "out" / "RESULTS.md").read_text()
+    cells = _row(text, "high: N(30, 8)", "## 8. Camera distributions")
+    assert cells[2] == f"{report['lifters']['cameras-high-elepose']['evaluation']['gt']['standard']['pa_mpjpe']:.1f}"
+    assert (
+        cells[4]
+        == f"{report['lifters']['cameras-high-fixed-prior-true']['evaluation']['gt']['standard']['pa_mpjpe']:.1f}"
+    )
+
+    def fail(*args, **kwargs):
+        raise AssertionError("built or trained again")
+
+    monkeypatch.setattr(suite, "build_cache", fail)
+    monkeypatch.setattr(suite, "train_lifter", fail)
+    again = suite.run_benchmark(profile, tmp_path / "work", tmp_path / "again" / "RESULTS.md", **kwargs)
+    assert again["failed"] == []
 
 
 def test_elevation_curves_show_at_most_the_asked_points_and_always_the_last():

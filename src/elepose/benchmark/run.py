@@ -37,7 +37,8 @@ from elepose.benchmark import speed
 from elepose.benchmark.own2d import run_own2d
 from elepose.benchmark.report import metric, write_report
 from elepose.data.cache import load_manifest, load_split, random_subset
-from elepose.data.mocap import build_cache
+from elepose.data.cameras import CameraOptions
+from elepose.data.mocap import BuildOptions, build_cache
 from elepose.evaluate.evaluation import evaluate_checkpoint, score
 from elepose.metrics import roc_auc
 from elepose.models.io import FORMAT_VERSION, load_flow, load_lifter
@@ -97,6 +98,13 @@ class Profile:
     lifter_rows: tuple[str, ...] | None = None  # the lifter runs of this profile (None: every row)
     own2d: bool = True  # run section 7 ("Train on your own 2D")
     speed: bool = True  # run section 5's measurements
+    # Section 8 (issue 14): other camera-elevation distributions, (name, mean deg, std deg) each; each
+    # gets its own cache and flow, and ElePose and both fixed priors are trained on it and on the
+    # default cameras at the width, rate and length below.
+    camera_distributions: tuple[tuple[str, float, float], ...] = ()
+    camera_epochs: int = 6  # of lifter_epoch_samples each
+    camera_hidden: int = 512
+    camera_lr: float = 5e-4
 
 
 PROFILES: dict[str, Profile] = {
@@ -150,6 +158,10 @@ PROFILES: dict[str, Profile] = {
         lifter_rows=("elepose", "supervised", "fixed-prior-true"),
         own2d=False,
         speed=False,
+        # Cameras well above the default N(12, 6) and near level; lifters at the quick profile's
+        # width and rate for 1.44M samples (24 epochs), 9 runs of about 2-4 minutes each.
+        camera_distributions=(("high", 30.0, 8.0), ("level", 0.0, 3.0)),
+        camera_epochs=24,
     ),
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(
@@ -297,6 +309,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         if name.startswith("elepose-seed"):
             label = f"ElePose (seed {name[len('elepose-seed') :]})"
         runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
+    runs += _camera_runs(profile, work, cache, flow_base, lifter_base)
     if profile.own2d:
         runs.append(
             Run(
@@ -308,6 +321,54 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         runs.append(
             Run("speed", "speed", "speed measurements", work / "speed.json", None, ("cache", "flow", "elepose"))
         )
+    return runs
+
+
+CAMERA_VARIANTS = ("elepose", "fixed-prior", "fixed-prior-true")
+"""The lifters section 8 trains per camera distribution (run ``cameras-NAME-VARIANT``)."""
+
+
+def camera_distributions(profile: Profile) -> list[tuple[str, float, float]]:
+    """Section 8's distributions, the default cameras first: ``(name, mean deg, std deg)``."""
+    if not profile.camera_distributions:
+        return []
+    default = CameraOptions()
+    return [("default", default.elevation_mean_deg, default.elevation_std_deg), *profile.camera_distributions]
+
+
+def _camera_runs(
+    profile: Profile, work: Path, cache: Path, flow_base: FlowConfig, lifter_base: TrainConfig
+) -> list[Run]:
+    """Section 8's runs: a cache and flow per other distribution, and ElePose, the fixed U(-20, 20)
+    prior and the fixed prior at the cameras' true N(mean, std) on each distribution."""
+    runs: list[Run] = []
+    base = replace(lifter_base, epochs=profile.camera_epochs, hidden=profile.camera_hidden, lr=profile.camera_lr)
+    for name, mean, std in camera_distributions(profile):
+        if name == "default":
+            cache_name, flow_name, cache_dir = "cache", "flow", cache
+        else:
+            cache_name, flow_name, cache_dir = f"cache-{name}", f"flow-{name}", work / f"cache-{name}"
+            options = BuildOptions(cameras=replace(CameraOptions(), elevation_mean_deg=mean, elevation_std_deg=std))
+            runs.append(
+                Run(cache_name, "cache", f"Bandai cache, camera elevation N({mean:g}, {std:g}) deg", cache_dir, options)
+            )
+            flow = replace(flow_base, data=str(cache_dir), out=str(work / flow_name), pca_bases=26)
+            runs.append(
+                Run(flow_name, "flow", f"flow, 26 PCA bases, cameras {name}", work / flow_name, flow, (cache_name,))
+            )
+        variants = {
+            "elepose": ({}, "ElePose"),
+            "fixed-prior": ({"elevation": False, "elevation_prior": "uniform:-20,20"}, "fixed prior U(-20,20)"),
+            "fixed-prior-true": ({"elevation": False, "elevation_prior": f"normal:{mean:g},{std:g}"}, f"fixed prior N({mean:g},{std:g})"),
+        }  # fmt: skip
+        for variant in CAMERA_VARIANTS:
+            changes, label = variants[variant]
+            run_name = f"cameras-{name}-{variant}"
+            config = replace(base, data=str(cache_dir), flow=str(work / flow_name), out=str(work / run_name), **changes)
+            needs = tuple(dict.fromkeys(("cache", cache_name, flow_name)))
+            runs.append(
+                Run(run_name, "lifter", f"{label}, cameras N({mean:g},{std:g}) deg", work / run_name, config, needs)
+            )
     return runs
 
 
@@ -666,7 +727,9 @@ def run_benchmark(
         say(f"({index}/{len(selected)}) {run.name}: {run.label}")
         t0 = time.perf_counter()
         try:
-            if run.kind == "cache":
+            if run.kind == "cache" and run.name != "cache":
+                _ensure_camera_cache(run, data_root, profile, say)
+            elif run.kind == "cache":
                 _ensure_cache(cache_dir, cache is not None, data_root, profile, say)
                 if n_train is None:  # the lr decay per short epoch depends on the training set's size
                     n_train = _train_count(cache_dir)
@@ -729,6 +792,18 @@ def _ensure_cache(
     if provided:
         raise FileNotFoundError(f"{cache_dir}: no manifest.json (not a cache folder)")
     build_cache("bandai", cache_dir, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
+
+
+def _ensure_camera_cache(run: Run, data_root: str | Path, profile: Profile, say: Callable[[str], None]) -> None:
+    """Build section 8's cache ``run.out`` with ``run.config`` (:class:`BuildOptions`), unless one with
+    those options is there; one with other options (an earlier benchmark's) is built again."""
+    wanted = json.loads(json.dumps(asdict(run.config)))
+    if (run.out / "manifest.json").is_file():
+        if load_manifest(run.out).get("options") == wanted:
+            say(f"{run.name}: present, skipped")
+            return
+        shutil.rmtree(run.out)  # in the benchmark's work folder: made by an earlier benchmark
+    build_cache("bandai", run.out, run.config, data_root=data_root, limit_clips=profile.limit_clips, workers=2)
 
 
 def _own2d_run(
@@ -803,6 +878,14 @@ def _collect(
     manifest = load_manifest(cache_dir)
     train = load_split(cache_dir / "train.npz")
     test = load_split(cache_dir / "test.npz")
+    loaded: dict[Path, tuple[Any, Any]] = {cache_dir: (train, test)}
+
+    def splits(folder: Path) -> tuple[Any, Any]:
+        """The training and test split of the cache a run trained on (section 8's have their own)."""
+        if folder not in loaded:
+            loaded[folder] = (load_split(folder / "train.npz"), load_split(folder / "test.npz"))
+        return loaded[folder]
+
     out["cache"] = {
         "path": str(cache_dir),
         "train_poses": len(train),
@@ -826,7 +909,8 @@ def _collect(
             continue
         try:
             say(f"evaluate {run.name}")
-            evaluation = _evaluate(run, profile, train, test, device, per_dataset=run.name == "elepose")
+            run_train, run_test = splits(Path(run.config.data))
+            evaluation = _evaluate(run, profile, run_train, run_test, device, per_dataset=run.name == "elepose")
         except Exception as err:
             outcome.status[run.name + ":evaluate"] = {
                 "status": "failed",
@@ -852,6 +936,7 @@ def _collect(
                 for r in rows
             ],
         }
+    out["cameras"] = _camera_summary(profile, runs, out["lifters"], cache_dir, splits)
     own2d_path = work / "own2d" / "own2d.json"
     if own2d_path.is_file():
         out["own2d"] = json.loads(own2d_path.read_text(encoding="utf-8"))
@@ -864,6 +949,34 @@ def _collect(
         lifter["curve"][-1]["minutes"] for lifter in out["lifters"].values() if lifter["curve"]
     )
     return out
+
+
+def _camera_summary(
+    profile: Profile,
+    runs: list[Run],
+    lifters: dict[str, Any],
+    cache_dir: Path,
+    splits: Callable[[Path], tuple[Any, Any]],
+) -> list[dict[str, Any]]:
+    """Section 8: per camera distribution, its cameras and the run names of its lifters (finished ones)."""
+    by_name = {r.name: r for r in runs}
+    rows = []
+    for name, mean, std in camera_distributions(profile):
+        folder = cache_dir if name == "default" else by_name[f"cache-{name}"].out
+        row: dict[str, Any] = {"name": name, "configured_deg": {"mean": mean, "std": std}, "runs": {}}
+        if (folder / "manifest.json").is_file():
+            train, _ = splits(folder)
+            elevation = train.camera_elevation
+            row["train_cameras_deg"] = {
+                "mean": float(elevation.mean()),
+                "std": float(elevation.std()),
+                "n": len(elevation),
+            }
+        for variant in CAMERA_VARIANTS:
+            if f"cameras-{name}-{variant}" in lifters:
+                row["runs"][variant] = f"cameras-{name}-{variant}"
+        rows.append(row)
+    return rows
 
 
 _CURVE_ELEVATION = ("elevation_r", "elevation_spread_deg", "elevation_sigma_train_deg")
@@ -957,6 +1070,23 @@ def _summary(out: dict[str, Any], profile: Profile) -> dict[str, Any]:
                 "target": "ElePose PA-MPJPE <= 1.25x supervised",
                 "measured": f"{ele / sup:.2f}x ({ele:.1f} vs {sup:.1f} mm)",
                 "met": ele <= 1.25 * sup,
+            }
+        )
+    elevation = out["lifters"].get("elepose", {}).get("evaluation", {}).get("gt", {}).get("elevation")
+    if elevation:  # issue 14's targets, set for the long profile
+        targets.append(
+            {
+                "target": "elevation branch: r (predicted vs true, test) >= 0.8",
+                "measured": f"{elevation['correlation']:.3f}",
+                "met": elevation["correlation"] >= 0.8,
+            }
+        )
+        ratio = elevation["predicted_std_deg"] / elevation["true_std_deg"]
+        targets.append(
+            {
+                "target": "elevation branch: spread of predictions >= 0.5x the cameras'",
+                "measured": f"{ratio:.2f}x ({elevation['predicted_std_deg']:.2f} vs {elevation['true_std_deg']:.2f} deg)",
+                "met": ratio >= 0.5,
             }
         )
     if ele is not None and fixed is not None:

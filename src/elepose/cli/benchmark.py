@@ -16,15 +16,18 @@ def benchmark(
     profile: str = typer.Option(
         "quick",
         "--profile",
-        help="quick (40-55 min on 2 CPU cores, see the README), long (issue 14's learning curves, about an hour, "
-        "not yet run as a whole) or full (the paper's schedules; for a GPU).",
+        help="quick (40-55 min on 2 CPU cores, see the README), long (the elevation branch's learning curves at "
+        "the paper's width and other camera distributions, about 70 min) or full (the paper's schedules; for a GPU).",
     ),
     data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
     work: Optional[Path] = typer.Option(
         None, "--work", help="Run folder (default runs/benchmark-PROFILE); finished runs there are reused."
     ),
-    results: Path = typer.Option(
-        Path("benchmarks/RESULTS.md"), "--results", help="Report to write; results.json and figures/ go beside it."
+    results: Optional[Path] = typer.Option(
+        None,
+        "--results",
+        help="Report to write (default benchmarks/RESULTS.md for quick, benchmarks/PROFILE/RESULTS.md for the "
+        "others); results.json and figures/ go beside it.",
     ),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),
     only: Optional[str] = typer.Option(
@@ -38,7 +41,9 @@ def benchmark(
 
     with user_errors():
         if profile not in PROFILES:
-            raise ValueError(f"--profile {profile!r}: expected quick or full")
+            raise ValueError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
+        if results is None:
+            results = Path("benchmarks") / ("RESULTS.md" if profile == "quick" else f"{profile}/RESULTS.md")
         pick_device(device)
         names = [n.strip() for n in only.split(",") if n.strip()] if only else None
         report = run_benchmark(
