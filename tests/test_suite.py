@@ -236,6 +236,12 @@ def test_long_profile_plans_its_three_rows_at_the_papers_width_and_the_camera_se
     assert high.elevation_prior == "normal:30,8" and not high.elevation
     assert high.data == str(tmp_path / "w" / "cache-high") and high.flow == str(tmp_path / "w" / "flow-high")
     assert cameras["cameras-level-fixed-prior"].elevation_prior == "uniform:-20,20"
+    options = {name: c for name, c in lifters.items() if name.startswith("option-")}
+    assert len(options) == 6 and all(c.hidden == 512 and c.epochs == 24 for c in options.values())
+    assert options["option-scale-pose-head"].flow == str(tmp_path / "w" / "flow-scale-pose-head")
+    assert options["option-stats-detached"].elevation_stats == "detached"
+    flows = {r.name: r.config for r in runs if r.kind == "flow"}
+    assert flows["flow-scale-pose"].scale == "pose" and flows["flow"].scale == "dataset"
     build = {r.name: r.config for r in runs if r.kind == "cache" and r.name != "cache"}
     assert (
         build["cache-level"].cameras.elevation_mean_deg == 0.0 and build["cache-level"].cameras.elevation_std_deg == 3.0
@@ -264,7 +270,9 @@ def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tm
         suite.PROFILES["tiny"], camera_distributions=(("high", 30.0, 8.0),), camera_epochs=1, camera_hidden=32
     )
     cache = write_cache(tmp_path / "cache", n_train=512, n_test=128, clips=4)
+    profile = replace(profile, options=True)
     only = [f"cameras-{d}-{v}" for d in ("default", "high") for v in suite.CAMERA_VARIANTS]
+    only += ["option-scale-pose", "option-warmup0"]
     kwargs = {"device": "cpu", "cache": cache, "only": only, "log": lambda m: None}
     report = suite.run_benchmark(profile, tmp_path / "work", tmp_path / "out" / "RESULTS.md", **kwargs)
     assert report["failed"] == [] and built == ["cache-high"]
@@ -283,6 +291,19 @@ def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tm
         cells[4]
         == f"{report['lifters']['cameras-high-fixed-prior-true']['evaluation']['gt']['standard']['pa_mpjpe']:.1f}"
     )
+
+    from elepose.models.io import load_lifter
+
+    assert load_lifter(tmp_path / "work" / "option-scale-pose")[2].normalisation.mode == "pose"
+    assert load_lifter(tmp_path / "work" / "option-warmup0")[2].normalisation.mode == "dataset"
+    options = "## 9. Options of the elevation branch and the 2D normalisation"
+    base = _row(text, "the paper's recipe", options)
+    base_value = report["lifters"]["cameras-default-elepose"]["evaluation"]["gt"]["standard"]["pa_mpjpe"]
+    assert base[2] == _row(text, "default: N(12, 6)", "## 8. Camera distributions")[2] == f"{base_value:.1f}"
+    pose = _row(text, "2D scaled per pose (RMS distance to the pelvis)", options)
+    value = report["lifters"]["option-scale-pose"]["evaluation"]["gt"]["standard"]["pa_mpjpe"]
+    assert pose[1] == "`flow scale=pose`" and pose[2] == f"{value:.1f}" and pose[7] == f"{value - base_value:+.1f}"
+    assert "`elevation_warmup_steps=0`" in _row(text, "no elevation hold", options)[1]
 
     def fail(*args, **kwargs):
         raise AssertionError("built or trained again")

@@ -105,6 +105,7 @@ class Profile:
     camera_epochs: int = 6  # of lifter_epoch_samples each
     camera_hidden: int = 512
     camera_lr: float = 5e-4
+    options: bool = False  # section 9: ElePose's options (OPTION_VARIANTS) at section 8's budget, default cameras
 
 
 PROFILES: dict[str, Profile] = {
@@ -162,6 +163,7 @@ PROFILES: dict[str, Profile] = {
         # width and rate for 1.44M samples (24 epochs), 9 runs of about 2-4 minutes each.
         camera_distributions=(("high", 30.0, 8.0), ("level", 0.0, 3.0)),
         camera_epochs=24,
+        options=True,
     ),
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(
@@ -310,6 +312,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
             label = f"ElePose (seed {name[len('elepose-seed') :]})"
         runs.append(Run(name, "lifter", label, out, config, ("cache", flow_name)))
     runs += _camera_runs(profile, work, cache, flow_base, lifter_base)
+    runs += _option_runs(profile, work, cache, flow_base, lifter_base)
     if profile.own2d:
         runs.append(
             Run(
@@ -369,6 +372,43 @@ def _camera_runs(
             runs.append(
                 Run(run_name, "lifter", f"{label}, cameras N({mean:g},{std:g}) deg", work / run_name, config, needs)
             )
+    return runs
+
+
+OPTION_VARIANTS: dict[str, tuple[str | None, dict[str, Any], str]] = {
+    # name: (the flow's 2D normalisation, None for the dataset scale; lifter settings; label)
+    "scale-pose": ("pose", {}, "2D scaled per pose (RMS distance to the pelvis)"),
+    "scale-pose-head": ("pose-head", {}, "2D scaled per pose (its pelvis-head distance)"),
+    "stats-detached": (None, {"elevation_stats": "detached"}, "mu_e, sigma_e without gradient"),
+    "stats-window16": (None, {"elevation_stats": "window:16"}, "mu_e, sigma_e over 16 batches"),
+    "warmup0": (None, {"elevation_warmup_steps": 0}, "no elevation hold"),
+    "warmup0-init0": (
+        None,
+        {"elevation_warmup_steps": 0, "elevation_init_deg": 0.0},
+        "no hold, branch starts at 0 deg",
+    ),
+}
+"""Section 9's variants of ElePose (run ``option-NAME``), each against ``cameras-default-elepose``."""
+
+
+def _option_runs(
+    profile: Profile, work: Path, cache: Path, flow_base: FlowConfig, lifter_base: TrainConfig
+) -> list[Run]:
+    """Section 9's runs: ElePose with one option changed, at section 8's budget on the default cameras
+    (its baseline is section 8's ``cameras-default-elepose``, so both sections run together)."""
+    if not (profile.options and profile.camera_distributions):
+        return []
+    runs: list[Run] = []
+    base = replace(lifter_base, epochs=profile.camera_epochs, hidden=profile.camera_hidden, lr=profile.camera_lr)
+    for scale in sorted({scale for scale, _, _ in OPTION_VARIANTS.values() if scale is not None}):
+        out = work / f"flow-scale-{scale}"
+        config = replace(flow_base, out=str(out), pca_bases=26, scale=scale)
+        runs.append(Run(out.name, "flow", f"flow, 26 PCA bases, 2D scale {scale}", out, config, ("cache",)))
+    for name, (scale, changes, label) in OPTION_VARIANTS.items():
+        flow = work / ("flow" if scale is None else f"flow-scale-{scale}")
+        out = work / f"option-{name}"
+        config = replace(base, flow=str(flow), out=str(out), **changes)
+        runs.append(Run(out.name, "lifter", f"ElePose, {label}", out, config, ("cache", flow.name)))
     return runs
 
 
@@ -937,6 +977,11 @@ def _collect(
             ],
         }
     out["cameras"] = _camera_summary(profile, runs, out["lifters"], cache_dir, splits)
+    out["options"] = [
+        {"name": name, "run": f"option-{name}", "label": label, "flow_scale": scale or "dataset", "settings": changes}
+        for name, (scale, changes, label) in OPTION_VARIANTS.items()
+        if f"option-{name}" in out["lifters"]
+    ]
     own2d_path = work / "own2d" / "own2d.json"
     if own2d_path.is_file():
         out["own2d"] = json.loads(own2d_path.read_text(encoding="utf-8"))
