@@ -237,7 +237,7 @@ def test_long_profile_plans_its_three_rows_at_the_papers_width_and_the_camera_se
     assert high.data == str(tmp_path / "w" / "cache-high") and high.flow == str(tmp_path / "w" / "flow-high")
     assert cameras["cameras-level-fixed-prior"].elevation_prior == "uniform:-20,20"
     options = {name: c for name, c in lifters.items() if name.startswith("option-")}
-    assert len(options) == 6 and all(c.hidden == 512 and c.epochs == 24 for c in options.values())
+    assert len(options) == 7 and all(c.hidden == 512 and c.epochs == 24 for c in options.values())
     assert options["option-scale-pose-head"].flow == str(tmp_path / "w" / "flow-scale-pose-head")
     assert options["option-stats-detached"].elevation_stats == "detached"
     flows = {r.name: r.config for r in runs if r.kind == "flow"}

@@ -10,6 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from elepose.errors import InputError
 from elepose.models import io as model_io
 from elepose.models.io import load_flow, load_lifter
 from elepose.train.config import FlowConfig, TrainConfig
@@ -62,12 +63,14 @@ def test_flow_run_folder_holds_weights_pca_config_and_log(flow_run):
     assert last < first  # test NLL falls
 
 
-def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path):
+@pytest.mark.parametrize("elevation_lr_scale", [1.0, 4.0])
+def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path, elevation_lr_scale):
+    scaled = {"elevation_lr_scale": elevation_lr_scale}  # 4: two Adam groups, both restored
     straight = tmp_path / "straight"
-    train_lifter(_lifter_config(cache, flow_run, straight), progress=False)
+    train_lifter(_lifter_config(cache, flow_run, straight, **scaled), progress=False)
     split = tmp_path / "split"
-    train_lifter(_lifter_config(cache, flow_run, split, epochs=1), progress=False)
-    train_lifter(_lifter_config(cache, flow_run, split, epochs=2, resume=True), progress=False)
+    train_lifter(_lifter_config(cache, flow_run, split, epochs=1, **scaled), progress=False)
+    train_lifter(_lifter_config(cache, flow_run, split, epochs=2, resume=True, **scaled), progress=False)
     a = model_io.load_weights(straight / "model.safetensors")
     b = model_io.load_weights(split / "model.safetensors")
     assert a.keys() == b.keys()
@@ -166,3 +169,25 @@ def test_evaluate_refuses_a_flow_folder(cache, flow_run):
     result = CliRunner().invoke(app, ["evaluate", "--checkpoint", str(flow_run), "--data", str(cache)])
     assert result.exit_code == 2
     assert "elepose-lifter" in result.output
+
+
+@pytest.mark.parametrize("variant", ["shared", "towers"])
+def test_elevation_learning_rate_scale_reaches_exactly_the_elevation_branch_and_head(variant):
+    from elepose.models.lifter import LiftingNetwork
+    from elepose.train.loop import lifter_param_groups
+
+    lifter = LiftingNetwork(hidden=32, variant=variant)
+    names = {id(p): n for n, p in lifter.named_parameters()}
+    base, elevation = lifter_param_groups(lifter, 1e-3, 4.0)
+    assert base["lr"] == 1e-3 and elevation["lr"] == pytest.approx(4e-3)
+    in_elevation = {names[id(p)] for p in elevation["params"]}
+    assert in_elevation == {n for n in names.values() if n.startswith(("elevation_branch.", "elevation_head."))}
+    assert in_elevation and len(in_elevation) + len(base["params"]) == len(names)  # a partition
+    assert len(lifter_param_groups(lifter, 1e-3, 1.0)) == 1
+    assert len(lifter_param_groups(LiftingNetwork(hidden=32, elevation=False), 1e-3, 4.0)) == 1
+    optimizer = torch.optim.Adam(lifter_param_groups(lifter, 1e-3, 4.0))
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)
+    optimizer.step(), scheduler.step()
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([5e-4, 2e-3])  # both decay
+    with pytest.raises(InputError, match="--elevation-lr-scale"):
+        TrainConfig(data="c", flow="f", out="o", elevation_lr_scale=0.0)

@@ -160,7 +160,8 @@ PROFILES: dict[str, Profile] = {
         own2d=False,
         speed=False,
         # Cameras well above the default N(12, 6) and near level; lifters at the quick profile's
-        # width and rate for 1.44M samples (24 epochs), 9 runs of about 2-4 minutes each.
+        # width and rate for 1.44M samples (24 epochs), 9 runs of about 2-4 minutes each, and
+        # section 9's 7 option runs at that size.
         camera_distributions=(("high", 30.0, 8.0), ("level", 0.0, 3.0)),
         camera_epochs=24,
         options=True,
@@ -381,6 +382,7 @@ OPTION_VARIANTS: dict[str, tuple[str | None, dict[str, Any], str]] = {
     "scale-pose-head": ("pose-head", {}, "2D scaled per pose (its pelvis-head distance)"),
     "stats-detached": (None, {"elevation_stats": "detached"}, "mu_e, sigma_e without gradient"),
     "stats-window16": (None, {"elevation_stats": "window:16"}, "mu_e, sigma_e over 16 batches"),
+    "elevation-lr4": (None, {"elevation_lr_scale": 4.0}, "elevation branch at 4x the learning rate"),
     "warmup0": (None, {"elevation_warmup_steps": 0}, "no elevation hold"),
     "warmup0-init0": (
         None,

@@ -163,6 +163,11 @@ def train(
         help="The learned prior's mu_e, sigma_e: batch (the paper's, with gradient), detached (no gradient), "
         "or window:K (this batch pooled with the last K batches' elevations).",
     ),
+    elevation_lr_scale: float = typer.Option(
+        _TRAIN.elevation_lr_scale,
+        "--elevation-lr-scale",
+        help="The elevation branch's and head's learning rate as a multiple of --lr (1: the paper's).",
+    ),
     keep_best: Optional[str] = typer.Option(
         None,
         "--keep-best",
@@ -207,6 +212,7 @@ def train(
             precision=precision,
             keep_best=keep_best,
             elevation_stats=elevation_stats,
+            elevation_lr_scale=elevation_lr_scale,
             max_minutes=max_minutes,
             resume=resume,
             overwrite=overwrite,

@@ -45,13 +45,28 @@ from elepose.train.runlog import RunLog
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
-__all__ = ["TrainingDiverged", "make_adam", "train_flow", "train_lifter", "epoch_summary", "BEST_FOLDER", "kept_figure"]
+__all__ = ["TrainingDiverged", "make_adam", "lifter_param_groups", "train_flow", "train_lifter", "epoch_summary", "BEST_FOLDER", "kept_figure"]
 
 
 # ---------------------------------------------------------------------------- shared pieces
 
 
-def make_adam(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
+def lifter_param_groups(lifter: LiftingNetwork, lr: float, elevation_lr_scale: float = 1.0) -> list[dict[str, Any]]:
+    """The lifter's parameters as Adam groups: the elevation branch and head (when it has them) at
+    ``lr * elevation_lr_scale``, everything else at ``lr``; one group when the scale is 1."""
+    if elevation_lr_scale == 1.0 or not lifter.has_elevation:
+        return [{"params": list(lifter.parameters()), "lr": lr}]
+    modules = [m for m in (lifter.elevation_branch, lifter.elevation_head) if m is not None]
+    elevation = {id(p) for module in modules for p in module.parameters()}
+    return [
+        {"params": [p for p in lifter.parameters() if id(p) not in elevation], "lr": lr},
+        {"params": [p for p in lifter.parameters() if id(p) in elevation], "lr": lr * elevation_lr_scale},
+    ]
+
+
+def make_adam(
+    params: Iterable[torch.nn.Parameter] | list[dict[str, Any]], lr: float, weight_decay: float
+) -> torch.optim.Adam:
     """Adam as the SPEC sets it, in its fused form (one kernel per step instead of a chain of
     element-wise ops: 16 % more samples/s in fp32 and 36 % in bf16 on 2 CPU cores)."""
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
@@ -395,7 +410,9 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     if dist_info.enabled:
         # The elevation head gets no gradient while it is held during the warm-up.
         model = DistributedDataParallel(lifter, find_unused_parameters=config.elevation_warmup_steps > 0)
-    optimizer = make_adam(lifter.parameters(), config.lr, config.weight_decay)
+    optimizer = make_adam(
+        lifter_param_groups(lifter, config.lr, config.elevation_lr_scale), config.lr, config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     return _LifterRun(
         config=config, out=Path(config.out), device=device, dist=dist_info, test=test, x_train=x_train, flow=flow,
