@@ -142,9 +142,8 @@ PROFILES: dict[str, Profile] = {
     ),
     # Issue 14's learning curves: ElePose, the supervised bound and the fixed prior at the true
     # camera distribution at the paper's width, one seed, 72 epochs of 60k samples (4.32M).
-    # Sized from measurements on a 2-core AMD EPYC: this ElePose run alone, with `elepose train`
-    # (width 1024, lr 5e-4, bf16, seed 0), took 1,128 s of training steps and reached r 0.805,
-    # 19.9 mm PA-MPJPE; at 360k samples the branch's r is 0.28. Not run as a whole yet (README).
+    # Measured on a 2-core AMD EPYC (2026-12-02): these three rows 43.5 min (ElePose 1,291 s of
+    # training steps, r 0.805, 19.9 mm PA-MPJPE), sections 8 and 9 another 46.4 (README).
     "long": Profile(
         name="long",
         flow_epochs=3,

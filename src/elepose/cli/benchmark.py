@@ -17,7 +17,7 @@ def benchmark(
         "quick",
         "--profile",
         help="quick (40-55 min on 2 CPU cores, see the README), long (the elevation branch's learning curves at "
-        "the paper's width and other camera distributions, about 70 min) or full (the paper's schedules; for a GPU).",
+        "the paper's width, other camera distributions and the options, 90 min measured) or full (the paper's schedules; for a GPU).",
     ),
     data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
     work: Optional[Path] = typer.Option(

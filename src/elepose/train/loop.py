@@ -45,7 +45,16 @@ from elepose.train.runlog import RunLog
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
-__all__ = ["TrainingDiverged", "make_adam", "lifter_param_groups", "train_flow", "train_lifter", "epoch_summary", "BEST_FOLDER", "kept_figure"]
+__all__ = [
+    "TrainingDiverged",
+    "make_adam",
+    "lifter_param_groups",
+    "train_flow",
+    "train_lifter",
+    "epoch_summary",
+    "BEST_FOLDER",
+    "kept_figure",
+]
 
 
 # ---------------------------------------------------------------------------- shared pieces
