@@ -297,7 +297,7 @@ def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tm
     assert load_lifter(tmp_path / "work" / "option-scale-pose")[2].normalisation.mode == "pose"
     assert load_lifter(tmp_path / "work" / "option-warmup0")[2].normalisation.mode == "dataset"
     options = "## 9. Options of the elevation branch and the 2D normalisation"
-    base = _row(text, "the paper's recipe", options)
+    base = _row(text, "the defaults", options)
     base_value = report["lifters"]["cameras-default-elepose"]["evaluation"]["gt"]["standard"]["pa_mpjpe"]
     assert base[2] == _row(text, "default: N(12, 6)", "## 8. Camera distributions")[2] == f"{base_value:.1f}"
     pose = _row(text, "2D scaled per pose (RMS distance to the pelvis)", options)
