@@ -809,7 +809,7 @@ def _figures(r: dict[str, Any], folder: Path) -> None:
     ax = fig.add_subplot()
     for name, lifter in r["lifters"].items():
         curve = [c for c in lifter["curve"] if c["pa_mpjpe"] is not None]
-        if curve and not name.startswith("pca"):
+        if curve and not name.startswith(("pca", "cameras-", "option-")):  # sections 8 and 9 have tables
             ax.plot([c["minutes"] for c in curve], [c["pa_mpjpe"] for c in curve], ".-", label=name, lw=1)
     ax.set_xlabel("training minutes"), ax.set_ylabel("PA-MPJPE (mm, test subset)"), ax.set_yscale("log")
     if ax.get_legend_handles_labels()[0]:
