@@ -543,26 +543,24 @@ def _options_section(r: dict[str, Any]) -> list[str]:
         "",
     ]
 
+    def elevation(run: str) -> dict[str, Any]:
+        return r["lifters"][run]["evaluation"]["gt"].get("elevation") or {}
+
     def cells(run: str) -> list[str]:
-        evaluation = r["lifters"][run]["evaluation"]
-        e = evaluation["gt"].get("elevation") or {}
+        e = elevation(run)
         return [
             _f(metric(r, run)),
             _f(metric(r, run, kind="detected")),
             _f(e.get("correlation"), 3),
             _f(e.get("predicted_std_deg"), 2),
-            _f(evaluation["learned_elevation"]["sigma_deg"], 2),
+            _f(r["lifters"][run]["evaluation"]["learned_elevation"]["sigma_deg"], 2),
         ]
 
-    base_gt, base_r = (
-        metric(r, baseline),
-        (r["lifters"][baseline]["evaluation"]["gt"].get("elevation") or {}).get("correlation"),
-    )
+    base_gt, base_r = metric(r, baseline), elevation(baseline).get("correlation")
     rows = [["the defaults", "-", *cells(baseline), "-", "-"]]
     for option in options:
         run = option["run"]
-        gt = metric(r, run)
-        corr = (r["lifters"][run]["evaluation"]["gt"].get("elevation") or {}).get("correlation")
+        gt, corr = metric(r, run), elevation(run).get("correlation")
         settings = ", ".join(f"{k}={v}" for k, v in option["settings"].items())
         if option["flow_scale"] != "dataset":
             settings = f"flow scale={option['flow_scale']}" + (f", {settings}" if settings else "")

@@ -339,13 +339,18 @@ def camera_distributions(profile: Profile) -> list[tuple[str, float, float]]:
     return [("default", default.elevation_mean_deg, default.elevation_std_deg), *profile.camera_distributions]
 
 
+def _section_budget(profile: Profile, lifter_base: TrainConfig) -> TrainConfig:
+    """The lifter settings of sections 8 and 9: ``lifter_base`` at their length, width and rate."""
+    return replace(lifter_base, epochs=profile.camera_epochs, hidden=profile.camera_hidden, lr=profile.camera_lr)
+
+
 def _camera_runs(
     profile: Profile, work: Path, cache: Path, flow_base: FlowConfig, lifter_base: TrainConfig
 ) -> list[Run]:
     """Section 8's runs: a cache and flow per other distribution, and ElePose, the fixed U(-20, 20)
     prior and the fixed prior at the cameras' true N(mean, std) on each distribution."""
     runs: list[Run] = []
-    base = replace(lifter_base, epochs=profile.camera_epochs, hidden=profile.camera_hidden, lr=profile.camera_lr)
+    base = _section_budget(profile, lifter_base)
     for name, mean, std in camera_distributions(profile):
         if name == "default":
             cache_name, flow_name, cache_dir = "cache", "flow", cache
@@ -400,7 +405,7 @@ def _option_runs(
     if not (profile.options and profile.camera_distributions):
         return []
     runs: list[Run] = []
-    base = replace(lifter_base, epochs=profile.camera_epochs, hidden=profile.camera_hidden, lr=profile.camera_lr)
+    base = _section_budget(profile, lifter_base)
     for scale in sorted({scale for scale, _, _ in OPTION_VARIANTS.values() if scale is not None}):
         out = work / f"flow-scale-{scale}"
         config = replace(flow_base, out=str(out), pca_bases=26, scale=scale)
