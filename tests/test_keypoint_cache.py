@@ -241,6 +241,7 @@ def test_fit_trains_on_2d_alone_no_code_path_reads_3d_and_a_stopped_fit_resumes(
     assert record["finished"] and record["lifter_epochs_run"] >= 1 and "val_reprojection" in record["last_epoch"]
     config = json.loads((tmp_path / "mine" / "lifter" / "config.json").read_text())
     assert len(config["reliability"]["nll_quantiles"]) == 101  # calibrated on the user's 2D
+    assert json.loads((tmp_path / "mine" / "lifter" / "run.json").read_text())["grad_clip"] is None  # from scratch
     assert loaded and all(loaded)
     assert record["lifter"] == str(tmp_path / "mine" / "lifter")  # --keep last, the default
     assert f"elepose lift --checkpoint {record['lifter']}" in second.output
@@ -338,6 +339,9 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     assert any("fine-tuning the lifter" in m and "dataset -> pose-head" in m for m in messages)
     flow = json.loads((tmp_path / "mine" / "flow" / "run.json").read_text())
     assert flow["init"] is None and flow["hidden"] == 1024  # the flow learns the user's 2D afresh, at full width
+    lifter_run = json.loads((tmp_path / "mine" / "lifter" / "run.json").read_text())
+    assert lifter_run["grad_clip"] == 100.0  # a warm start's gradient is clipped (see train/fit.py)
+    assert "train_grad_norm" in (tmp_path / "mine" / "lifter" / "metrics.csv").read_text()
     fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "warm"), samples=1000, device="cpu", init_flow=True,
                   init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
     warm = json.loads((tmp_path / "warm" / "flow" / "run.json").read_text())

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -105,6 +106,10 @@ def test_numbers_in_markdown_match_results_json(benchmark):
     assert seeds[1] == f"{data['summary']['seeds']['pa_mpjpe']['mean']:.1f}" and seeds[-1] == "3"
     bf16 = _row(text, "bf16", "## 5. Speed")
     assert bf16[2] == f"{data['speed']['precisions']['bf16']['samples_per_s']:.0f}"
+    assert "Where a bf16 training step spends its time" in text and data["speed"]["profile_bf16"]
+    agree = data["speed"]["reliability_precision"]
+    assert f"moving the NLL by {agree['nll_abs_diff_median']:.3f} nats" in text
+    assert any("issue 15" in t["target"] and "50,000" in t["target"] for t in data["summary"]["targets"])
 
 
 def _linear_flops(module: nn.Module) -> int:
@@ -150,6 +155,30 @@ def test_lift_throughput_is_positive(benchmark):
     poses = load_split(root / "cache" / "test.npz").poses_2d[:64]
     result = speed.lift_throughput(str(root / "work" / "elepose"), poses, rotations=2, latency_repeats=2)
     assert result["batched_poses_per_s"] > 0 and result["batch1_latency_ms"] > 0 and result["batch_size"] == 64
+
+
+def test_reliability_precision_agreement_against_the_lift_and_a_direct_bf16_nll(benchmark):
+    root, _ = benchmark
+    from elepose.data.cache import load_split
+    from elepose.evaluate.reliability import reliability_nll
+    from elepose.lift.lifter import Lifter
+
+    folder = str(root / "work" / "elepose")
+    poses = load_split(root / "cache" / "test.npz").poses_2d[:64]
+    result = speed.reliability_precision_agreement(folder, poses, rotations=4, repeats=1)
+    model = Lifter.load(folder)
+    lifted = model.lift(poses, rotations=4)  # lift's own NLL: fp32, the same seed's views
+    bf16 = reliability_nll(
+        model.flow, torch.as_tensor(lifted.poses_3d), torch.as_tensor(lifted.elevation), model.learned_elevation, 4,
+        precision="bf16",
+    ).numpy()  # fmt: skip
+    diff = np.abs(bf16 - lifted.nll)
+    assert result["poses"] == 64 and result["fp32"]["nll_poses_per_s"] > 0 and result["bf16"]["nll_poses_per_s"] > 0
+    assert result["nll_abs_diff_max"] == pytest.approx(float(diff.max()), rel=1e-6, abs=1e-9)
+    assert result["nll_abs_diff_median"] == pytest.approx(
+        float(np.sort(diff)[31]), rel=1e-6, abs=1e-9
+    )  # torch: the lower median
+    assert 0 < result["nll_abs_diff_max"] < 5.0  # bf16 rounds, but stays near
 
 
 def test_second_invocation_trains_nothing(benchmark, monkeypatch):

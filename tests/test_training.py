@@ -15,6 +15,7 @@ from elepose.models import io as model_io
 from elepose.models.io import load_flow, load_lifter
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import TrainingDiverged, train_flow, train_lifter
+from elepose.train.runlog import read_metrics
 from tests.synthetic import write_cache
 
 SMALL = {"hidden": 64}
@@ -191,3 +192,41 @@ def test_elevation_learning_rate_scale_reaches_exactly_the_elevation_branch_and_
     assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([5e-4, 2e-3])  # both decay
     with pytest.raises(InputError, match="--elevation-lr-scale"):
         TrainConfig(data="c", flow="f", out="o", elevation_lr_scale=0.0)
+
+
+def _record_step_norms(monkeypatch) -> list[float]:
+    """Patch the lifter's optimizer so that each step first records the total gradient norm it is given."""
+    import elepose.train.loop as training
+
+    norms: list[float] = []
+    real = training.make_adam
+
+    def record(optimizer, args, kwargs) -> None:
+        grads = [p.grad.double() for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        norms.append(float(torch.sqrt(sum((g * g).sum() for g in grads))))
+
+    def recording(*args, **kwargs):
+        optimizer = real(*args, **kwargs)
+        optimizer.register_step_pre_hook(record)
+        return optimizer
+
+    monkeypatch.setattr(training, "make_adam", recording)
+    return norms
+
+
+def test_grad_clip_bounds_every_step_and_logs_the_norm_before_clipping(cache, flow_run, tmp_path, monkeypatch):
+    one_step_epochs = {"epochs": 2, "epoch_samples": 128}  # batch 128: the epoch's mean norm is its one step's
+    free = _record_step_norms(monkeypatch)
+    train_lifter(_lifter_config(cache, flow_run, tmp_path / "free", **one_step_epochs), progress=False)
+    assert len(free) == 2 and "train_grad_norm" not in (tmp_path / "free" / "metrics.csv").read_text()
+    limit = 0.5 * min(free)  # below every unclipped step's norm, so every clipped step is cut
+
+    clipped = _record_step_norms(monkeypatch)
+    out = tmp_path / "clipped"
+    train_lifter(_lifter_config(cache, flow_run, out, grad_clip=limit, **one_step_epochs), progress=False)
+    assert clipped == pytest.approx([limit, limit], rel=1e-4)  # torch scales by limit / (norm + 1e-6)
+    logged = [float(row["train_grad_norm"]) for row in read_metrics(out / "metrics.csv")]
+    assert logged[0] == pytest.approx(free[0], rel=1e-5)  # the same first step, measured before clipping
+    assert logged[1] > limit
+    with pytest.raises(InputError, match="--grad-clip"):
+        TrainConfig(data="c", flow="f", out="o", grad_clip=-1.0)

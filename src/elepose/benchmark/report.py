@@ -738,6 +738,7 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
             ]
         ],
     )
+    lines += _lift_split(speed)
     mem = speed["memory"]
     lines += [
         "",
@@ -746,14 +747,40 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
         + ".",
         "",
     ]
-    ops = speed.get("profile_fp32", [])
-    if ops:
-        lines += ["Where an fp32 training step spends its time (torch.profiler, self time):", ""]
-        lines += _table(
-            ["operator", "ms per step", "% of step"],
-            [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops],
-        )
-        lines.append("")
+    for precision in ("fp32", "bf16"):
+        ops = speed.get(f"profile_{precision}", [])
+        if ops:
+            lines += [f"Where a {precision} training step spends its time (torch.profiler, self time):", ""]
+            lines += _table(
+                ["operator", "ms per step", "% of step"],
+                [[f"`{o['op']}`", _f(o["ms_per_step"], 1), _f(o["percent"], 1)] for o in ops],
+            )
+            lines.append("")
+    return lines
+
+
+def _lift_split(speed: dict[str, Any]) -> list[str]:
+    """Where lifting with reliability spends its time, and what the flow's subnets in bf16 would give."""
+    lift, plain, agree = speed["lift"], speed.get("lift_no_reliability", {}), speed.get("reliability_precision")
+    lines: list[str] = []
+    if plain.get("batched_poses_per_s"):
+        share = 1.0 - lift["batched_poses_per_s"] / plain["batched_poses_per_s"]
+        lines += [
+            "",
+            f"The reliability's flow NLL is {100 * share:.0f} % of a batched `lift` with reliability (1 - the ratio of the two rates).",
+        ]
+    if agree:
+        fp32, bf16 = agree["fp32"]["nll_poses_per_s"], agree["bf16"]["nll_poses_per_s"]
+        pct = agree.get("percentile_abs_diff_max")
+        lines += [
+            "",
+            f"The NLL alone ({agree['rotations']} views, {agree['poses']} poses, medians of the repeats): fp32 "
+            f'{fp32:,.0f} poses/s; the flow\'s subnets in bf16 (`reliability_nll(..., precision="bf16")`) {bf16:,.0f} '
+            f"({bf16 / fp32:.2f}x), moving the NLL by {agree['nll_abs_diff_median']:.3f} nats (median; "
+            f"{agree['nll_abs_diff_max']:.2f} at most)"
+            + (f" and the reliability percentile by up to {pct:.1f} points" if pct is not None else "")
+            + "; issue 15 allows 0.05 nats and 1 point, so `lift` keeps fp32.",
+        ]
     return lines
 
 

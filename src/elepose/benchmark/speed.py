@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
+from elepose.evaluate.reliability import reliability_nll, reliability_percentile
 from elepose.lift.lifter import Lifter
 from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
@@ -46,6 +47,7 @@ __all__ = [
     "training_flops_per_sample",
     "training_throughput",
     "profile_training_step",
+    "reliability_precision_agreement",
     "lift_throughput",
     "peak_memory",
 ]
@@ -302,6 +304,53 @@ def lift_throughput(
         "method": method,
         "repeats_poses_per_s": rates,
     }
+
+
+def reliability_precision_agreement(
+    checkpoint_dir: str,
+    poses_2d_px: Any,
+    rotations: int = 16,
+    device: torch.device | str = "cpu",
+    repeats: int = 3,
+) -> dict[str, Any]:
+    """The reliability NLL of the same lifted poses in fp32 and with the flow's subnets in bf16.
+
+    ``poses_2d_px (N, 17, 2)`` are lifted once (:class:`Lifter`, no reliability timed); then
+    :func:`reliability_nll` at ``rotations`` views runs ``repeats`` times per precision. Returns
+    per precision ``nll_poses_per_s`` (median) and its repeats, and how far bf16 moves the NLL
+    (``nll_abs_diff_median`` / ``_max``, nats) and the reliability percentile (``percentile_abs_diff_max``,
+    points): issue 15 allows 0.05 nats and 1 point.
+    """
+    device = torch.device(device)
+    model = Lifter.load(checkpoint_dir, device=device)
+    lifted = model.lift(poses_2d_px, rotations=1)
+    poses_3d, elevation = torch.as_tensor(lifted.poses_3d), torch.as_tensor(lifted.elevation)
+    out: dict[str, Any] = {"rotations": rotations, "poses": int(len(poses_3d))}
+    values = {}
+    for precision in ("fp32", "bf16"):
+
+        def run(n: int | None = None, precision: str = precision) -> torch.Tensor:
+            return reliability_nll(
+                model.flow, poses_3d[:n], elevation[:n], model.learned_elevation, rotations,
+                device=device, precision=precision,
+            )  # fmt: skip
+
+        run(8)  # warm-up
+        rates = []
+        for _ in range(max(1, repeats)):
+            _sync(device)
+            start = time.perf_counter()
+            values[precision] = run()
+            _sync(device)
+            rates.append(len(poses_3d) / (time.perf_counter() - start))
+        out[precision] = {"nll_poses_per_s": sorted(rates)[len(rates) // 2], "repeats_poses_per_s": rates}
+    diff = (values["bf16"] - values["fp32"]).abs()
+    out["nll_abs_diff_median"] = float(diff.median())
+    out["nll_abs_diff_max"] = float(diff.max())
+    if model.record.reliability is not None:
+        fp32, bf16 = (reliability_percentile(values[p].numpy(), model.record.reliability) for p in ("fp32", "bf16"))
+        out["percentile_abs_diff_max"] = float(abs(bf16 - fp32).max())
+    return out
 
 
 def peak_memory(device: torch.device | str = "cpu") -> dict[str, float | None]:

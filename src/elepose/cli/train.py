@@ -168,6 +168,12 @@ def train(
         "--elevation-lr-scale",
         help="The elevation branch's and head's learning rate as a multiple of --lr (1: the paper's).",
     ),
+    grad_clip: Optional[float] = typer.Option(
+        None,
+        "--grad-clip",
+        help="Clip the lifter's gradient to this total L2 norm per step (default: no clipping; "
+        "`fit --init` clips its fine-tunes at 100). The epoch's mean norm before clipping is logged.",
+    ),
     keep_best: Optional[str] = typer.Option(
         None,
         "--keep-best",
@@ -213,6 +219,7 @@ def train(
             keep_best=keep_best,
             elevation_stats=elevation_stats,
             elevation_lr_scale=elevation_lr_scale,
+            grad_clip=grad_clip,
             max_minutes=max_minutes,
             resume=resume,
             overwrite=overwrite,

@@ -109,6 +109,7 @@ class TrainConfig:
     keep_best: str | None = None  # a 2D-only validation figure (KEEP_BEST_METRICS): its lowest epoch goes to OUT/best
     elevation_stats: str = "batch"  # the learned prior's mu_e, sigma_e: batch (paper), detached, or window:K batches
     elevation_lr_scale: float = 1.0  # the elevation branch's and head's learning rate, a multiple of lr
+    grad_clip: float | None = None  # clip the lifter's gradient to this total L2 norm per step (None: no clipping)
 
     def __post_init__(self) -> None:
         elevation_stats_window(self.elevation_stats)
@@ -117,7 +118,7 @@ class TrainConfig:
         _check(
             self,
             ("hidden", "epochs", "batch_size", "epoch_samples", "eval_samples", "reliability_rotations"),
-            ("lr", "lr_decay", "max_minutes", "elevation_lr_scale"),
+            ("lr", "lr_decay", "max_minutes", "elevation_lr_scale", "grad_clip"),
         )
         if self.batch_size < 2:
             raise InputError(

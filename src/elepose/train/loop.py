@@ -488,6 +488,9 @@ def _lifter_epoch(run: _LifterRun, epoch: int, deadline: _Deadline, progress: bo
             terms = run.loss(run.model, x, idx, run.global_step, run.generator)
         run.optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
+        if config.grad_clip is not None:
+            # The norm before clipping, averaged into the epoch's train_grad_norm (no host sync here).
+            terms = {**terms, "grad_norm": torch.nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)}
         run.optimizer.step()
         run.global_step += 1
         if meter.add(terms, len(idx), step):
