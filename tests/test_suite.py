@@ -107,7 +107,11 @@ def test_numbers_in_markdown_match_results_json(benchmark):
     bf16 = _row(text, "bf16", "## 5. Speed")
     assert bf16[2] == f"{data['speed']['precisions']['bf16']['samples_per_s']:.0f}"
     assert "Where a bf16 training step spends its time" in text and data["speed"]["profile_bf16"]
+    bf16_rate = data["speed"]["precisions"]["bf16"]["matmul_flops_per_s"]
+    cap = bf16_rate / data["speed"]["flops_per_sample"]["total"]
+    assert f"bf16 {cap:,.0f}" in text.split("Ceiling: with every FLOP")[1].split("\n")[0]
     agree = data["speed"]["reliability_precision"]
+    assert "The NLL's FLOPs" in text
     assert f"moving the NLL by {agree['nll_abs_diff_median']:.3f} nats" in text
     assert any("issue 15" in t["target"] and "50,000" in t["target"] for t in data["summary"]["targets"])
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from elepose.atomic import atomic_write, write_json
+from elepose.benchmark.speed import flow_forward_flops
 from elepose.evaluate.figures import new_figure, plot_nll_vs_error, save_png
 
 __all__ = ["metric", "render_markdown", "write_report"]
@@ -707,6 +708,7 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
         rows,
     )
     lines.append("")
+    lines += _ceilings(speed, flops["total"])
     lift = speed["lift"]
     plain = speed.get("lift_no_reliability", {})
     lines += _table(
@@ -738,7 +740,7 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
             ]
         ],
     )
-    lines += _lift_split(speed)
+    lines += _lift_split(speed, r["profile"])
     mem = speed["memory"]
     lines += [
         "",
@@ -759,7 +761,23 @@ def _speed_section(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _lift_split(speed: dict[str, Any]) -> list[str]:
+def _ceilings(speed: dict[str, Any], flops_per_sample: float) -> list[str]:
+    """The fastest step this run's matmul rates allow (every FLOP at that rate), against issue 15's target."""
+    prec = speed["precisions"]
+    if "bf16" not in prec:
+        return []
+    bf16 = prec["bf16"]["matmul_flops_per_s"]
+    needed = 4_700 * flops_per_sample
+    caps = ", ".join(f"{p} {v['matmul_flops_per_s'] / flops_per_sample:,.0f}" for p, v in prec.items())
+    return [
+        f"Ceiling: with every FLOP at this run's matmul rate a training step runs at most {caps} samples/s; "
+        f"issue 15's 4,700 bf16 samples/s would need {needed / 1e9:.0f} GFLOP/s, {needed / bf16:.2f}x this machine's "
+        "bf16 matmul rate.",
+        "",
+    ]
+
+
+def _lift_split(speed: dict[str, Any], profile: dict[str, Any]) -> list[str]:
     """Where lifting with reliability spends its time, and what the flow's subnets in bf16 would give."""
     lift, plain, agree = speed["lift"], speed.get("lift_no_reliability", {}), speed.get("reliability_precision")
     lines: list[str] = []
@@ -781,6 +799,16 @@ def _lift_split(speed: dict[str, Any]) -> list[str]:
             + (f" and the reliability percentile by up to {pct:.1f} points" if pct is not None else "")
             + "; issue 15 allows 0.05 nats and 1 point, so `lift` keeps fp32.",
         ]
+        nll_flops = agree["rotations"] * flow_forward_flops(26, profile["flow_blocks"], profile["flow_hidden"])
+        prec = speed.get("precisions", {})
+        if prec:
+            caps = ", ".join(f"{p} {v['matmul_flops_per_s'] / nll_flops:,.0f}" for p, v in prec.items())
+            lines += [
+                "",
+                f"The NLL's FLOPs ({nll_flops / 1e6:.1f} M per pose at {agree['rotations']} views, 26 PCA bases) cap it at "
+                f"{caps} poses/s at this run's matmul rates; issue 15's 50,000 poses/s would need "
+                f"{50_000 * nll_flops / 1e9:.0f} GFLOP/s.",
+            ]
     return lines
 
 
