@@ -336,7 +336,9 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
                   init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
     record = load_lifter_record(tmp_path / "mine" / "lifter")
     assert record.hidden == 48 and record.normalisation.mode == "pose-head"
-    assert any("fine-tuning the lifter" in m and "dataset -> pose-head" in m for m in messages)
+    assert any(
+        "fine-tuning the lifter" in m and "dataset -> pose-head" in m and "clipped at 100" in m for m in messages
+    )
     flow = json.loads((tmp_path / "mine" / "flow" / "run.json").read_text())
     assert flow["init"] is None and flow["hidden"] == 1024  # the flow learns the user's 2D afresh, at full width
     lifter_run = json.loads((tmp_path / "mine" / "lifter" / "run.json").read_text())

@@ -223,7 +223,10 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     )
     if start is not None:
         what = "the flow and lifter" if config.init_flow else "the lifter (the flow learns your 2D afresh)"
-        say(f"init: fine-tuning {what} of {config.init} ({start['reason']})")
+        say(
+            f"init: fine-tuning {what} of {config.init} ({start['reason']}; lr {_FINE_TUNE_LIFTER_LR:g}, "
+            f"gradient norm clipped at {_FINE_TUNE_GRAD_CLIP:g})"
+        )
     warm_flow = start is not None and config.init_flow
 
     flow_config = FlowConfig(
