@@ -230,3 +230,12 @@ def test_grad_clip_bounds_every_step_and_logs_the_norm_before_clipping(cache, fl
     assert logged[1] > limit
     with pytest.raises(InputError, match="--grad-clip"):
         TrainConfig(data="c", flow="f", out="o", grad_clip=-1.0)
+
+
+def test_lr_decay_per_epoch_spreads_the_papers_per_pass_decay():
+    from elepose.train.config import lr_decay_per_epoch
+
+    assert lr_decay_per_epoch(250, 1000) == pytest.approx(0.9872585, abs=1e-7)  # 0.95 ** (1/4), by hand
+    assert lr_decay_per_epoch(None, 1000) == lr_decay_per_epoch(5000, 1000) == 0.95  # a pass, or more
+    assert lr_decay_per_epoch(100, None) == lr_decay_per_epoch(100, 0) == 0.95  # no count: the paper's
+    assert lr_decay_per_epoch(500, 1000, per_pass=0.81) == pytest.approx(0.9)

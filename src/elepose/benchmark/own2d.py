@@ -41,7 +41,7 @@ from elepose.lift.lifter import Lifter
 from elepose.models.io import load_lifter, load_lifter_record
 from elepose.runtime import pick_device
 from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
-from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
 from elepose.train.fit import FitConfig, fit
 from elepose.train.loop import BEST_FOLDER
 
@@ -205,7 +205,7 @@ def run_own2d(
             flow_config, data=str(data), out=str(flow), epochs=epochs, epoch_samples=None, input=input_2d
         )
         train_run("flow", flow_run)
-        decay = 0.95 ** (min(lifter_config.epoch_samples or n, n) / n)
+        decay = lr_decay_per_epoch(lifter_config.epoch_samples, n)
         config = replace(lifter_config, data=str(data), flow=str(flow), out=str(lifter), lr_decay=decay, input=input_2d)
         train_run("lifter", config)
         return lifter

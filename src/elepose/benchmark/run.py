@@ -45,7 +45,7 @@ from elepose.models.io import FORMAT_VERSION, load_flow, load_lifter
 from elepose.models.lifter import predict
 from elepose.models.normalisation import normalise, select_2d
 from elepose.runtime import pick_device
-from elepose.train.config import FlowConfig, TrainConfig
+from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
 from elepose.train.loop import train_flow, train_lifter
 from elepose.train.runlog import read_metrics
 
@@ -261,10 +261,7 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         label = "flow, no PCA" if bases is None else f"flow, {bases} PCA bases"
         runs.append(Run(name, "flow", label, out, replace(flow_base, out=str(out), pca_bases=bases), ("cache",)))
 
-    lr_decay = 0.95
-    if profile.lifter_epoch_samples is not None and n_train:
-        # 0.95 per pass over the training set, spread over the shorter epochs.
-        lr_decay = 0.95 ** (min(profile.lifter_epoch_samples, n_train) / n_train)
+    lr_decay = lr_decay_per_epoch(profile.lifter_epoch_samples, n_train)
     lifter_base = TrainConfig(
         data=str(cache),
         flow="",

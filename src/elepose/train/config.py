@@ -13,7 +13,24 @@ from dataclasses import dataclass
 
 from elepose.errors import InputError
 
-__all__ = ["FlowConfig", "TrainConfig", "KEEP_BEST_METRICS", "elevation_stats_window"]
+__all__ = ["FlowConfig", "TrainConfig", "KEEP_BEST_METRICS", "elevation_stats_window", "lr_decay_per_epoch"]
+
+
+def lr_decay_per_epoch(epoch_samples: int | None, pass_samples: int | None, per_pass: float = 0.95) -> float:
+    """The lifter's learning-rate factor per epoch for the paper's ``per_pass`` (0.95) per pass over the data.
+
+    ``pass_samples``: the training poses (one pass); ``epoch_samples``: the samples an epoch draws
+    (None: a whole pass). Shorter epochs get the root that makes ``per_pass`` over a pass, so the
+    rate falls with the samples seen whatever the epoch length; an epoch longer than a pass still
+    gets ``per_pass`` (the paper's epochs are passes). An empty or unknown set (0, None): ``per_pass``.
+
+    Example:
+        >>> lr_decay_per_epoch(None, 1000), round(lr_decay_per_epoch(250, 1000) ** 4, 6), lr_decay_per_epoch(5000, 1000)
+        (0.95, 0.95, 0.95)
+    """
+    if epoch_samples is None or not pass_samples or pass_samples < 0:
+        return per_pass
+    return per_pass ** (min(epoch_samples, pass_samples) / pass_samples)
 
 
 def _check(config: object, positive_ints: tuple[str, ...], positive_floats: tuple[str, ...]) -> None:
