@@ -60,6 +60,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed_calls(call: Callable[[], Any], repeats: int, device: torch.device) -> tuple[list[float], Any]:
+    """Seconds of each of ``repeats`` calls (at least one), the device synchronised around each; and the last result."""
+    seconds, result = [], None
+    for _ in range(max(1, repeats)):
+        _sync(device)
+        start = time.perf_counter()
+        result = call()
+        _sync(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds, result
+
+
 def matmul_rate(
     batch: int = 256,
     hidden: int = 1024,
@@ -278,24 +290,11 @@ def lift_throughput(
     lift, method = _lift_function(checkpoint_dir, rotations, device)
     poses = poses_2d_px
     lift(poses[:8])  # warm-up
-    rates = []
-    for _ in range(max(1, repeats)):
-        _sync(device)
-        start = time.perf_counter()
-        lift(poses)
-        _sync(device)
-        rates.append(len(poses) / (time.perf_counter() - start))
+    rates = [len(poses) / seconds for seconds in _timed_calls(lambda: lift(poses), repeats, device)[0]]
     batched = sorted(rates)[len(rates) // 2]
     single = poses[:1]
     lift(single)
-    latencies = []
-    for _ in range(latency_repeats):
-        _sync(device)
-        start = time.perf_counter()
-        lift(single)
-        _sync(device)
-        latencies.append(time.perf_counter() - start)
-    latencies.sort()
+    latencies = sorted(_timed_calls(lambda: lift(single), latency_repeats, device)[0])
     return {
         "batched_poses_per_s": batched,
         "batch_size": int(len(poses)),
@@ -336,13 +335,8 @@ def reliability_precision_agreement(
             )  # fmt: skip
 
         run(8)  # warm-up
-        rates = []
-        for _ in range(max(1, repeats)):
-            _sync(device)
-            start = time.perf_counter()
-            values[precision] = run()
-            _sync(device)
-            rates.append(len(poses_3d) / (time.perf_counter() - start))
+        seconds, values[precision] = _timed_calls(run, repeats, device)
+        rates = [len(poses_3d) / t for t in seconds]
         out[precision] = {"nll_poses_per_s": sorted(rates)[len(rates) // 2], "repeats_poses_per_s": rates}
     diff = (values["bf16"] - values["fp32"]).abs()
     out["nll_abs_diff_median"] = float(diff.median())

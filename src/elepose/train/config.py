@@ -28,7 +28,7 @@ def lr_decay_per_epoch(epoch_samples: int | None, pass_samples: int | None, per_
         >>> lr_decay_per_epoch(None, 1000), round(lr_decay_per_epoch(250, 1000) ** 4, 6), lr_decay_per_epoch(5000, 1000)
         (0.95, 0.95, 0.95)
     """
-    if epoch_samples is None or not pass_samples or pass_samples < 0:
+    if epoch_samples is None or pass_samples is None or pass_samples <= 0:
         return per_pass
     return per_pass ** (min(epoch_samples, pass_samples) / pass_samples)
 
