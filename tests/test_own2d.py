@@ -225,7 +225,7 @@ def test_a_drifting_held_out_reprojection_is_reported(tmp_path):
 
 
 def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
-    from elepose.benchmark.report import _own2d_section
+    from elepose.benchmark.report.own2d import render_own2d as _own2d_section
 
     entry = {
         "detected": {"pa_mpjpe": 60.0, "n_mpjpe": 70.0},

@@ -11,8 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from elepose.benchmark import run as suite
-from elepose.benchmark import speed
+from elepose.benchmark import plan, runner, speed, speed_run
+from elepose.benchmark.profiles import PROFILES, CameraBudget
+from elepose.benchmark.rows import CAMERA_VARIANTS
+from elepose.benchmark.scoring import time_to_accuracy
 from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork
 from tests.synthetic import write_cache
@@ -47,7 +49,7 @@ def one_thread():
 def benchmark(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("bench")
     cache = write_cache(root / "cache", n_train=1024, n_test=256, clips=8, sources=2)
-    report = suite.run_benchmark(
+    report = runner.run_benchmark(
         "tiny",
         root / "work",
         root / "out" / "RESULTS.md",
@@ -63,7 +65,7 @@ def benchmark(tmp_path_factory) -> tuple[Path, dict]:
 def test_tiny_benchmark_runs_every_step_without_failures(benchmark):
     root, report = benchmark
     assert report["failed"] == []
-    planned = {r.name for r in suite.plan_runs(suite.PROFILES["tiny"], root / "work", root / "cache", "cpu")}
+    planned = {r.name for r in plan.plan_runs(PROFILES["tiny"], root / "work", root / "cache", "cpu")}
     assert set(report["runs"]) == planned
     assert {"elepose", "elepose-seed1", "elepose-seed2", "supervised", "fixed-prior", "base", "pca10"} <= set(
         report["lifters"]
@@ -113,7 +115,43 @@ def test_numbers_in_markdown_match_results_json(benchmark):
     agree = data["speed"]["reliability_precision"]
     assert "The NLL's FLOPs" in text
     assert f"moving the NLL by {agree['nll_abs_diff_median']:.3f} nats" in text
-    assert any("issue 15" in t["target"] and "50,000" in t["target"] for t in data["summary"]["targets"])
+    assert any(t["key"] == "lift-50k" and "50,000" in t["target"] for t in data["summary"]["targets"])
+    assert "issue" not in text.lower()
+
+
+def test_render_only_rewrites_the_report_byte_for_byte(benchmark, tmp_path):
+    from elepose.benchmark.report import render_only
+
+    root, _ = benchmark
+    written = render_only(root / "out" / "results.json", tmp_path / "RESULTS.md")
+    assert written.read_bytes() == (root / "out" / "RESULTS.md").read_bytes()
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "benchmarks/long"])
+def test_committed_results_md_is_rendered_from_the_committed_results_json(folder, tmp_path):
+    from elepose.benchmark.report import render_only
+
+    committed = Path(__file__).resolve().parents[1] / folder
+    written = render_only(committed / "results.json", tmp_path / "RESULTS.md")
+    assert written.read_text(encoding="utf-8") == (committed / "RESULTS.md").read_text(encoding="utf-8")
+
+
+def test_render_only_on_the_command_line_and_a_bad_file(benchmark, tmp_path):
+    from typer.testing import CliRunner
+
+    from elepose.cli import _register_all, app
+
+    _register_all()
+    root, _ = benchmark
+    out = tmp_path / "R.md"
+    result = CliRunner().invoke(
+        app, ["benchmark", "--render-only", str(root / "out" / "results.json"), "--results", str(out)]
+    )
+    assert result.exit_code == 0 and out.read_bytes() == (root / "out" / "RESULTS.md").read_bytes()
+    bad = tmp_path / "results.json"
+    bad.write_text("[1, 2]")
+    result = CliRunner().invoke(app, ["benchmark", "--render-only", str(bad), "--results", str(tmp_path / "X.md")])
+    assert result.exit_code == 2 and "error:" in result.output and not (tmp_path / "X.md").exists()
 
 
 def _linear_flops(module: nn.Module) -> int:
@@ -191,10 +229,10 @@ def test_second_invocation_trains_nothing(benchmark, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("training ran again")
 
-    monkeypatch.setattr(suite, "train_flow", fail)
-    monkeypatch.setattr(suite, "train_lifter", fail)
-    monkeypatch.setattr(suite, "_measure_speed", fail)
-    again = suite.run_benchmark(
+    monkeypatch.setattr(runner, "train_flow", fail)
+    monkeypatch.setattr(runner, "train_lifter", fail)
+    monkeypatch.setattr(speed_run, "measure_speed", fail)
+    again = runner.run_benchmark(
         "tiny",
         root / "work",
         root / "again" / "RESULTS.md",
@@ -212,50 +250,60 @@ def test_time_to_accuracy_finds_the_first_epoch_within_ten_percent():
         {"epoch": e, "pa_mpjpe": v, "train_seconds": 60.0 * e}
         for e, v in [(1, 200.0), (2, 120.0), (3, 108.0), (4, 100.0)]
     ]
-    result = suite.time_to_accuracy(rows)
+    result = time_to_accuracy(rows)
     assert result["epoch"] == 3 and result["minutes"] == pytest.approx(3.0) and result["final_pa_mpjpe"] == 100.0
 
 
 def test_unknown_only_name_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown run"):
-        suite.run_benchmark(
+        runner.run_benchmark(
             "tiny", tmp_path / "w", tmp_path / "R.md", cache=tmp_path, only=["nope"], log=lambda m: None
         )
 
 
 def test_profile_widths_and_learning_rates_reach_every_run(tmp_path):
-    profile = suite.PROFILES["quick"]
-    runs = suite.plan_runs(profile, tmp_path / "w", tmp_path / "cache", "cpu", n_train=120_000)
+    profile = PROFILES["quick"]
+    runs = plan.plan_runs(profile, tmp_path / "w", tmp_path / "cache", "cpu", n_train=120_000)
     flows = [r for r in runs if r.kind == "flow"]
     lifters = [r for r in runs if r.kind == "lifter"]
-    assert flows and all(r.config.lr == profile.flow_lr and r.config.hidden == profile.flow_hidden for r in flows)
+    assert flows and all(r.config.lr == profile.flow.lr and r.config.hidden == profile.flow.hidden for r in flows)
     assert len(lifters) == 13
-    assert all(r.config.lr == profile.lr and r.config.hidden == profile.hidden for r in lifters)
+    assert all(r.config.lr == profile.lifter.lr and r.config.hidden == profile.lifter.hidden for r in lifters)
     # 0.95 per pass over the training set, spread over epochs of 60k samples
     assert lifters[0].config.lr_decay == pytest.approx(0.95 ** (60_000 / 120_000))
-    full = suite.plan_runs(suite.PROFILES["full"], tmp_path / "w", tmp_path / "cache", "cpu")
+    full = plan.plan_runs(PROFILES["full"], tmp_path / "w", tmp_path / "cache", "cpu")
     assert all(r.config.lr == 2e-4 and r.config.hidden == 1024 for r in full if r.kind == "lifter")
     assert all(r.config.lr == 1e-4 for r in full if r.kind == "flow")
 
 
 def test_a_finished_run_made_before_a_setting_existed_is_reused_with_that_settings_default(tmp_path):
+    from dataclasses import asdict
+
     from elepose.models.io import FORMAT_VERSION
+    from elepose.models.normalisation import Normalisation
+    from elepose.models.records import FlowRecord
     from elepose.train.config import TrainConfig
+    from elepose.train.runstate import run_state
 
     config = TrainConfig(data="c", flow="f", out=str(tmp_path / "run"), epochs=2)
-    run = suite.Run(name="elepose", kind="lifter", label="", out=tmp_path / "run", config=config)
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text(json.dumps({"format_version": FORMAT_VERSION, "epoch": 2}))
-    older = suite._settings(config)
+    record = FlowRecord(pca_bases=26, blocks=8, hidden=16, normalisation=Normalisation("pose", 1.0), epoch=2)
+    config_json = {**record.to_dict(), "kind": "elepose-flow", "format_version": FORMAT_VERSION}
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config_json))
+    older = {**json.loads(json.dumps(asdict(config))), "format_version": FORMAT_VERSION}
     del older["elevation_stats"]  # an option added after this run was trained
     (tmp_path / "run" / "run.json").write_text(json.dumps(older))
-    assert suite._run_state(run) == "done"
+    state = run_state(tmp_path / "run", config)
+    assert state.status == "finished" and state.changed == {}
     (tmp_path / "run" / "run.json").write_text(json.dumps({**older, "elevation_stats": "detached"}))
-    assert suite._run_state(run) == "fresh"  # trained otherwise: train again
+    state = run_state(tmp_path / "run", config)  # trained otherwise: the benchmark trains it again
+    assert state.changed == {"elevation_stats": ("detached", config.elevation_stats)}
+    (tmp_path / "run" / "run.json").write_text(json.dumps({**older, "epochs": 5, "device": "cuda"}))
+    assert run_state(tmp_path / "run", config).changed == {}  # a rerun may change these
 
 
 def test_long_profile_plans_its_three_rows_at_the_papers_width_and_the_camera_section(tmp_path):
-    runs = suite.plan_runs(suite.PROFILES["long"], tmp_path / "w", tmp_path / "c", "cpu", n_train=100_000)
+    runs = plan.plan_runs(PROFILES["long"], tmp_path / "w", tmp_path / "c", "cpu", n_train=100_000)
     names = [r.name for r in runs]
     assert names[:5] == ["cache", "flow", "elepose", "supervised", "fixed-prior-true"]
     lifters = {r.name: r.config for r in runs if r.kind == "lifter"}
@@ -298,25 +346,21 @@ def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tm
         write_json(Path(out) / "manifest.json", {**manifest, "options": json.loads(json.dumps(asdict(options)))})
         built.append(Path(out).name)
 
-    monkeypatch.setattr(suite, "build_cache", fake_build)
-    profile = replace(
-        suite.PROFILES["tiny"], camera_distributions=(("high", 30.0, 8.0),), camera_epochs=1, camera_hidden=32
-    )
+    monkeypatch.setattr(runner, "build_cache", fake_build)
+    cameras = CameraBudget(distributions=(("high", 30.0, 8.0),), epochs=1, hidden=32)
+    profile = replace(PROFILES["tiny"], cameras=cameras)
     cache = write_cache(tmp_path / "cache", n_train=512, n_test=128, clips=4)
     profile = replace(profile, options=True)
-    only = [f"cameras-{d}-{v}" for d in ("default", "high") for v in suite.CAMERA_VARIANTS]
+    only = [f"cameras-{d}-{v}" for d in ("default", "high") for v in CAMERA_VARIANTS]
     only += ["option-scale-pose", "option-warmup0"]
     kwargs = {"device": "cpu", "cache": cache, "only": only, "log": lambda m: None}
-    report = suite.run_benchmark(profile, tmp_path / "work", tmp_path / "out" / "RESULTS.md", **kwargs)
+    report = runner.run_benchmark(profile, tmp_path / "work", tmp_path / "out" / "RESULTS.md", **kwargs)
     assert report["failed"] == [] and built == ["cache-high"]
     high = report["lifters"]["cameras-high-elepose"]["evaluation"]["learned_elevation"]
     default = report["lifters"]["cameras-default-elepose"]["evaluation"]["learned_elevation"]
     assert 20.0 < high["true_mean_deg"] < 40.0 and 2.0 < default["true_mean_deg"] < 22.0  # each its own test split
     rows = {row["name"]: row for row in report["cameras"]}
-    assert (
-        set(rows["high"]["runs"]) == set(suite.CAMERA_VARIANTS)
-        and 20.0 < rows["high"]["train_cameras_deg"]["mean"] < 40.0
-    )
+    assert set(rows["high"]["runs"]) == set(CAMERA_VARIANTS) and 20.0 < rows["high"]["train_cameras_deg"]["mean"] < 40.0
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     cells = _row(text, "high: N(30, 8)", "## 8. Camera distributions")
     assert cells[2] == f"{report['lifters']['cameras-high-elepose']['evaluation']['gt']['standard']['pa_mpjpe']:.1f}"
@@ -341,14 +385,14 @@ def test_camera_section_trains_on_each_distributions_own_cache_and_reports_it(tm
     def fail(*args, **kwargs):
         raise AssertionError("built or trained again")
 
-    monkeypatch.setattr(suite, "build_cache", fail)
-    monkeypatch.setattr(suite, "train_lifter", fail)
-    again = suite.run_benchmark(profile, tmp_path / "work", tmp_path / "again" / "RESULTS.md", **kwargs)
+    monkeypatch.setattr(runner, "build_cache", fail)
+    monkeypatch.setattr(runner, "train_lifter", fail)
+    again = runner.run_benchmark(profile, tmp_path / "work", tmp_path / "again" / "RESULTS.md", **kwargs)
     assert again["failed"] == []
 
 
 def test_elevation_curves_show_at_most_the_asked_points_and_always_the_last():
-    from elepose.benchmark.report import _elevation_curves
+    from elepose.benchmark.report.elevation import elevation_curves as _elevation_curves
 
     curve = [
         {"epoch": e, "samples": 60_000 * e, "pa_mpjpe": 50.0 - e / 2, "elevation_r": e / 100, "elevation_spread_deg": e / 10,

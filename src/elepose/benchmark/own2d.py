@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from elepose.atomic import write_json
+from elepose.benchmark import rows
+from elepose.benchmark.profiles import EvaluationBudget, Own2dBudget
 from elepose.data.cache import PoseCache, PoseSplit, load_manifest, load_split, write_cache
 from elepose.data.keypoint_cache import KeypointCacheOptions
 from elepose.evaluate.evaluation import evaluate_checkpoint
@@ -151,15 +153,102 @@ def _real_file_reliability(lifter_folder: Path, path: Path, rotations: int) -> d
     }
 
 
+class _Section:
+    """Section 7's shared state: the folders, the user's and the other dataset, the test splits."""
+
+    def __init__(self, work: Path, cache: Path, evaluation: EvaluationBudget, device: str) -> None:
+        self.work, self.cache, self.evaluation, self.device = work, cache, evaluation, device
+        self.train = load_split(cache / "train.npz")
+        self.datasets = sorted(set(self.train.pose_source.tolist()))
+
+    def prepare(self) -> None:
+        """The user's dataset (the first by name) and its test split as it is and through COCO's joints."""
+        self.ours, self.other = self.datasets[0], self.datasets[1]
+        test = load_split(self.cache / "test.npz")
+        self.test = test.subset(test.pose_source == self.ours)
+        self.test_coco = coco_defined(self.test)
+        self.train_coco = coco_defined(self.train.subset(self.train.pose_source == self.ours))
+        clips = np.unique(self.train.pose_clip[self.train.pose_source == self.ours])
+        self.clips = sorted({str(self.train.clip_names[c]) for c in clips})
+
+    def score(self, folder: Path, coco: bool = False) -> dict[str, Any]:
+        train, test = (self.train_coco, self.test_coco) if coco else (self.train, self.test)
+        return _score(folder, train, test, self.evaluation.samples, self.evaluation.rotations, self.device)
+
+
+def _cache_path_run(
+    section: _Section, name: str, dataset: str, input_2d: str, samples: int, flow_config: FlowConfig,
+    lifter_config: TrainConfig, train_run: Callable[[str, Any], None],
+) -> Path:  # fmt: skip
+    """A flow and lifter trained as the benchmark's are, on ``dataset``'s training clips through the cache."""
+    work = section.work
+    data = _dataset_cache(section.cache, work / f"cache-{name}", dataset, section.ours)
+    flow, lifter = work / f"flow-{name}", work / f"lifter-{name}"
+    n = int((section.train.pose_source == dataset).sum())
+    epochs = max(1, round(samples / n))
+    flow_run = replace(flow_config, data=str(data), out=str(flow), epochs=epochs, epoch_samples=None, input=input_2d)
+    train_run("flow", flow_run)
+    decay = lr_decay_per_epoch(lifter_config.epoch_samples, n)
+    config = replace(lifter_config, data=str(data), flow=str(flow), out=str(lifter), lr_decay=decay, input=input_2d)
+    train_run("lifter", config)
+    return lifter
+
+
+def _share_files(section: _Section, share: float) -> tuple[list[str], Path, int]:
+    """The clips of ``share``, written once as MMPose files: (clips, folder, files written)."""
+    clips = clip_subset(section.clips, share)
+    folder = section.work / "mmpose" / f"{round(100 * share)}pct"
+    if not (folder / "done.json").is_file():
+        files = export_mmpose(section.train, folder / "files", clips)
+        write_json(folder / "done.json", {"clips": clips, "files": len(files)})
+    return clips, folder / "files", json.loads((folder / "done.json").read_text(encoding="utf-8"))["files"]
+
+
+def _fit_and_score(
+    section: _Section, share: float, start: str, init: Path | None, samples: int, fit_hidden: tuple[int, int],
+    say: Callable[[str], None],
+) -> dict[str, Any]:  # fmt: skip
+    """One fit on ``share`` of the clips, scored at its last epoch and at its lowest held-out reprojection."""
+    clips, files, written = _share_files(section, share)
+    name = rows.fit_run(start, share)
+    say(f"own 2D: {name}: fit on {len(clips)} clips ({written} MMPose files)")
+    config = FitConfig(
+        paths=(str(files),), out=str(section.work / name), samples=samples,
+        init=None if init is None else str(init), device=section.device, hidden=fit_hidden[0],
+        flow_hidden=fit_hidden[1],
+    )  # fmt: skip
+    record = fit(config, progress=False, say=lambda message: None)
+    scored = section.score(Path(record["lifter"]), coco=True)
+    best_folder = section.work / name / "lifter" / BEST_FOLDER
+    best = section.score(best_folder, coco=True)
+    scored.update(
+        {
+            "share": share,
+            "start": start,
+            "clips": len(clips),
+            "files": written,
+            "training_poses": record["schedule"]["training_poses"],
+            "epochs": record["lifter_epochs_run"],
+            "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
+            "lowest_reprojection": {
+                "epoch": best["epoch"],
+                "pa_mpjpe_detected": best["detected"]["pa_mpjpe"],
+                "pa_mpjpe_gt": best["gt"]["pa_mpjpe"],
+                "val_reprojection": load_lifter_record(best_folder).metrics.get("val_reprojection"),
+            },
+        }
+    )
+    say(f"  {name}: PA-MPJPE {scored['detected']['pa_mpjpe']:.1f} mm (detected 2D)")
+    return scored
+
+
 def run_own2d(
     work: Path,
     cache: Path,
     flow_config: FlowConfig,
     lifter_config: TrainConfig,
-    samples: int,
-    shares: tuple[float, ...],
-    eval_samples: int | None,
-    rotations: int,
+    budget: Own2dBudget,
+    evaluation: EvaluationBudget,
     device: str,
     train_run: Callable[[str, Any], None],
     shared: Path | None,
@@ -170,98 +259,38 @@ def run_own2d(
 
     The cache's first dataset (sorted by name: Bandai's dataset 1) plays the user's videos, its
     second the other motion capture. ``flow_config`` / ``lifter_config``: the benchmark's own
-    settings for the cache-path runs (data, flow and out are set here); ``samples``: each fit's
-    budget (per stage); ``train_run(kind, config)``: the benchmark's resumable trainer; ``shared``:
-    the folder with ``real2d/`` (None or absent: that part is skipped); ``fit_hidden``: the fits'
-    lifter and flow widths (``fit``'s defaults).
+    settings for the cache-path runs (data, flow and out are set here); ``budget``: each fit's
+    samples (per stage) and the shares of clips; ``train_run(kind, config)``: the benchmark's
+    resumable trainer; ``shared``: the folder with ``real2d/`` (None or absent: that part is
+    skipped); ``fit_hidden``: the fits' lifter and flow widths (``fit``'s defaults).
     """
     work.mkdir(parents=True, exist_ok=True)
-    train = load_split(cache / "train.npz")
-    datasets = sorted(set(train.pose_source.tolist()))
-    if len(datasets) < 2:
-        result = {"skipped": f"the cache holds {len(datasets)} dataset(s); this section needs two (Bandai 1 and 2)"}
+    section = _Section(work, cache, evaluation, device)
+    if len(section.datasets) < 2:
+        found = len(section.datasets)
+        result = {"skipped": f"the cache holds {found} dataset(s); this section needs two (Bandai 1 and 2)"}
         write_json(work / "own2d.json", result)
         return result
-    ours, other = datasets[0], datasets[1]
-    test = load_split(cache / "test.npz")
-    test = test.subset(test.pose_source == ours)
-    test_coco = coco_defined(test)
-    train_coco = coco_defined(train.subset(train.pose_source == ours))
-    ours_clips = sorted({str(train.clip_names[c]) for c in np.unique(train.pose_clip[train.pose_source == ours])})
-    result: dict[str, Any] = {
-        "samples": samples,
-        "shares": list(shares),
-        "clips": len(ours_clips),
-        "datasets": {"user": ours, "other": other},
-        "lifters": {},
-    }
-
-    def cache_path_run(name: str, dataset: str, input_2d: str) -> Path:
-        data = _dataset_cache(cache, work / f"cache-{name}", dataset, ours)
-        flow, lifter = work / f"flow-{name}", work / f"lifter-{name}"
-        n = int((train.pose_source == dataset).sum())
-        epochs = max(1, round(samples / n))
-        flow_run = replace(
-            flow_config, data=str(data), out=str(flow), epochs=epochs, epoch_samples=None, input=input_2d
-        )
-        train_run("flow", flow_run)
-        decay = lr_decay_per_epoch(lifter_config.epoch_samples, n)
-        config = replace(lifter_config, data=str(data), flow=str(flow), out=str(lifter), lr_decay=decay, input=input_2d)
-        train_run("lifter", config)
-        return lifter
-
-    say(f"own 2D: lifter on {other} only (the transferred model)")
-    transfer = cache_path_run("transfer", other, "gt")  # trained as the benchmark's lifters are
-    say(f"own 2D: lifter on {ours}'s clips through the cache's 2D (the reference for the file route)")
+    section.prepare()
+    samples, shares = budget.samples, budget.shares
+    result: dict[str, Any] = {"samples": samples, "shares": list(shares), "clips": len(section.clips)}
+    result.update({"datasets": {"user": section.ours, "other": section.other}, "lifters": {}})
+    say(f"own 2D: lifter on {section.other} only (the transferred model)")
+    transfer = _cache_path_run(section, "transfer", section.other, "gt", samples, flow_config, lifter_config, train_run)
+    say(f"own 2D: lifter on {section.ours}'s clips through the cache's 2D (the reference for the file route)")
     # On the detected 2D, as the fits are: the comparison is of the route, not of the 2D.
-    reference = cache_path_run("cache-path", ours, "detected")
+    reference = _cache_path_run(
+        section, "cache-path", section.ours, "detected", samples, flow_config, lifter_config, train_run
+    )
     lifters = result["lifters"]
-    lifters["transfer"] = _score(transfer, train, test, eval_samples, rotations, device)
-    lifters["transfer_on_coco"] = _score(transfer, train_coco, test_coco, eval_samples, rotations, device)
-    lifters["cache-path"] = _score(reference, train, test, eval_samples, rotations, device)
-    if (work.parent / "elepose" / "config.json").is_file():
-        lifters["all-bandai"] = _score(work.parent / "elepose", train, test, eval_samples, rotations, device)
-
-    files_root = work / "mmpose"
+    lifters["transfer"] = section.score(transfer)
+    lifters["transfer_on_coco"] = section.score(transfer, coco=True)
+    lifters["cache-path"] = section.score(reference)
+    if (work.parent / rows.MAIN / "config.json").is_file():
+        lifters["all-bandai"] = section.score(work.parent / rows.MAIN)
     for share in shares:
-        clips = clip_subset(ours_clips, share)
-        folder = files_root / f"{round(100 * share)}pct"
-        if not (folder / "done.json").is_file():
-            files = export_mmpose(train, folder / "files", clips)
-            write_json(folder / "done.json", {"clips": clips, "files": len(files)})
-        files_written = json.loads((folder / "done.json").read_text(encoding="utf-8"))["files"]
         for start, init in (("scratch", None), ("init", transfer)):
-            name = f"fit-{start}-{round(100 * share)}pct"
-            say(f"own 2D: {name}: fit on {len(clips)} clips ({files_written} MMPose files)")
-            config = FitConfig(
-                paths=(str(folder / "files"),), out=str(work / name), samples=samples,
-                init=None if init is None else str(init), device=device, hidden=fit_hidden[0],
-                flow_hidden=fit_hidden[1],
-            )  # fmt: skip
-            record = fit(config, progress=False, say=lambda message: None)
-            scored = _score(Path(record["lifter"]), train_coco, test_coco, eval_samples, rotations, device)
-            best = _score(work / name / "lifter" / BEST_FOLDER, train_coco, test_coco, eval_samples, rotations, device)
-            best_figures = load_lifter_record(work / name / "lifter" / BEST_FOLDER).metrics
-            scored.update(
-                {
-                    "share": share,
-                    "start": start,
-                    "clips": len(clips),
-                    "files": files_written,
-                    "training_poses": record["schedule"]["training_poses"],
-                    "epochs": record["lifter_epochs_run"],
-                    "validation_without_3d": load_lifter_record(record["lifter"]).metrics,
-                    "lowest_reprojection": {
-                        "epoch": best["epoch"],
-                        "pa_mpjpe_detected": best["detected"]["pa_mpjpe"],
-                        "pa_mpjpe_gt": best["gt"]["pa_mpjpe"],
-                        "val_reprojection": best_figures.get("val_reprojection"),
-                    },
-                }
-            )
-            lifters[name] = scored
-            say(f"  {name}: PA-MPJPE {scored['detected']['pa_mpjpe']:.1f} mm (detected 2D)")
-
+            lifters[rows.fit_run(start, share)] = _fit_and_score(section, share, start, init, samples, fit_hidden, say)
     result["checks"] = _checks(lifters, shares)
     real = None if shared is None else shared / REAL_ALPHAPOSE
     if real is not None and real.is_file():
@@ -278,7 +307,7 @@ def _checks(lifters: dict[str, Any], shares: tuple[float, ...]) -> list[dict[str
     transfer = lifters["transfer"]["detected"]["pa_mpjpe"]
     for share in shares:
         pct = round(100 * share)
-        fits = {s: lifters[f"fit-{s}-{pct}pct"]["detected"]["pa_mpjpe"] for s in ("scratch", "init")}
+        fits = {s: lifters[rows.fit_run(s, share)]["detected"]["pa_mpjpe"] for s in ("scratch", "init")}
         best = min(fits, key=fits.get)
         checks.append(
             {
@@ -287,7 +316,7 @@ def _checks(lifters: dict[str, Any], shares: tuple[float, ...]) -> list[dict[str
                 "met": fits[best] < transfer,
             }
         )
-    scratch_all = lifters[f"fit-scratch-{round(100 * max(shares))}pct"]["detected"]["pa_mpjpe"]
+    scratch_all = lifters[rows.fit_run("scratch", max(shares))]["detected"]["pa_mpjpe"]
     reference = lifters["cache-path"]["detected"]["pa_mpjpe"]
     checks.append(
         {
@@ -310,11 +339,11 @@ def _real_fits(
 ) -> dict:
     """``fit`` (scratch and ``--init``) on the real AlphaPose file; reliability of its detections before and after."""
     out: dict[str, Any] = {"file": str(real)}
-    bandai = work.parent / "elepose"
+    bandai = work.parent / rows.MAIN
     if (bandai / "config.json").is_file():
         out["bandai_lifter"] = _real_file_reliability(bandai, real, 16)
     for start, source in (("scratch", None), ("init", bandai if (bandai / "config.json").is_file() else init)):
-        name = f"real-fit-{start}"
+        name = rows.real_fit_run(start)
         say(f"own 2D: {name} on {real.name}")
         # Real detections miss joints: with every joint required this file keeps 166 training
         # poses, so its people are filled (at least 12 joints present) as the README suggests.

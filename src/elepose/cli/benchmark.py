@@ -1,4 +1,4 @@
-"""``elepose benchmark``: the whole pipeline on the Bandai benchmark, one report (issue 4)."""
+"""``elepose benchmark``: the whole pipeline on the Bandai benchmark, one report."""
 
 from __future__ import annotations
 
@@ -34,11 +34,21 @@ def benchmark(
         None, "--only", help="Comma-separated run names (plus what they need), e.g. elepose,supervised."
     ),
     verbose: bool = typer.Option(False, "--verbose", help="Show the training loops' progress bars."),
+    render_only: Optional[Path] = typer.Option(
+        None,
+        "--render-only",
+        metavar="RESULTS_JSON",
+        help="Train nothing: rewrite RESULTS.md beside RESULTS_JSON (or --results) from it alone.",
+    ),
 ) -> None:
     """Build the cache, train every row of the paper's tables, evaluate, time, and write RESULTS.md."""
-    from elepose.benchmark.run import PROFILES, run_benchmark
+    from elepose.benchmark.profiles import PROFILES
+    from elepose.benchmark.runner import run_benchmark
     from elepose.runtime import pick_device
 
+    if render_only is not None:
+        _render_only(render_only, results)
+        return
     with user_errors():
         if profile not in PROFILES:
             raise ValueError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
@@ -62,6 +72,23 @@ def benchmark(
             f"error: {len(report['failed'])} run(s) failed: {', '.join(report['failed'])} (see {results})", err=True
         )
         raise typer.Exit(code=1)
+
+
+def _render_only(results_json: Path, results: Optional[Path]) -> None:
+    """``--render-only``: RESULTS.md from a results.json, nothing trained."""
+    from elepose.benchmark.report import render_only
+    from elepose.errors import InputError
+
+    with user_errors():
+        if not results_json.is_file():
+            raise InputError(f"{results_json}: no such file; expected a results.json written by elepose benchmark")
+        try:
+            written = render_only(results_json, results)
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(
+                f"{results_json}: expected a results.json written by elepose benchmark ({err!r})"
+            ) from None
+    typer.echo(f"wrote {written}")
 
 
 def register(app: typer.Typer) -> None:

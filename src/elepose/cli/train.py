@@ -32,19 +32,13 @@ _TRAIN_OPTIONS = {
 
 def _resumed(ctx: typer.Context, config: Any, options: dict[str, tuple[str, ...]]) -> Any:
     """On ``--resume``, the run's own settings (``run.json``) for every field no given option sets."""
-    if not config.resume:
-        return config
-    from elepose.models.io import load_config
+    from elepose.train.runstate import resumed_config
 
-    settings = load_config(Path(config.out) / "run.json")
-    kept = {}
-    for name in (f.name for f in dataclasses.fields(config)):
+    def typed(name: str) -> bool:
         sources = [ctx.get_parameter_source(p) for p in options.get(name, (name,))]
-        given = any(s is not None and s.name not in ("DEFAULT", "DEFAULT_MAP") for s in sources)
-        if not given and name in settings and name not in ("resume", "overwrite", "out"):
-            value = settings[name]
-            kept[name] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(config, **kept)
+        return any(s is not None and s.name not in ("DEFAULT", "DEFAULT_MAP") for s in sources)
+
+    return resumed_config(config, [f.name for f in dataclasses.fields(config) if typed(f.name)])
 
 
 def flow(

@@ -9,16 +9,19 @@ NLL of training poses (:func:`calibrate_reliability`), it becomes a percentile
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from elepose.geometry import DEPTH_OFFSET, project, rotation_x
+from elepose.metrics import roc_auc
 from elepose.models.lifter import predict
 from elepose.models.records import ElevationStats, ReliabilityCalibration
 from elepose.skeleton import NUM_JOINTS
 from elepose.views import ElevationPrior, sample_views
 
-__all__ = ["reliability_nll", "calibrate_reliability", "reliability_percentile"]
+__all__ = ["reliability_nll", "calibrate_reliability", "reliability_percentile", "reliability_roc"]
 
 
 @torch.no_grad()
@@ -109,3 +112,22 @@ def reliability_percentile(nll: np.ndarray, calibration: ReliabilityCalibration)
         raise ValueError(f"nll_quantiles: expected 101 non-decreasing values, got shape {quantiles.shape}")
     percentile = np.interp(np.asarray(nll, dtype=np.float64), quantiles, np.linspace(0.0, 100.0, 101))
     return 100.0 - percentile
+
+
+def _median(values: np.ndarray) -> float | None:
+    return float(np.median(values)) if len(values) else None
+
+
+def reliability_roc(nll: np.ndarray, pa_mpjpe_mm: np.ndarray, threshold_mm: float = 100.0) -> dict[str, Any]:
+    """How well the NLL flags bad poses: ROC AUC of ``nll`` (N,) for PA-MPJPE (N,, mm) above
+    ``threshold_mm`` (None when every pose or none is above), their count, and the median NLL of
+    the poses below 50 mm, between 50 mm and the threshold, and above it."""
+    bad = pa_mpjpe_mm > threshold_mm
+    return {
+        "threshold_mm": threshold_mm,
+        "positives": int(bad.sum()),
+        "roc_auc": roc_auc(nll, bad) if bad.any() and not bad.all() else None,
+        "median_nll_below_50mm": _median(nll[pa_mpjpe_mm < 50.0]),
+        "median_nll_50_100mm": _median(nll[(pa_mpjpe_mm >= 50.0) & ~bad]),
+        "median_nll_above_100mm": _median(nll[bad]),
+    }

@@ -44,6 +44,7 @@ __all__ = [
     "save_flow",
     "load_flow",
     "save_lifter",
+    "load_record",
     "load_lifter",
     "load_lifter_record",
     "load_lifter_weights",
@@ -275,6 +276,18 @@ def load_lifter_record(path: str | Path) -> LifterRecord:
     """The :class:`LifterRecord` of a lifter run folder's ``config.json``."""
     folder = Path(path)
     return _record(load_config(folder, kind=LIFTER_KIND), folder / "config.json", LifterRecord.from_dict)
+
+
+def load_record(path: str | Path) -> FlowRecord | LifterRecord:
+    """The typed record of a flow or lifter run folder's ``config.json`` (its checksums verified)."""
+    folder = Path(path)
+    config = load_config(folder)
+    reader = LifterRecord.from_dict if config.get("kind") == LIFTER_KIND else FlowRecord.from_dict
+    if config.get("kind") not in (LIFTER_KIND, FLOW_KIND):
+        raise CheckpointError(
+            f"{folder / 'config.json'}: field 'kind' is {config.get('kind')!r}, expected {FLOW_KIND!r} or {LIFTER_KIND!r}"
+        )
+    return _record(config, folder / "config.json", reader)
 
 
 def load_lifter(path: str | Path) -> tuple[LiftingNetwork, PoseFlow, LifterRecord]:

@@ -26,11 +26,12 @@ from elepose.atomic import write_json
 from elepose.data.cache import load_manifest
 from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache
 from elepose.errors import InputError
-from elepose.models.io import load_lifter_record
+from elepose.models.io import load_lifter_record, load_record
 from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import BEST_FOLDER, kept_figure, train_flow, train_lifter
 from elepose.train.runlog import read_metrics
+from elepose.train.runstate import RERUN_MAY_CHANGE, changed_settings, run_state
 
 __all__ = ["FitConfig", "Schedule", "plan_schedule", "fit", "reprojection_drift"]
 
@@ -158,58 +159,55 @@ def _warm_start(init: str | None) -> dict[str, Any] | None:
     return {"hidden": record.hidden, "variant": record.variant, "scale": scale, "reason": reason}
 
 
-def _stage_done(folder: Path, epochs: int) -> bool:
-    """Whether a run folder finished: its config says the planned epoch, or its time limit ended it."""
-    try:
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-        state = json.loads((folder / "fit-stage.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return state.get("finished") is True or config.get("epoch") == epochs
+def _stage_finished(folder: Path, config: Any) -> bool:
+    """Whether a stage finished: its config reached the planned epoch, or its time limit ended it
+    (``fit-stage.json``, written when the stage returned)."""
+    state = run_state(folder, config)
+    marked = state.status != "fresh" and _json(folder / "fit-stage.json").get("finished") is True
+    return state.status == "finished" or marked
 
 
 def _mark_done(folder: Path) -> None:
     write_json(folder / "fit-stage.json", {"finished": True})
 
 
-def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or continue) a fit; returns what ``fit.json`` records."""
+def _open(config: FitConfig) -> tuple[Path, dict[str, Any]]:
+    """Claim ``config.out`` (or check an earlier fit there had the same settings); returns it and ``fit.json``'s record."""
     out = Path(config.out)
     state_path = out / "fit.json"
-    inputs = [Path(p) for p in config.paths]
     resuming = out.is_dir() and state_path.is_file() and _json(state_path).get("kind") == FIT_KIND
     if not resuming:
-        found = claim_folder(out, FIT_KIND, config.overwrite, inputs, same_kind_ok=False)
+        found = claim_folder(out, FIT_KIND, config.overwrite, [Path(p) for p in config.paths], same_kind_ok=False)
         if found not in (None, "empty"):
             for stage in ("flow", "lifter"):
                 if (out / stage).is_dir():
                     clear_run_files(out / stage)
-    elif _compared(_json(state_path).get("settings") or {}) != _settings(config):
+    elif changed_settings(_json(state_path).get("settings") or {}, config):
         raise InputError(
             f"{state_path}: an earlier fit with other settings; expected the same command (or a new --out)"
         )
     out.mkdir(parents=True, exist_ok=True)
-    started = time.monotonic()
-    record: dict[str, Any] = _json(state_path) if resuming else {"kind": FIT_KIND, "settings": _settings(config)}
+    return out, _json(state_path) if resuming else {"kind": FIT_KIND, "settings": _settings(config)}
 
+
+def _cache(config: FitConfig, out: Path, say: Callable[[str], None]) -> int:
+    """Build (or find) the fit's 2D cache ``OUT/cache``; returns its training poses."""
     cache = out / "cache"
     if (cache / "manifest.json").is_file() and folder_kind(cache) == "cache":
         say(f"cache: {cache} (built earlier)")
     else:
-        say(f"cache: reading {len(inputs)} path(s) ...")
+        say(f"cache: reading {len(config.paths)} path(s) ...")
         built = build_keypoint_cache(
-            inputs, cache, config.selection, config.format, warn=lambda m: say(f"warning: {m}")
+            [Path(p) for p in config.paths], cache, config.selection, config.format, warn=lambda m: say(f"warning: {m}")
         )
         say(f"cache: {len(built['sources'][0]['per_source'])} source video(s), {built['split_rule']}")
-    manifest = load_manifest(cache)
-    poses = int(manifest["counts"]["train"]["poses"])
-    schedule = (
-        Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses, config.samples)
-    )
-    record["schedule"] = asdict(schedule)
-    write_json(state_path, record)
-    used = float(record.get("minutes_used", 0.0))
-    start = _warm_start(config.init)
+    return int(load_manifest(cache)["counts"]["train"]["poses"])
+
+
+def _announce(
+    config: FitConfig, schedule: Schedule, poses: int, start: dict | None, say: Callable[[str], None]
+) -> None:
+    """Print the schedule chosen, and what a warm start fine-tunes."""
     held = f"elevation held for {schedule.elevation_warmup_steps} steps" if start is None else "elevation not held"
     if schedule.flow_minutes is None or schedule.lifter_minutes is None:
         budget = f"flow and lifter {schedule.lifter_epochs} epochs each (about {config.samples} samples)"
@@ -227,8 +225,14 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
             f"init: fine-tuning {what} of {config.init} ({start['reason']}; lr {_FINE_TUNE_LIFTER_LR:g}, "
             f"gradient norm clipped at {_FINE_TUNE_GRAD_CLIP:g})"
         )
-    warm_flow = start is not None and config.init_flow
 
+
+def _stage_configs(
+    config: FitConfig, out: Path, schedule: Schedule, start: dict | None
+) -> tuple[FlowConfig, TrainConfig]:
+    """The flow and lifter settings of a fit."""
+    warm_flow = start is not None and config.init_flow
+    cache = out / "cache"
     flow_config = FlowConfig(
         data=str(cache), out=str(out / "flow"), hidden=config.flow_hidden, epochs=schedule.flow_epochs,
         batch_size=schedule.batch_size, lr=_FINE_TUNE_FLOW_LR if warm_flow else config.lr,
@@ -236,7 +240,6 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
         max_minutes=schedule.flow_minutes, init=config.init if warm_flow else None,
         lr_milestones=schedule.flow_lr_milestones,
     )  # fmt: skip
-    used = _stage(out / "flow", flow_config, schedule.flow_epochs, train_flow, progress, say, used, record, state_path)
     lifter_config = TrainConfig(
         data=str(cache), flow=str(out / "flow"), out=str(out / "lifter"),
         hidden=config.hidden if start is None else start["hidden"],
@@ -249,19 +252,46 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
         max_minutes=schedule.lifter_minutes, init=config.init,
         keep_best=_KEEP_BY,  # always kept (OUT/lifter/best); --keep says which one lift is pointed at
     )  # fmt: skip
-    used = _stage(
-        out / "lifter", lifter_config, schedule.lifter_epochs, train_lifter, progress, say, used, record, state_path
+    return flow_config, lifter_config
+
+
+def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or continue) a fit; returns what ``fit.json`` records."""
+    out, record = _open(config)
+    state_path = out / "fit.json"
+    started = time.monotonic()
+    poses = _cache(config, out, say)
+    schedule = (
+        Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses, config.samples)
     )
-    lifter_record = json.loads((out / "lifter" / "config.json").read_text(encoding="utf-8"))
+    record["schedule"] = asdict(schedule)
+    write_json(state_path, record)
+    used = float(record.get("minutes_used", 0.0))
+    start = _warm_start(config.init)
+    _announce(config, schedule, poses, start, say)
+    flow_config, lifter_config = _stage_configs(config, out, schedule, start)
+    used = _stage(out / "flow", flow_config, train_flow, progress, say, used, record, state_path)
+    used = _stage(out / "lifter", lifter_config, train_lifter, progress, say, used, record, state_path)
+    lifter_record, flow_epoch = load_lifter_record(out / "lifter"), load_record(out / "flow").epoch
     record.update(
         {
             "finished": True,
-            "lifter_epochs_run": lifter_record.get("epoch"),
-            "flow_epochs_run": json.loads((out / "flow" / "config.json").read_text(encoding="utf-8")).get("epoch"),
-            "last_epoch": lifter_record.get("metrics"),
+            "lifter_epochs_run": lifter_record.epoch,
+            "flow_epochs_run": flow_epoch,
+            "last_epoch": lifter_record.metrics,
             "minutes_this_call": (time.monotonic() - started) / 60.0,
         }
     )
+    result = _choose_lifter(config, out, record, say)
+    record["lifter"] = str(result)
+    write_json(state_path, record, allow_nan=True)
+    say(f"fit finished: {result} ({record['lifter_epochs_run']} lifter epochs, {used:.1f} min of training)")
+    say(f"lift with it: elepose lift --checkpoint {result} YOUR_KEYPOINTS --out results/mine")
+    return record
+
+
+def _choose_lifter(config: FitConfig, out: Path, record: dict[str, Any], say: Callable[[str], None]) -> Path:
+    """The lifter ``lift`` is pointed at (the last epoch, or ``--keep best``'s), after a drift warning."""
     drift = reprojection_drift(out / "lifter" / "metrics.csv")
     if drift is not None:
         record["reprojection_drift"] = drift
@@ -281,17 +311,12 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
             f"{drift['last']:.3f}: the lifter may have drifted (one such Bandai fit lifted 20 mm worse than its "
             f"other seeds); epoch {drift['best_epoch']} is in {result / BEST_FOLDER} (--keep best points lift at it)"
         )
-    record["lifter"] = str(result)
-    write_json(state_path, record, allow_nan=True)
-    say(f"fit finished: {result} ({record['lifter_epochs_run']} lifter epochs, {used:.1f} min of training)")
-    say(f"lift with it: elepose lift --checkpoint {result} YOUR_KEYPOINTS --out results/mine")
-    return record
+    return result
 
 
 def _stage(
     folder: Path,
     config: Any,
-    epochs: int,
     train: Callable[..., dict[str, float]],
     progress: bool,
     say: Callable[[str], None],
@@ -301,10 +326,10 @@ def _stage(
 ) -> float:
     """Train one stage unless it finished before; resume it when it started. Returns the minutes used so far."""
     name = folder.name
-    if _stage_done(folder, epochs):
+    if _stage_finished(folder, config):
         say(f"{name}: finished earlier, kept")
         return used
-    resume = (folder / "resume.pt").is_file() and (folder / "run.json").is_file()
+    resume = run_state(folder, config).status == "partial"
     if not resume and folder.exists():
         clear_run_files(folder)
     limit = f"up to {config.max_minutes:.1f} min" if config.max_minutes is not None else f"{config.epochs} epochs"
@@ -350,18 +375,10 @@ def reprojection_drift(metrics_csv: Path, ratio: float = _DRIFT_RATIO) -> dict[s
     return {"best": best, "best_epoch": best_epoch, "last": last}
 
 
-# Settings that do not change what a fit trains: a rerun may change them freely.
-# (``keep`` names the folder lift is pointed at; training is the same either way.)
-_NOT_COMPARED = ("overwrite", "keep")
-
-
-def _compared(settings: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in settings.items() if k not in _NOT_COMPARED}
-
-
 def _settings(config: FitConfig) -> dict[str, Any]:
-    """The settings ``fit.json`` records and a rerun must repeat (JSON values)."""
-    return _compared(json.loads(json.dumps(asdict(config))))
+    """The settings ``fit.json`` records (JSON values); a rerun must repeat those outside
+    :data:`elepose.train.runstate.RERUN_MAY_CHANGE`."""
+    return {k: v for k, v in json.loads(json.dumps(asdict(config))).items() if k not in RERUN_MAY_CHANGE}
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ra
 from elepose.train.config import FlowConfig, TrainConfig, elevation_stats_window
 from elepose.train.objective import ElevationWindow, LossWeights, elepose_losses
 from elepose.train.runlog import RunLog
+from elepose.train.runstate import changed_settings
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
@@ -613,9 +614,6 @@ def _claim_run_folder(out: Path, config: Any, kind: str) -> bool:
 
 
 # Settings a resumed run may change: how long it runs, where it runs, and where its folder now lies.
-_RESUMABLE_CHANGES = ("out", "resume", "overwrite", "epochs", "max_minutes", "device")
-
-
 def _resume_state(out: Path, config: Any, kind: str) -> dict[str, Any]:
     """The resume state of the run in ``out``, after checking it is a ``kind`` run with ``config``'s settings."""
     found = folder_kind(out) if out.is_dir() else None
@@ -623,15 +621,14 @@ def _resume_state(out: Path, config: Any, kind: str) -> dict[str, Any]:
         what = "nothing" if found in (None, "empty") else f"an {found} folder"
         raise InputError(f"--out {out}: holds {what}; expected a {kind} run to resume")
     settings = run_files.load_config(out / "run.json")
-    for name, value in asdict(config).items():
-        if name in _RESUMABLE_CHANGES or name not in settings:
+    for name, (before, value) in changed_settings(settings, config).items():
+        if name not in settings:
             continue
-        if json.loads(json.dumps(value)) != settings[name]:
-            flag = "--" + name.replace("_", "-")
-            raise InputError(
-                f"{out / 'run.json'}: field {name!r}: the run has {settings[name]!r}, this command {value!r}; "
-                f"expected the run's own settings on --resume (drop {flag}, or start a new run)"
-            )
+        flag = "--" + name.replace("_", "-")
+        raise InputError(
+            f"{out / 'run.json'}: field {name!r}: the run has {before!r}, this command {value!r}; "
+            f"expected the run's own settings on --resume (drop {flag}, or start a new run)"
+        )
     return run_files.load_resume_state(out / "resume.pt")
 
 

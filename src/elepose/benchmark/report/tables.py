@@ -1,0 +1,46 @@
+"""The one table helper of the report, number formatting, and the metric columns."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["fmt", "table", "section", "METRIC_COLUMNS", "metric_cells"]
+
+METRIC_COLUMNS = (
+    ("mpjpe", "MPJPE"),
+    ("n_mpjpe", "N-MPJPE"),
+    ("pa_mpjpe", "PA-MPJPE"),
+    ("n_pck", "N-PCK"),
+    ("auc", "AUC"),
+    ("cps", "CPS"),
+)
+"""The metric columns of every accuracy table: (key, header)."""
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """``value`` with ``digits`` decimals; ``-`` for None and non-finite numbers."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def table(header: list[str], rows: list[list[str]], empty: str | None = None) -> list[str]:
+    """A Markdown table, one line per row, and a blank line after it; ``empty`` instead when there are no rows."""
+    if not rows and empty is not None:
+        return [empty, ""]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def section(title: str, *paragraphs: str) -> list[str]:
+    """A section heading and its paragraphs, each followed by a blank line."""
+    lines = [title, ""]
+    for paragraph in paragraphs:
+        lines += [paragraph, ""]
+    return lines
+
+
+def metric_cells(values: dict[str, float]) -> list[str]:
+    """The cells of :data:`METRIC_COLUMNS` for one protocol's scores."""
+    return [fmt(values[key]) for key, _ in METRIC_COLUMNS]
