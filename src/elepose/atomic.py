@@ -10,7 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["temp_path", "commit", "atomic_write", "json_text", "write_json", "replace_folder", "recover_folder"]
+__all__ = [
+    "temp_path",
+    "commit",
+    "atomic_write",
+    "write_together",
+    "json_text",
+    "write_json",
+    "replace_folder",
+    "recover_folder",
+]
 
 
 def temp_path(path: str | Path) -> Path:
@@ -44,6 +53,22 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_together(writers: list[tuple[Path, Callable[[Path], None]]]) -> None:
+    """All or nothing: each ``write(tmp)`` of ``(path, write)`` fills a temporary beside its path;
+    only when every one succeeded are they renamed, in order. On any error no temporary is left and
+    no path is touched (a failure during the renames themselves leaves the earlier ones renamed)."""
+    temps: list[tuple[Path, Path]] = []
+    try:
+        for path, write in writers:
+            temps.append((temp_path(path), Path(path)))
+            write(temps[-1][0])
+        for tmp, final in temps:
+            commit(tmp, final)
+    finally:
+        for tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
 
 
 def json_text(obj: Any, indent: int = 2, sort_keys: bool = True, allow_nan: bool = True) -> str:

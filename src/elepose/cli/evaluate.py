@@ -97,11 +97,11 @@ def evaluate(
     ),
 ) -> None:
     """Score a trained lifter on the test split: GT and detected 2D, both metric protocols."""
-    from elepose.atomic import commit, json_text, temp_path
+    from elepose.atomic import json_text, write_together
     from elepose.data.cache import load_split
     from elepose.evaluate.evaluation import evaluate_checkpoint
     from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
-    from elepose.metrics import roc_auc
+    from elepose.evaluate.reliability import reliability_roc
     from elepose.models.io import load_lifter
     from elepose.outputs import claim_file, is_our_png
     from elepose.runtime import pick_device
@@ -128,29 +128,21 @@ def evaluate(
             _evaluate_without_3d(lifter, flow, record, test, samples, dev, json_path, overwrite, inputs)
             return
         report, per_pose = evaluate_checkpoint(lifter, flow, record, train, test, samples, rotations, dev)
-        bad = per_pose["pa_mpjpe"] > 100.0
-        if bad.any() and not bad.all():
-            report["reliability"] = {
-                "threshold_mm": 100.0,
-                "roc_auc": roc_auc(per_pose["nll"], bad),
-                "positives": int(bad.sum()),
-            }
+        roc = reliability_roc(per_pose["nll"], per_pose["pa_mpjpe"])
+        if roc["roc_auc"] is not None:
+            report["reliability"] = roc
         report = {"kind": REPORT_KIND, **report, "checkpoint": str(checkpoint_dir), "data": str(data)}
         typer.echo(format_table(report))
-        temps: list[tuple[Path, Path]] = []
-        try:  # everything is made under temporary names first, then renamed: an error leaves no output
-            if json_path is not None:
-                temps.append((temp_path(json_path), json_path))
-                temps[-1][0].write_text(json_text(report, sort_keys=False), encoding="utf-8")
-            if pictures:
-                temps += [(temp_path(p), p) for p in pictures]
-                plot_nll_vs_error(temps[-2][0], per_pose["pa_mpjpe"], per_pose["nll"])
-                plot_best_worst(temps[-1][0], per_pose["pred"], per_pose["gt"], per_pose["pa_mpjpe"])
-            for tmp, final in temps:
-                commit(tmp, final)
-        finally:
-            for tmp, _ in temps:
-                tmp.unlink(missing_ok=True)
+        writers: list[tuple[Path, Any]] = []  # all or nothing: an error leaves no output
+        if json_path is not None:
+            text = json_text(report, sort_keys=False)
+            writers.append((json_path, lambda tmp: tmp.write_text(text, encoding="utf-8")))
+        if pictures:
+            writers.append((pictures[0], lambda tmp: plot_nll_vs_error(tmp, per_pose["pa_mpjpe"], per_pose["nll"])))
+            writers.append(
+                (pictures[1], lambda tmp: plot_best_worst(tmp, per_pose["pred"], per_pose["gt"], per_pose["pa_mpjpe"]))
+            )
+        write_together(writers)
         if figures is not None:
             typer.echo(f"figures written to {figures}")
 

@@ -157,6 +157,31 @@ class LiftResult:
             arrays["poses_3d_metres"] = self.poses_3d_metres.astype(np.float32)
         return arrays
 
+    def save(
+        self,
+        out: str | Path,
+        frame: str = "camera",
+        smooth_window: int | None = None,
+        exports: tuple[str, ...] = (),
+        fps: float | None = None,
+        height_m: float | None = None,
+        render: str | Path | None = None,
+        bone_ratios: Any = None,
+        overwrite: bool = False,
+    ) -> list[Path]:
+        """Write this result as ``elepose lift`` does: ``OUT.npz``, ``OUT.json``, the ``exports``
+        (mmpose3d, bvh, trc: BVH and TRC need ``fps`` and ``height_m``) and a ``render`` picture,
+        all or nothing, the 3D in ``frame`` (camera or upright) and smoothed per track over
+        ``smooth_window`` frames when given. ``bone_ratios``: the BVH skeleton's (the lifter's
+        ``record.bone_ratios``). Returns the paths written."""
+        from elepose.lift.save import SaveOptions, arrange, save
+
+        options = SaveOptions(
+            exports=tuple(exports), fps=fps, height_m=height_m, render=None if render is None else Path(render),
+            frame=frame, overwrite=overwrite, meta={"frame": frame, "smooth_window": smooth_window, "fps": fps},
+        )  # fmt: skip
+        return save(arrange(self, frame, smooth_window), Path(out), options, bone_ratios)
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: ``frames`` (every frame, its ``people`` list possibly empty) and ``skipped``.
 
