@@ -22,6 +22,8 @@ from typing import Any, Optional
 import typer
 
 from elepose.cli.errors import user_errors
+from elepose.data.cameras import CameraOptions
+from elepose.data.keypoint_options import KeypointCacheOptions
 from elepose.errors import InputError
 from elepose.outputs import claim_folder
 
@@ -61,6 +63,10 @@ _MOCAP_ONLY = (
     "workers",
 )
 _H36M_ONLY = ("h36m_3d", "h36m_2d", "h36m_detections")
+
+
+_CAMERAS = CameraOptions()  # the defaults of the camera options below
+_SELECTION = KeypointCacheOptions()  # and of the keypoint options
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -110,15 +116,19 @@ def build(
     ),
     seed: int = typer.Option(0, "--seed", help="Mocap: seed of the cameras and detection noise."),
     elevation_mean: float = typer.Option(
-        12.0, "--elevation-mean", help="Mocap: mean camera elevation, degrees (looking down positive)."
+        _CAMERAS.elevation_mean_deg,
+        "--elevation-mean",
+        help="Mocap: mean camera elevation, degrees (looking down positive).",
     ),
     elevation_std: float = typer.Option(
-        6.0, "--elevation-std", help="Mocap: standard deviation of the camera elevation, degrees."
+        _CAMERAS.elevation_std_deg,
+        "--elevation-std",
+        help="Mocap: standard deviation of the camera elevation, degrees.",
     ),
     distance: float = typer.Option(
-        5.0, "--distance", help="Mocap: camera distance in metres (plus each window's pelvis excursion)."
+        _CAMERAS.distance, "--distance", help="Mocap: camera distance in metres (plus each window's pelvis excursion)."
     ),
-    focal: float = typer.Option(1150.0, "--focal", help="Mocap: focal length, pixels (1000x1000 images)."),
+    focal: float = typer.Option(_CAMERAS.focal, "--focal", help="Mocap: focal length, pixels (1000x1000 images)."),
     out: Optional[Path] = typer.Option(
         None, "--out", help="Cache folder to write (default: cache/SOURCE); replaced only on success."
     ),
@@ -132,24 +142,32 @@ def build(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an --out folder that holds something other than an elepose cache."
     ),
-    min_score: float = typer.Option(0.3, "--min-score", help="keypoints: joints scoring below this are missing."),
+    min_score: float = typer.Option(
+        _SELECTION.min_score, "--min-score", help="keypoints: joints scoring below this are missing."
+    ),
     missing: str = typer.Option(
-        "drop",
+        _SELECTION.missing,
         "--missing",
         help="keypoints: drop people with a missing joint, or fill them (from a PCA of the complete ones).",
     ),
     min_visible: int = typer.Option(
-        12, "--min-visible", help="keypoints with --missing fill: a training pose needs this many joints present."
+        _SELECTION.min_visible,
+        "--min-visible",
+        help="keypoints with --missing fill: a training pose needs this many joints present.",
     ),
-    stride: int = typer.Option(1, "--stride", help="keypoints: use every N-th frame."),
+    stride: int = typer.Option(_SELECTION.stride, "--stride", help="keypoints: use every N-th frame."),
     min_motion: float = typer.Option(
-        0.05, "--min-motion", help="keypoints: drop a pose that moved less than this share of its pelvis-head length."
+        _SELECTION.min_motion,
+        "--min-motion",
+        help="keypoints: drop a pose that moved less than this share of its pelvis-head length.",
     ),
     keypoint_format: Optional[str] = typer.Option(
         None, "--format", help="keypoints: the detector format (default: read from each file's content)."
     ),
     bone_ratios: str = typer.Option(
-        "2d", "--bone-ratios", help="keypoints: 2d (every bone measured on the training 2D) or h36m (H36M limbs)."
+        _SELECTION.bone_ratios,
+        "--bone-ratios",
+        help="keypoints: 2d (every bone measured on the training 2D) or h36m (H36M limbs).",
     ),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
@@ -158,13 +176,11 @@ def build(
     Human3.6M from VideoPose3D's files (--source h36m --h36m-3d F --h36m-2d F);
     MPI-INF-3DHP and 3DPW from their download folders (--source 3dhp ROOT, --source 3dpw ROOT).
     """
-    from elepose.data.public import DATASET_NAMES, PUBLIC_SOURCES, build_public_cache
+    from elepose.data.public import PUBLIC_SOURCES
 
     path = paths[0] if paths and len(paths) == 1 else None
     with user_errors():
         if source == "keypoints":
-            from elepose.data.keypoint_cache import KeypointCacheOptions
-
             _build_keypoints(
                 ctx, list(paths or []) + ([path_option] if path_option else []), out, overwrite,
                 KeypointCacheOptions(
@@ -184,42 +200,8 @@ def build(
         if paths and len(paths) > 1:
             raise InputError(f"PATH: {len(paths)} paths given; --source {source} takes one dataset folder")
         if source in PUBLIC_SOURCES:
-            misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
-            if misplaced:
-                raise InputError(
-                    f"{', '.join(misplaced)}: only for motion-capture sources (bandai, cmu, a .bvh folder), not --source {source}"
-                )
-            root = _dataset_root(source, path, path_option)
-            if source != "h36m" and any(_given(ctx, n) for n in _H36M_ONLY):
-                raise InputError(
-                    f"--h36m-3d/--h36m-2d/--h36m-detections: only for --source h36m, not --source {source}"
-                )
-            if source == "h36m" and test_stride is not None:
-                raise InputError(
-                    "--test-stride: Human3.6M's test protocol is fixed (frames 0, 64, 128, ... of S9 and S11)"
-                )
-            if source == "h36m" and (h36m_3d is None or h36m_2d is None):
-                raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
-            for name, value in (("--train-stride", train_stride), ("--test-stride", test_stride)):
-                if value is not None and value < 1:
-                    raise InputError(f"{name}: expected a positive number of frames, got {value}")
-            target = out if out is not None else Path("cache") / source
-            inputs = [p for p in (root, h36m_3d, h36m_2d, h36m_detections) if p is not None]
-            claim_folder(target, "cache", overwrite, inputs)
-            started = time.perf_counter()
-            typer.echo(f"reading {DATASET_NAMES[source]} ...", err=True)
-            manifest = build_public_cache(
-                source,
-                target,
-                root=root,
-                h36m_3d=h36m_3d,
-                h36m_2d=h36m_2d,
-                h36m_detections=h36m_detections,
-                train_stride=train_stride,
-                test_stride=test_stride,
-            )
-            typer.echo(format_counts(manifest))
-            typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+            _build_public(ctx, source, path, path_option, out, overwrite, (h36m_3d, h36m_2d, h36m_detections),
+                          (train_stride, test_stride))  # fmt: skip
             return
         misplaced = [_option_flag(n) for n in (*_H36M_ONLY, "train_stride", "test_stride") if _given(ctx, n)]
         if path is not None or path_option is not None:
@@ -242,6 +224,50 @@ def build(
             workers,
             overwrite,
         )
+
+
+def _build_public(
+    ctx: typer.Context, source: str, path: Optional[Path], path_option: Optional[Path], out: Optional[Path],
+    overwrite: bool, h36m: tuple[Optional[Path], Optional[Path], Optional[Path]],
+    strides: tuple[Optional[int], Optional[int]],
+) -> None:  # fmt: skip
+    """``data build --source h36m|3dhp|3dpw``: check the options, claim the folder, build the cache."""
+    from elepose.data.public import DATASET_NAMES, build_public_cache
+
+    h36m_3d, h36m_2d, h36m_detections = h36m
+    train_stride, test_stride = strides
+    misplaced = [_option_flag(n) for n in _MOCAP_ONLY if _given(ctx, n)]
+    if misplaced:
+        raise InputError(
+            f"{', '.join(misplaced)}: only for motion-capture sources (bandai, cmu, a .bvh folder), not --source {source}"
+        )
+    root = _dataset_root(source, path, path_option)
+    if source != "h36m" and any(_given(ctx, n) for n in _H36M_ONLY):
+        raise InputError(f"--h36m-3d/--h36m-2d/--h36m-detections: only for --source h36m, not --source {source}")
+    if source == "h36m" and test_stride is not None:
+        raise InputError("--test-stride: Human3.6M's test protocol is fixed (frames 0, 64, 128, ... of S9 and S11)")
+    if source == "h36m" and (h36m_3d is None or h36m_2d is None):
+        raise InputError("--source h36m needs --h36m-3d data_3d_h36m.npz and --h36m-2d data_2d_h36m_gt.npz")
+    for name, value in (("--train-stride", train_stride), ("--test-stride", test_stride)):
+        if value is not None and value < 1:
+            raise InputError(f"{name}: expected a positive number of frames, got {value}")
+    target = out if out is not None else Path("cache") / source
+    inputs = [p for p in (root, h36m_3d, h36m_2d, h36m_detections) if p is not None]
+    claim_folder(target, "cache", overwrite, inputs)
+    started = time.perf_counter()
+    typer.echo(f"reading {DATASET_NAMES[source]} ...", err=True)
+    manifest = build_public_cache(
+        source,
+        target,
+        root=root,
+        h36m_3d=h36m_3d,
+        h36m_2d=h36m_2d,
+        h36m_detections=h36m_detections,
+        train_stride=train_stride,
+        test_stride=test_stride,
+    )
+    typer.echo(format_counts(manifest))
+    typer.echo(f"wrote {target} in {time.perf_counter() - started:.1f} s")
 
 
 def _build_keypoints(

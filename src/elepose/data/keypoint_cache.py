@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from elepose.data.cache import PoseCache, PoseSplit, cache_manifest, write_cache
+from elepose.data.keypoint_options import BONE_RATIO_CHOICES, KeypointCacheOptions
 from elepose.data.keypoints import Detections, is_mmpose_video, read_keypoints
 from elepose.data.tracks import link_tracks
 from elepose.errors import InputError
@@ -64,8 +65,6 @@ KEYPOINT_DEFINITIONS = {
     "coco18": "OpenPose COCO-18: pelvis = mid-hips, thorax = Neck, neck/nose = nose, head = mid-eyes",
     "h36m": "Human3.6M-17 as given",
 }
-MISSING_CHOICES = ("drop", "fill")
-BONE_RATIO_CHOICES = ("2d", "h36m")
 _FILL_BASES = 26  # the flow's PCA size (ElePose): the subspace the missing joints are filled from
 _HEAD_BONES = (9, 10)  # children of the thorax -> neck/nose and neck/nose -> head bones
 _LIMB_BONES = (2, 3, 5, 6, 12, 13, 15, 16)  # children of thighs, shins, upper arms, forearms
@@ -73,32 +72,6 @@ _LIMB_BONES = (2, 3, 5, 6, 12, 13, 15, 16)  # children of thighs, shins, upper a
 _MIRROR_JOINT = {**dict(zip(LEFT_JOINTS, RIGHT_JOINTS)), **dict(zip(RIGHT_JOINTS, LEFT_JOINTS))}
 _BONE_OF_CHILD = {child: b for b, (_, child) in enumerate(BONES)}
 _MIRROR_BONES = np.array([_BONE_OF_CHILD[_MIRROR_JOINT.get(child, child)] for _, child in BONES])
-
-
-@dataclass(frozen=True)
-class KeypointCacheOptions:
-    """How detections become training poses (see the module doc); ``min_motion`` is a share of the pelvis-to-head distance.
-
-    ``min_visible`` applies with ``missing="fill"``; ``"drop"`` needs all 17 joints.
-    """
-
-    min_score: float = 0.3
-    min_visible: int = 12  # with missing="fill": a pose needs this many present joints
-    stride: int = 1
-    min_motion: float = 0.05
-    validation_share: float = 0.2
-    missing: str = "drop"  # drop poses with a missing joint, or "fill" them from a PCA of the complete poses
-    bone_ratios: str = "2d"  # every bone measured on the training 2D, or "h36m" limbs with measured head bones
-
-    def __post_init__(self) -> None:
-        if self.missing not in MISSING_CHOICES:
-            raise InputError(f"--missing {self.missing}: expected one of {', '.join(MISSING_CHOICES)}")
-        if not (0.0 <= self.min_score <= 1e6 and 2 <= self.min_visible <= NUM_JOINTS and self.stride >= 1):
-            raise InputError("--min-score >= 0, --min-visible in 2..17 and --stride >= 1 expected")
-        if self.bone_ratios not in BONE_RATIO_CHOICES:
-            raise InputError(f"--bone-ratios {self.bone_ratios!r}: expected one of {', '.join(BONE_RATIO_CHOICES)}")
-        if not (0.0 <= self.min_motion < 10.0 and 0.0 < self.validation_share < 1.0):
-            raise InputError("--min-motion in [0, 10) and a validation share in (0, 1) expected")
 
 
 def head_bone_ratios(poses_2d: np.ndarray, quantile: float = 0.75) -> dict[int, float]:

@@ -10,17 +10,15 @@ and the optimizer are saved with it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -36,13 +34,24 @@ from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork, lift_poses
 from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
 from elepose.models.records import FlowRecord, LifterRecord
-from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ratios
 from elepose.train.config import FlowConfig, TrainConfig, elevation_stats_window
 from elepose.train.objective import ElevationWindow, LossWeights, elepose_losses
+from elepose.train.run_folder import (
+    Deadline,
+    claim_run_folder,
+    cleanup_if_no_epoch,
+    gather_rng,
+    restore,
+    resume_state,
+    rng_state,
+    save_resume,
+    start_folder,
+    stop_all,
+)
 from elepose.train.runlog import RunLog
-from elepose.train.runstate import changed_settings
+from elepose.train.steps import LossMeter, epoch_batches, epoch_order, lifter_param_groups, make_adam
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
@@ -61,122 +70,10 @@ __all__ = [
 # ---------------------------------------------------------------------------- shared pieces
 
 
-def lifter_param_groups(lifter: LiftingNetwork, lr: float, elevation_lr_scale: float = 1.0) -> list[dict[str, Any]]:
-    """The lifter's parameters as Adam groups: the elevation branch and head (when it has them) at
-    ``lr * elevation_lr_scale``, everything else at ``lr``; one group when the scale is 1."""
-    if elevation_lr_scale == 1.0 or not lifter.has_elevation:
-        return [{"params": list(lifter.parameters()), "lr": lr}]
-    modules = [m for m in (lifter.elevation_branch, lifter.elevation_head) if m is not None]
-    elevation = {id(p) for module in modules for p in module.parameters()}
-    return [
-        {"params": [p for p in lifter.parameters() if id(p) not in elevation], "lr": lr},
-        {"params": [p for p in lifter.parameters() if id(p) in elevation], "lr": lr * elevation_lr_scale},
-    ]
-
-
-def make_adam(
-    params: Iterable[torch.nn.Parameter] | list[dict[str, Any]], lr: float, weight_decay: float
-) -> torch.optim.Adam:
-    """Adam as the SPEC sets it, in its fused form (one kernel per step instead of a chain of
-    element-wise ops: 16 % more samples/s in fp32 and 36 % in bf16 on 2 CPU cores)."""
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-
-
-def _epoch_order(n: int, seed: int, epoch: int, samples: int | None, dist_info: Distributed) -> torch.Tensor:
-    """This rank's sample indices for ``epoch``: a permutation seeded by (seed, epoch), sharded by rank."""
-    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-    order = torch.randperm(n, generator=gen)
-    if samples is not None:
-        order = order[: min(samples, n)]
-    per_rank = len(order) // dist_info.world_size
-    return order[dist_info.rank * per_rank : (dist_info.rank + 1) * per_rank]
-
-
-def _batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
-    """Full batches only (the elevation std needs several samples; the last partial batch is dropped)."""
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        yield order[start : start + batch_size]
-    if len(order) < batch_size and len(order) >= 2:
-        yield order
-
-
-class _LossMeter:
-    """Loss terms summed on the device, read by the host every ``check_every`` steps and at the end.
-
-    No step waits for the device to report its loss: the sums and the first step whose loss was
-    NaN or inf stay on the device, and :meth:`check` (one synchronisation) raises
-    :class:`TrainingDiverged` for a bad step before anything of that epoch is saved.
-    """
-
-    def __init__(self, device: torch.device, steps: int, check_every: int = 50) -> None:
-        self.check_every = check_every
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.first_bad = torch.tensor(-1, device=device)
-        self.step_index = torch.arange(max(steps, 1), device=device)  # indexed, not built, per step: no copy
-
-    def add(self, terms: dict[str, torch.Tensor], n: int, step: int) -> bool:
-        """Add one step's terms (``n`` samples); returns whether it is time to :meth:`check`."""
-        for key, value in terms.items():
-            value = value.detach().float() * n
-            self.sums[key] = self.sums[key] + value if key in self.sums else value
-        bad = ~torch.isfinite(terms["total"].detach())
-        self.first_bad = torch.where(bad & (self.first_bad < 0), self.step_index[step], self.first_bad)
-        self.count += n
-        return (step + 1) % self.check_every == 0
-
-    def check(self, epoch: int, out: Path) -> None:
-        """Raise :class:`TrainingDiverged` when a step of this epoch had a NaN or inf loss."""
-        step = int(self.first_bad)
-        if step < 0:
-            return
-        broken = ", ".join(k for k, v in self.means().items() if not math.isfinite(v)) or "total"
-        saved = (
-            f"The last good checkpoint in {out} is intact"
-            if (out / "resume.pt").is_file()
-            else "No epoch had finished, so nothing was saved"
-        )
-        raise TrainingDiverged(
-            f"loss became NaN or inf at epoch {epoch + 1}, step {step + 1} (non-finite: {broken}); training stopped. "
-            f"{saved}: lower --lr, try --precision fp32, or check the input data."
-        )
-
-    def means(self) -> dict[str, float]:
-        """Mean of each term over the samples added (one synchronisation)."""
-        if not self.sums:
-            return {}
-        keys = list(self.sums)
-        values = (torch.stack([self.sums[k] for k in keys]) / max(self.count, 1)).tolist()
-        return dict(zip(keys, values))
-
-
 def _load_train_test(data: str) -> tuple[PoseSplit, PoseSplit, dict[str, Any]]:
     folder = Path(data)
     manifest = load_manifest(folder)
     return load_split(folder / "train.npz"), load_split(folder / "test.npz"), manifest
-
-
-class _Deadline:
-    def __init__(self, max_minutes: float | None) -> None:
-        self.end = None if max_minutes is None else time.monotonic() + 60.0 * max_minutes
-
-    def passed(self) -> bool:
-        return self.end is not None and time.monotonic() >= self.end
-
-
-def _start_folder(out: Path, config: Any) -> None:
-    """Create the run folder and write its settings (``run.json``)."""
-    out.mkdir(parents=True, exist_ok=True)
-    run_files.save_config(out / "run.json", {"kind": "run-settings", "elepose": __version__, **asdict(config)})
-
-
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    return {"sampling": generator.get_state(), "torch": torch.get_rng_state()}
-
-
-def _restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
-    generator.set_state(state["sampling"])
-    torch.set_rng_state(state["torch"])
 
 
 # ---------------------------------------------------------------------------- flow pretraining
@@ -205,10 +102,10 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     generator = torch.Generator().manual_seed(config.seed)
     start_epoch, state, fresh = 0, None, True
     if config.resume:
-        state = _resume_state(out, config, run_files.FLOW_KIND)
+        state = resume_state(out, config, run_files.FLOW_KIND)
         flow.load_state_dict(state["model"])
     else:
-        fresh = _claim_run_folder(out, config, run_files.FLOW_KIND)
+        fresh = claim_run_folder(out, config, run_files.FLOW_KIND)
         if initial is not None:
             flow.load_state_dict(initial.state_dict())
         elif config.pca_bases is not None:
@@ -216,16 +113,16 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
     optimizer = make_adam(flow.parameters(), config.lr, config.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(config.lr_milestones), gamma=0.1)
     if state is not None:
-        start_epoch = _restore(state, optimizer, scheduler, generator)
+        start_epoch = restore(state, optimizer, scheduler, generator)
     else:
-        _start_folder(out, config)
+        start_folder(out, config)
     flow.to(device)
-    log, deadline = RunLog(out), _Deadline(config.max_minutes)
+    log, deadline = RunLog(out), Deadline(config.max_minutes)
     if state is not None:
         log.resume_at(start_epoch, state.get("metrics"))
 
     metrics: dict[str, float] = {}
-    with _cleanup_if_no_epoch(out, fresh, log):
+    with cleanup_if_no_epoch(out, fresh, log):
         for epoch in range(start_epoch, config.epochs):
             samples_per_s, train_nll = _flow_epoch(
                 flow, optimizer, x_train, config, epoch, device, deadline, progress, out
@@ -236,7 +133,7 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
                 test_nll = float(torch.cat([flow.nll(b) for b in x_test.split(8192)]).mean())
             lr = optimizer.param_groups[0]["lr"]
             metrics = {"train_nll": train_nll, "test_nll": test_nll, "lr": lr, "samples_per_s": samples_per_s}
-            _save_resume(out, epoch, flow, optimizer, scheduler, _rng_state(generator), 0, 0.0, metrics)
+            save_resume(out, epoch, flow, optimizer, scheduler, rng_state(generator), 0, 0.0, metrics)
             log.log(epoch + 1, metrics)
             record = replace(record, epoch=epoch + 1, metrics=metrics)
             run_files.save_flow(out, flow, record)
@@ -257,15 +154,15 @@ def _flow_epoch(
     config: FlowConfig,
     epoch: int,
     device: torch.device,
-    deadline: _Deadline,
+    deadline: Deadline,
     progress: bool,
     out: Path,
 ) -> tuple[float, float]:
     """One pass of NLL steps over this epoch's samples -> ``(samples per second, mean train NLL)``."""
     flow.train()
-    order = _epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
-    batches = list(_batches(order, config.batch_size))
-    meter, t0 = _LossMeter(device, len(batches)), time.perf_counter()
+    order = epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
+    batches = list(epoch_batches(order, config.batch_size))
+    meter, t0 = LossMeter(device, len(batches)), time.perf_counter()
     bar = tqdm(batches, desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for step, idx in enumerate(bar):
         x = x_train[idx].to(device)
@@ -349,28 +246,28 @@ def train_lifter(
         run = _prepare_lifter(config, device, dist_info)
         state, fresh = None, False
         if config.resume:
-            state = _resume_state(run.out, config, run_files.LIFTER_KIND)
+            state = resume_state(run.out, config, run_files.LIFTER_KIND)
             run.lifter.load_state_dict(state["model"])
-            run.start_epoch = _restore(state, run.optimizer, run.scheduler, run.generator, run)
+            run.start_epoch = restore(state, run.optimizer, run.scheduler, run.generator, run)
         elif dist_info.is_main:
-            fresh = _claim_run_folder(run.out, config, run_files.LIFTER_KIND)
-            _start_folder(run.out, config)
-        log, deadline = RunLog(run.out, enabled=dist_info.is_main), _Deadline(config.max_minutes)
+            fresh = claim_run_folder(run.out, config, run_files.LIFTER_KIND)
+            start_folder(run.out, config)
+        log, deadline = RunLog(run.out, enabled=dist_info.is_main), Deadline(config.max_minutes)
         if state is not None:
             log.resume_at(run.start_epoch, state.get("metrics"))
 
         metrics: dict[str, float] = {}
-        with _cleanup_if_no_epoch(run.out, fresh, log):
+        with cleanup_if_no_epoch(run.out, fresh, log):
             for epoch in range(run.start_epoch, config.epochs):
                 metrics = _lifter_epoch(run, epoch, deadline, progress)
                 run.scheduler.step()
                 if dist_info.is_main:
                     metrics = _end_lifter_epoch(run, epoch, metrics, log, progress)
                 else:
-                    _gather_rng(run.generator, dist_info)
+                    gather_rng(run.generator, dist_info)
                 if on_epoch_end is not None:
                     on_epoch_end(epoch + 1, run.lifter)
-                if _stop_all(deadline, dist_info):
+                if stop_all(deadline, dist_info):
                     if progress and dist_info.is_main:
                         tqdm.write(f"stopped after {config.max_minutes} min (--max-minutes)")
                     break
@@ -474,13 +371,13 @@ def _choose_loss(
     return elepose
 
 
-def _lifter_epoch(run: _LifterRun, epoch: int, deadline: _Deadline, progress: bool) -> dict[str, float]:
+def _lifter_epoch(run: _LifterRun, epoch: int, deadline: Deadline, progress: bool) -> dict[str, float]:
     """Steps over this epoch's samples -> mean loss terms (``train_*``) and samples/s."""
     config = run.config
     run.model.train()
-    order = _epoch_order(len(run.x_train), config.seed, epoch, config.epoch_samples, run.dist)
-    batches = list(_batches(order, config.batch_size))
-    meter, t0 = _LossMeter(run.device, len(batches)), time.perf_counter()
+    order = epoch_order(len(run.x_train), config.seed, epoch, config.epoch_samples, run.dist)
+    batches = list(epoch_batches(order, config.batch_size))
+    meter, t0 = LossMeter(run.device, len(batches)), time.perf_counter()
     show = progress and run.dist.is_main
     bar = tqdm(batches, desc=f"train {epoch + 1}/{config.epochs}", disable=not show, leave=False)
     for step, idx in enumerate(bar):
@@ -542,8 +439,8 @@ def _end_lifter_epoch(
     if config.keep_best is not None:
         # Before the resume state: a kill in between redoes this epoch, which finds the same figure.
         _keep_best(run, config.keep_best)
-    rng = _gather_rng(run.generator, run.dist)
-    _save_resume(
+    rng = gather_rng(run.generator, run.dist)
+    save_resume(
         run.out, epoch, run.lifter, run.optimizer, run.scheduler, rng, run.global_step, run.train_seconds, metrics
     )
     log.log(epoch + 1, metrics)
@@ -600,115 +497,4 @@ def epoch_summary(metrics: dict[str, float]) -> str:
 # ---------------------------------------------------------------------------- resuming
 
 
-def _claim_run_folder(out: Path, config: Any, kind: str) -> bool:
-    """Check ``out`` may become a new run of ``kind`` (clearing an old run's files with ``overwrite``).
-
-    Returns whether the folder was new or empty (a failed first epoch then removes what it wrote).
-    """
-    inputs = [Path(config.data)] + ([Path(config.flow)] if isinstance(config, TrainConfig) else [])
-    inputs += [Path(config.init)] if config.init is not None else []
-    found = claim_folder(out, kind, config.overwrite, inputs, same_kind_ok=False)
-    if found not in (None, "empty"):
-        clear_run_files(out)
-    return found in (None, "empty")
-
-
 # Settings a resumed run may change: how long it runs, where it runs, and where its folder now lies.
-def _resume_state(out: Path, config: Any, kind: str) -> dict[str, Any]:
-    """The resume state of the run in ``out``, after checking it is a ``kind`` run with ``config``'s settings."""
-    found = folder_kind(out) if out.is_dir() else None
-    if found != kind:
-        what = "nothing" if found in (None, "empty") else f"an {found} folder"
-        raise InputError(f"--out {out}: holds {what}; expected a {kind} run to resume")
-    settings = run_files.load_config(out / "run.json")
-    for name, (before, value) in changed_settings(settings, config).items():
-        if name not in settings:
-            continue
-        flag = "--" + name.replace("_", "-")
-        raise InputError(
-            f"{out / 'run.json'}: field {name!r}: the run has {before!r}, this command {value!r}; "
-            f"expected the run's own settings on --resume (drop {flag}, or start a new run)"
-        )
-    return run_files.load_resume_state(out / "resume.pt")
-
-
-@contextlib.contextmanager
-def _cleanup_if_no_epoch(out: Path, fresh: bool, log: RunLog) -> Iterator[None]:
-    """If training stops by an error before its first epoch was saved in a folder it created, remove what it wrote."""
-    try:
-        yield
-    except BaseException:
-        if fresh and not (out / "resume.pt").exists():
-            log.close()
-            clear_run_files(out)
-            with contextlib.suppress(OSError):
-                out.rmdir()
-        raise
-
-
-def _save_resume(
-    out: Path,
-    epoch: int,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    rng: Any,
-    global_step: int,
-    train_seconds: float,
-    metrics: dict[str, float],
-) -> None:
-    """``resume.pt``: everything ``--resume`` needs in one atomically written file, weights included.
-
-    Written first at the end of an epoch, so a kill at any later point leaves a state to resume
-    from; ``config.json``, written last, records the SHA-256 of the weights it belongs to.
-    """
-    run_files.save_resume_state(
-        out / "resume.pt",
-        {
-            "epoch": epoch,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": rng,
-            "global_step": global_step,
-            "train_seconds": train_seconds,
-            "metrics": metrics,
-        },
-    )
-
-
-def _restore(
-    state: dict[str, Any],
-    optimizer: torch.optim.Optimizer,
-    scheduler: Any,
-    generator: torch.Generator,
-    run: _LifterRun | None = None,
-) -> int:
-    """Load a resume state into the optimizer, schedule and generators -> the epoch to start at."""
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    rng = state["rng"]
-    if run is not None:
-        rng = rng[run.dist.rank] if isinstance(rng, list) else rng
-        run.global_step = int(state["global_step"])
-        run.train_seconds = float(state.get("train_seconds", 0.0))
-    _restore_rng(rng, generator)
-    return int(state["epoch"]) + 1
-
-
-def _gather_rng(generator: torch.Generator, dist_info: Distributed) -> Any:
-    """Each rank's sampling state (a list over ranks under DDP), collected on every rank."""
-    state = _rng_state(generator)
-    if not dist_info.enabled:
-        return state
-    states: list[Any] = [None] * dist_info.world_size
-    dist.all_gather_object(states, state)
-    return states
-
-
-def _stop_all(deadline: _Deadline, dist_info: Distributed) -> bool:
-    """Whether the time limit passed, agreed across ranks so all stop together."""
-    flag = torch.tensor([1.0 if deadline.passed() else 0.0])
-    if dist_info.enabled:
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item() > 0)
