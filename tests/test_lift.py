@@ -528,3 +528,40 @@ def test_cli_bad_input_exits_2_naming_the_problem_and_writes_nothing(runs, split
     assert result.exit_code == 2, result.output
     assert "error: " in result.output and message in result.output, result.output
     assert list(out.iterdir()) == [] and not (tmp_path / "x.png").exists()
+
+
+# --------------------------------------------------------------------------- saving from Python
+
+
+def test_lift_result_save_writes_what_the_command_writes_and_refuses_a_foreign_file(lifter, split, tmp_path):
+    from elepose.errors import InputError
+    from elepose.lift.save import LIFT_KIND
+
+    result = lifter.lift(split.poses_2d, height_m=1.7)
+    written = result.save(tmp_path / "walk", frame="upright", exports=("mmpose3d", "bvh"), fps=30.0, height_m=1.7)
+    names = sorted(p.name for p in written)
+    assert names == ["walk.bvh", "walk.json", "walk.mmpose3d.json", "walk.npz"]
+    saved = json.loads((tmp_path / "walk.json").read_text())
+    assert saved["kind"] == LIFT_KIND and saved["frame"] == "upright"
+    with np.load(tmp_path / "walk.npz") as arrays:
+        from elepose.lift.exports import upright
+
+        np.testing.assert_allclose(arrays["poses_3d"], upright(result.poses_3d, result.elevation), atol=1e-5)
+    (tmp_path / "mine.json").write_text("my own notes")
+    with pytest.raises(InputError, match="mine.json"):
+        result.save(tmp_path / "mine")
+    assert (tmp_path / "mine.json").read_text() == "my own notes" and not (tmp_path / "mine.npz").exists()
+
+
+def test_write_together_leaves_nothing_when_one_writer_fails(tmp_path):
+    from elepose.atomic import write_together
+
+    def fail(tmp):
+        raise OSError("disk full")
+
+    first = tmp_path / "a.txt"
+    with pytest.raises(OSError):
+        write_together([(first, lambda tmp: tmp.write_text("a")), (tmp_path / "b.txt", fail)])
+    assert list(tmp_path.iterdir()) == []
+    write_together([(first, lambda tmp: tmp.write_text("a")), (tmp_path / "b.txt", lambda tmp: tmp.write_text("b"))])
+    assert first.read_text() == "a" and (tmp_path / "b.txt").read_text() == "b"
