@@ -123,6 +123,28 @@ def _parse_number(token: str, path: str, field: str) -> float:
     return value
 
 
+def _parse_channels(tokens: list[str], i: int, name: str, path: str) -> tuple[tuple[str, ...], int]:
+    """Parse ``CHANNELS n c1 .. cn`` of joint ``name`` at ``tokens[i]``; returns the channels and the next index."""
+    if i + 2 > len(tokens):
+        raise _bad(path, f"hierarchy ends early: expected CHANNELS of {name!r}")
+    if tokens[i] != "CHANNELS":
+        raise _bad(path, f"joint {name!r}: expected 'CHANNELS', got {tokens[i]!r}")
+    try:
+        count = int(tokens[i + 1])
+    except ValueError:
+        raise _bad(path, f"joint {name!r}: CHANNELS count {tokens[i + 1]!r} is not an integer") from None
+    if i + 2 + count > len(tokens):
+        raise _bad(path, f"hierarchy ends early: expected {count} channel names of {name!r}")
+    raw = tokens[i + 2 : i + 2 + count]
+    unknown = [c for c in raw if c.lower() not in _CHANNEL_NAMES]
+    if count < 0 or unknown:
+        raise _bad(path, f"joint {name!r}: unknown channel(s) {unknown}; expected Xposition ... Zrotation")
+    channels = tuple(_CHANNEL_NAMES[c.lower()] for c in raw)
+    if len(set(channels)) != len(channels):
+        raise _bad(path, f"joint {name!r}: repeated channel in {list(raw)}")
+    return channels, i + 2 + count
+
+
 def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]:
     """Parse the HIERARCHY tokens; returns the points and the total channel count."""
     if not tokens or tokens[0] != "HIERARCHY":
@@ -171,26 +193,7 @@ def _parse_hierarchy(tokens: list[str], path: str) -> tuple[list[BvhJoint], int]
         i += 4
         channels: tuple[str, ...] = ()
         if not is_end:
-            need(2, f"CHANNELS of {name!r}")
-            if tokens[i] != "CHANNELS":
-                raise _bad(path, f"joint {name!r}: expected 'CHANNELS', got {tokens[i]!r}")
-            try:
-                count = int(tokens[i + 1])
-            except ValueError:
-                what = f"joint {name!r}: CHANNELS count {tokens[i + 1]!r} is not an integer"
-                raise _bad(path, what) from None
-            need(2 + count, f"{count} channel names of {name!r}")
-            raw = tokens[i + 2 : i + 2 + count]
-            unknown = [c for c in raw if c.lower() not in _CHANNEL_NAMES]
-            if count < 0 or unknown:
-                raise _bad(
-                    path,
-                    f"joint {name!r}: unknown channel(s) {unknown}; expected Xposition ... Zrotation",
-                )
-            channels = tuple(_CHANNEL_NAMES[c.lower()] for c in raw)
-            if len(set(channels)) != len(channels):
-                raise _bad(path, f"joint {name!r}: repeated channel in {list(raw)}")
-            i += 2 + count
+            channels, i = _parse_channels(tokens, i, name, path)
         index = len(joints)
         joints.append(BvhJoint(name, parent, offset, channels, num_columns, is_end))
         num_columns += len(channels)

@@ -278,6 +278,28 @@ def expand_sources(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
+def _read_sources(
+    paths: list[Path],
+    names: list[str],
+    format: str | None,
+    options: KeypointCacheOptions,
+    wrap: Callable[[Iterable[Any], int], Iterable[Any]],
+) -> tuple[list[_Source], str, list[str]]:
+    """Read and select every file; returns the selected sources, their one layout and the readers' notes."""
+    sources, layouts, notes = [], {}, []
+    for path, name in wrap(list(zip(paths, names)), len(paths)):
+        detections = read_keypoints(path, format)
+        layouts.setdefault(detections.layout, path)
+        if len(layouts) > 1:
+            (a, pa), (b, pb) = list(layouts.items())[:2]
+            raise InputError(
+                f"{path}: keypoint layout {b}, but {pa} is {a}; expected one keypoint definition for a training set"
+            )
+        notes += [f"{path}: {n}" for n in detections.notes]
+        sources.append(_select(detections, name, options))
+    return sources, next(iter(layouts)), notes
+
+
 def build_keypoint_cache(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -298,18 +320,7 @@ def build_keypoint_cache(
     names = [p.name or str(p) for p in paths]
     if len(set(names)) != len(names):
         names = [str(p) for p in paths]
-    wrap = progress or (lambda items, total: items)
-    sources, layouts, notes = [], {}, []
-    for path, name in wrap(list(zip(paths, names)), len(paths)):
-        detections = read_keypoints(path, format)
-        layouts.setdefault(detections.layout, path)
-        if len(layouts) > 1:
-            (a, pa), (b, pb) = list(layouts.items())[:2]
-            raise InputError(
-                f"{path}: keypoint layout {b}, but {pa} is {a}; expected one keypoint definition for a training set"
-            )
-        notes += [f"{path}: {n}" for n in detections.notes]
-        sources.append(_select(detections, name, options))
+    sources, layout, notes = _read_sources(paths, names, format, options, progress or (lambda items, total: items))
     usable = sum(len(s.frame) for s in sources)
     if usable == 0:
         raise InputError(
@@ -333,7 +344,6 @@ def build_keypoint_cache(
             f"{paths[0]}: {len(train)} training and {len(validation)} validation poses after selection; "
             "expected at least 64 and 2 (more video, or a lower --min-motion / --min-visible)"
         )
-    layout = next(iter(layouts))
     complete = np.concatenate([s.complete[m] for s, m in train_parts])
     if complete.sum() < 16:
         raise InputError(

@@ -354,6 +354,28 @@ def _summary(views: list[_View]) -> dict[str, Any]:
     }
 
 
+def _check_options(
+    root: Path,
+    cameras: tuple[int, ...],
+    train_stride: int,
+    test_stride: int,
+    subjects: tuple[int, ...],
+    test_sequences: tuple[int, ...],
+) -> None:
+    """Raise ``ValueError`` naming the first argument of :func:`load_3dhp` that cannot be read."""
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder; expected the MPI-INF-3DHP root with S1..S8 and mpi_inf_3dhp_test_set")
+    if train_stride < 1 or test_stride < 1:
+        raise ValueError(f"strides must be >= 1, got train_stride={train_stride}, test_stride={test_stride}")
+    if not subjects or not test_sequences:
+        raise ValueError(
+            f"need at least one training subject and one test sequence, got {subjects} and {test_sequences}"
+        )
+    bad = [c for c in cameras if not 0 <= c < NUM_CAMERAS]
+    if bad or not cameras:
+        raise ValueError(f"cameras must be a non-empty subset of 0..13, got {tuple(cameras)}")
+
+
 def load_3dhp(
     root: Path,
     cameras: tuple[int, ...] = VNECT_CAMERAS,
@@ -380,17 +402,7 @@ def load_3dhp(
     authors' constants and those computed from the training split.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"{root}: not a folder; expected the MPI-INF-3DHP root with S1..S8 and mpi_inf_3dhp_test_set")
-    if train_stride < 1 or test_stride < 1:
-        raise ValueError(f"strides must be >= 1, got train_stride={train_stride}, test_stride={test_stride}")
-    if not subjects or not test_sequences:
-        raise ValueError(
-            f"need at least one training subject and one test sequence, got {subjects} and {test_sequences}"
-        )
-    bad = [c for c in cameras if not 0 <= c < NUM_CAMERAS]
-    if bad or not cameras:
-        raise ValueError(f"cameras must be a non-empty subset of 0..13, got {tuple(cameras)}")
+    _check_options(root, cameras, train_stride, test_stride, subjects, test_sequences)
     train_views: list[_View] = []
     for subject in subjects:
         for sequence in (1, 2):

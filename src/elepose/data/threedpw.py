@@ -297,6 +297,22 @@ def _sequence_root(root: Path) -> Path:
     raise ValueError(f"{root}: expected 3DPW's sequenceFiles/{{train,validation,test}}/*.pkl under it")
 
 
+def _split_summary(folders: tuple[str, ...], sequences: int, c: _Collected, detected: str) -> dict[str, Any]:
+    """The metadata entry of one split (JSON-ready): counts, drops, up axes, 2D sources."""
+    return {
+        "folders": list(folders),
+        "sequences": sequences,
+        "poses": int(sum(len(v) for v in c.view)),
+        "views": int(sum(len(k) for k in c.K)),
+        "dropped": c.dropped,
+        "world_up": c.up,
+        "poses_2d": "re-projection of the 3D skeleton with the frame's camera",
+        "poses_2d_detected": (
+            "provided OpenPose COCO-18 poses2d -> H36M-17" if detected == "openpose" else "= poses_2d (re-projection)"
+        ),
+    }
+
+
 def load_3dpw(
     root: Path,
     train_folders: tuple[str, ...] = ("train",),
@@ -341,20 +357,7 @@ def load_3dpw(
             raise ValueError(f"{base}: no .pkl files in {[str(base / f) for f in folders]} for the {split} split")
         c = _collect(files, detected, stride, min_confidence, head_top_extension, snap_up_deg)
         collected[split] = c
-        summaries[split] = {
-            "folders": list(folders),
-            "sequences": len(files),
-            "poses": int(sum(len(v) for v in c.view)),
-            "views": int(sum(len(k) for k in c.K)),
-            "dropped": c.dropped,
-            "world_up": c.up,
-            "poses_2d": "re-projection of the 3D skeleton with the frame's camera",
-            "poses_2d_detected": (
-                "provided OpenPose COCO-18 poses2d -> H36M-17"
-                if detected == "openpose"
-                else "= poses_2d (re-projection)"
-            ),
-        }
+        summaries[split] = _split_summary(folders, len(files), c, detected)
     splits = {name: _to_split(c) for name, c in collected.items()}
     for name, split in splits.items():
         split.validate(f"{root} ({SOURCE} {name})")

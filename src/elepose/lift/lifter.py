@@ -248,6 +248,22 @@ def _as_detections(keypoints: Any, format: str | None) -> Detections:
     )
 
 
+def _check_lift_arguments(
+    scale: str, min_score: float, height_m: float | None, rotations: int, min_visible: int
+) -> None:
+    """Raise ``ValueError`` naming the first argument of :meth:`Lifter.lift` out of its range."""
+    if scale not in SCALE_CHOICES:
+        raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
+    if not (math.isfinite(min_score) and min_score >= 0):
+        raise ValueError(f"min_score: expected a finite number >= 0, got {min_score}")
+    if height_m is not None and not (math.isfinite(height_m) and 0 < height_m <= MAX_HEIGHT_M):
+        raise ValueError(f"height_m: expected a person's height in metres, 0 < h <= {MAX_HEIGHT_M:g}, got {height_m}")
+    if rotations < 1:
+        raise ValueError(f"rotations: expected at least 1, got {rotations}")
+    if not 2 <= min_visible <= NUM_JOINTS:
+        raise ValueError(f"min_visible: expected 2..{NUM_JOINTS}, got {min_visible}")
+
+
 class Lifter:
     """A trained lifter with its flow, ready to lift 2D detections (see the module doc).
 
@@ -327,18 +343,7 @@ class Lifter:
         ``batch_size``: poses per lifter call (the NLL chunks its poses x views by itself).
         """
         scale = self.default_scale if scale is None else scale
-        if scale not in SCALE_CHOICES:
-            raise ValueError(f"scale {scale!r} unknown; expected one of {SCALE_CHOICES}")
-        if not (math.isfinite(min_score) and min_score >= 0):
-            raise ValueError(f"min_score: expected a finite number >= 0, got {min_score}")
-        if height_m is not None and not (math.isfinite(height_m) and 0 < height_m <= MAX_HEIGHT_M):
-            raise ValueError(
-                f"height_m: expected a person's height in metres, 0 < h <= {MAX_HEIGHT_M:g}, got {height_m}"
-            )
-        if rotations < 1:
-            raise ValueError(f"rotations: expected at least 1, got {rotations}")
-        if not 2 <= min_visible <= NUM_JOINTS:
-            raise ValueError(f"min_visible: expected 2..{NUM_JOINTS}, got {min_visible}")
+        _check_lift_arguments(scale, min_score, height_m, rotations, min_visible)
         detections = _as_detections(keypoints, format)
 
         missing = detections.missing(min_score)

@@ -93,6 +93,22 @@ class LossWeights:
     reprojection: float = 1.0
 
 
+def weighted_total(terms: dict[str, torch.Tensor], weights: LossWeights, use_bone_prior: bool = True) -> torch.Tensor:
+    """Eq. 13's weighted sum of the scalar ``terms`` (keys as :func:`elepose_losses` returns them).
+
+    ``L_bone`` enters only with ``use_bone_prior`` (the ablation leaves it out).
+    """
+    total = (
+        weights.nf * terms["nf"]
+        + weights.reprojection * terms["reprojection"]
+        + weights.lift_3d * terms["lift_3d"]
+        + weights.deformation * terms["deformation"]
+    )
+    if use_bone_prior:
+        total = total + weights.bone * terms["bone"]
+    return total
+
+
 def elepose_losses(
     lifter: nn.Module,
     nll_fn: Callable[[torch.Tensor], torch.Tensor],
@@ -161,16 +177,8 @@ def elepose_losses(
     }
     if not use_bone_prior:
         terms["bone"] = terms["bone"].detach()
-    total = (
-        weights.nf * terms["nf"]
-        + weights.reprojection * terms["reprojection"]
-        + weights.lift_3d * terms["lift_3d"]
-        + weights.deformation * terms["deformation"]
-    )
-    if use_bone_prior:
-        total = total + weights.bone * terms["bone"]
     return {
-        "total": total,
+        "total": weighted_total(terms, weights, use_bone_prior),
         **terms,
         "elevation_mu": rotation.mu.detach(),
         "elevation_sigma": rotation.sigma.detach(),
