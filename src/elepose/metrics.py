@@ -40,6 +40,7 @@ from scipy.stats import rankdata
 
 __all__ = [
     "PROTOCOLS",
+    "METRIC_COLUMNS",
     "AUC_THRESHOLDS_MM",
     "CPS_MAX_THRESHOLD_MM",
     "mpjpe",
@@ -58,6 +59,15 @@ __all__ = [
 
 PROTOCOLS = ("standard", "elepose-code")
 """Evaluation protocols: the standard definitions and the authors' released code."""
+METRIC_COLUMNS = (
+    ("mpjpe", "MPJPE"),
+    ("n_mpjpe", "N-MPJPE"),
+    ("pa_mpjpe", "PA-MPJPE"),
+    ("n_pck", "N-PCK"),
+    ("auc", "AUC"),
+    ("cps", "CPS"),
+)
+"""The keys of :func:`evaluate_poses` with their printed names, in the order every table shows them."""
 AUC_THRESHOLDS_MM = np.linspace(0.0, 150.0, 31)
 """PCK thresholds averaged by :func:`auc` (mm)."""
 CPS_MAX_THRESHOLD_MM = 300.0

@@ -9,25 +9,18 @@ import typer
 
 from elepose.cli.errors import InputError, user_errors
 
-_ROWS = (
-    ("mpjpe", "MPJPE"),
-    ("n_mpjpe", "N-MPJPE"),
-    ("pa_mpjpe", "PA-MPJPE"),
-    ("n_pck", "N-PCK"),
-    ("auc", "AUC"),
-    ("cps", "CPS"),
-)
-
 
 def format_table(report: dict[str, Any]) -> str:
     """Plain-text table of an evaluation report (millimetres, percent, CPS units)."""
-    lines = [f"{'2D / method / protocol':<40}" + "".join(f"{label:>10}" for _, label in _ROWS)]
+    from elepose.metrics import METRIC_COLUMNS
+
+    lines = [f"{'2D / method / protocol':<40}" + "".join(f"{label:>10}" for _, label in METRIC_COLUMNS)]
     for kind in ("gt", "detected"):
         section = report[kind]
         rows = [("elepose", section)] + [(f"baseline:{k}", v) for k, v in section["baselines"].items()]
         for name, values in rows:
             for protocol in ("standard", "elepose_code"):
-                cells = "".join(f"{values[protocol][key]:>10.1f}" for key, _ in _ROWS)
+                cells = "".join(f"{values[protocol][key]:>10.1f}" for key, _ in METRIC_COLUMNS)
                 lines.append(f"{kind + ' / ' + name + ' / ' + protocol:<40}{cells}")
     for kind in ("gt", "detected"):
         e = report[kind].get("elevation")

@@ -5,17 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["fmt", "table", "section", "METRIC_COLUMNS", "metric_cells"]
+from elepose.metrics import METRIC_COLUMNS
 
-METRIC_COLUMNS = (
-    ("mpjpe", "MPJPE"),
-    ("n_mpjpe", "N-MPJPE"),
-    ("pa_mpjpe", "PA-MPJPE"),
-    ("n_pck", "N-PCK"),
-    ("auc", "AUC"),
-    ("cps", "CPS"),
-)
-"""The metric columns of every accuracy table: (key, header)."""
+__all__ = ["fmt", "table", "section", "METRIC_COLUMNS", "metric_cells"]
 
 
 def fmt(value: Any, digits: int = 1) -> str:
