@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import elepose.data.cache as cache_module
 from elepose.data.cache import load_split
-from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache, head_bone_ratios
+from elepose.data.keypoint_cache import KeypointCacheOptions, build_keypoint_cache, clip_of, head_bone_ratios
 from elepose.errors import InputError
 from elepose.skeleton import BONES, H36M_BONE_RATIOS
 from tests.keypoint_writers import (
@@ -111,8 +111,10 @@ def test_the_split_is_by_source_file_by_crc32_never_by_frame(tmp_path):
     manifest = build_keypoint_cache(sources, tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
     train, val = (load_split(tmp_path / "cache" / f"{s}.npz") for s in ("train", "test"))
     assert set(train.clip_names) & set(val.clip_names) == set()
-    names = sorted((str(p) for p in sources), key=lambda n: (zlib.crc32(n.encode()), n))  # same file names: full paths
-    assert set(val.clip_names) == {names[4], names[9]} and "every 5th source" in manifest["split_rule"]
+    # Same file names, so full paths; a clip is its path without ".npy".
+    clips = sorted((str(p)[: -len(".npy")] for p in sources), key=lambda n: (zlib.crc32(n.encode()), n))
+    assert {n[: -len(".npy")] for n in val.clip_names} == {clips[4], clips[9]}
+    assert "every 5th clip" in manifest["split_rule"] and manifest["split"]["by_motion"] is True
     assert len(train) == 8 * 40 and len(val) == 2 * 40
 
 
@@ -124,7 +126,46 @@ def test_one_source_falls_back_to_a_split_by_time_and_says_so(tmp_path):
     )
     train, val = (load_split(tmp_path / "cache" / f"{s}.npz") for s in ("train", "test"))
     assert train.frame.max() < val.frame.min() and len(val) == 20
-    assert warnings and "last 20%" in warnings[0] and "fewer than 5 sources" in manifest["split_rule"]
+    assert warnings and "last 20%" in warnings[0] and "fewer than 5 clips" in manifest["split_rule"]
+    assert "cannot be made by motion" in warnings[0] and manifest["split"]["by_motion"] is False
+
+
+def test_a_clip_is_the_file_name_without_its_camera_tag_or_the_group_by_match():
+    assert clip_of("walk_camera3.json") == clip_of("walk_camera12.json") == "walk"
+    assert clip_of("cam1/boxing.json") == clip_of("cam2/boxing.json") == "/boxing"
+    assert clip_of("S1_View-2.npy") == "S1" and clip_of("walk.json") == "walk"
+    assert clip_of("walk_camera3.json") != clip_of("run_camera3.json")
+    assert clip_of("subject3_take07_left.json", r"take\d+") == "take07"
+    assert clip_of("subject3_take07_left.json", r"^(subject\d+)_") == "subject3"
+    assert clip_of("other.json", r"take\d+") == "other.json"  # no match: a clip of its own
+    with pytest.raises(InputError, match="--group-by"):
+        KeypointCacheOptions(group_by="take(")
+
+
+def test_one_clip_seen_by_several_cameras_is_on_one_side_of_the_split(tmp_path):
+    sources = []
+    for clip in range(6):
+        for camera in range(3):
+            walk = _walk(30, clip, offset=10.0 * clip + camera)
+            write_array(tmp_path / f"clip{clip}_camera{camera}.npy", walk)
+            sources.append(tmp_path / f"clip{clip}_camera{camera}.npy")
+    warnings: list[str] = []
+    manifest = build_keypoint_cache(
+        sources, tmp_path / "cache", KeypointCacheOptions(min_motion=0.0), warn=warnings.append
+    )
+    train, val = (load_split(tmp_path / "cache" / f"{s}.npz") for s in ("train", "test"))
+    clip = lambda names: {str(n).split("_camera")[0] for n in names}  # noqa: E731
+    assert clip(train.clip_names) & clip(val.clip_names) == set()
+    assert len(clip(val.clip_names)) == 1 and len(val.clip_names) == 3  # 6 clips: the 5th in crc32 order
+    assert manifest["split"] == {"by_motion": True, "clips": 6, "sources": 18, "group_by": None}
+    assert not warnings
+    # Grouped by a pattern that sees only the camera, 3 "clips": no split by motion, and a warning says so.
+    warnings.clear()
+    manifest = build_keypoint_cache(
+        sources, tmp_path / "cache2", KeypointCacheOptions(min_motion=0.0, group_by=r"camera\d"), warn=warnings.append
+    )
+    assert manifest["split"]["clips"] == 3 and manifest["split"]["by_motion"] is False
+    assert warnings and "cannot be made by motion" in warnings[0]
 
 
 def test_the_motion_filter_drops_a_static_stretch_but_keeps_motion(tmp_path):
@@ -385,8 +426,29 @@ def test_data_build_and_summary_of_a_2d_only_cache_on_the_command_line(tmp_path)
     source = _write("npy", tmp_path, _walk(120, 40))
     built = CliRunner().invoke(app, ["data", "build", "--source", "keypoints", str(source), "--out", str(tmp_path / "c"), "--min-motion", "0"])  # fmt: skip
     assert built.exit_code == 0, built.output
-    assert "2D only, no 3D" in built.output and "fewer than 5 sources" in built.output
+    assert "2D only, no 3D" in built.output and "fewer than 5 clips" in built.output
     summary = CliRunner().invoke(app, ["data", "summary", str(tmp_path / "c")])
     assert summary.exit_code == 0 and "train: 2D only" in summary.output, summary.output
     wrong = CliRunner().invoke(app, ["data", "build", "--source", "bandai", "--missing", "fill", "--out", str(tmp_path / "d")])  # fmt: skip
     assert wrong.exit_code == 2 and "only for --source keypoints" in wrong.output
+
+
+def test_group_by_on_the_command_line_reaches_the_manifest_and_a_bad_pattern_is_one_line(tmp_path):
+    from elepose.cli import _register_all, app
+
+    _register_all()
+    files = []
+    for take in range(5):
+        for side in ("left", "right"):
+            write_array(tmp_path / f"take{take}_{side}.npy", _walk(30, take, offset=3.0 * take))
+            files.append(str(tmp_path / f"take{take}_{side}.npy"))
+    args = ["data", "build", "--source", "keypoints", *files, "--min-motion", "0", "--group-by", r"take\d+"]
+    built = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "c")])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert manifest["split"] == {"by_motion": True, "clips": 5, "sources": 10, "group_by": r"take\d+"}
+    val = load_split(tmp_path / "c" / "test.npz")
+    assert len({str(n).split("_")[0] for n in val.clip_names}) == 1 and len(val.clip_names) == 2
+    bad = CliRunner().invoke(app, [*args[:-1], "take(", "--out", str(tmp_path / "d")])
+    assert bad.exit_code == 2 and bad.output.startswith("error: ") and "--group-by" in bad.output
+    assert len(bad.output.strip().splitlines()) == 1 and not (tmp_path / "d").exists()

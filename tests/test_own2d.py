@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elepose.benchmark.own2d import clip_subset, coco_defined, export_mmpose
+from elepose.benchmark.own2d import clip_subset, export_mmpose
 from elepose.data.keypoint_cache import (
     KeypointCacheOptions,
     bone_ratios_from_2d,
@@ -18,10 +18,12 @@ from elepose.data.keypoint_cache import (
 )
 from elepose.data.keypoints import read_keypoints
 from elepose.errors import InputError
+from elepose.evaluate.evaluation import defined_as
 from elepose.skeleton import (
     BONES,
     H36M_BONE_RATIOS,
     MPI_INF_3DHP_BONE_RATIOS,
+    as_defined_by,
     bone_ratios,
     coco17_to_h36m,
     h36m_to_coco17,
@@ -35,19 +37,54 @@ def test_h36m_to_coco17_places_joints_as_a_coco_detector_and_converts_back_to_co
     h36m = np.arange(17 * 2, dtype=np.float64).reshape(17, 2) ** 1.5
     coco = h36m_to_coco17(h36m)
     # COCO order: nose, eyes, ears, then left/right shoulder, elbow, wrist, hip, knee, ankle.
-    assert np.array_equal(coco[0], h36m[9]) and all(np.array_equal(coco[k], h36m[10]) for k in (1, 2, 3, 4))
+    assert np.array_equal(coco[0], h36m[9])
     assert np.array_equal(coco[5], h36m[11]) and np.array_equal(coco[6], h36m[14])
     assert np.array_equal(coco[11], h36m[4]) and np.array_equal(coco[16], h36m[3])
+    # By hand: left eye = nose + 0.25 (head top - nose) + 0.20 (left - right shoulder) / 2.
+    up, across = h36m[10] - h36m[9], (h36m[11] - h36m[14]) / 2
+    assert np.allclose(coco[1], h36m[9] + 0.25 * up + 0.20 * across)
+    assert np.allclose(coco[4], h36m[9] + 0.06 * up - 0.47 * across)
     back = coco17_to_h36m(coco)
-    unchanged = [1, 2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16]
+    unchanged = [1, 2, 3, 4, 5, 6, 9, 11, 12, 13, 14, 15, 16]
     assert np.array_equal(back[unchanged], h36m[unchanged])
     pelvis, thorax = (h36m[1] + h36m[4]) / 2, (h36m[11] + h36m[14]) / 2  # by hand
     assert np.allclose(back[0], pelvis) and np.allclose(back[8], thorax) and np.allclose(back[7], (pelvis + thorax) / 2)
+    assert np.allclose(back[10], h36m[9] + 0.25 * up)  # the head is the mid-eyes
+
+
+def test_each_layout_redefines_the_joints_its_detector_defines_otherwise():
+    rng = np.random.default_rng(5)
+    poses = rng.normal(size=(6, 17, 3))
+    coco = as_defined_by(poses, "coco17")
+    assert np.allclose(coco, coco17_to_h36m(h36m_to_coco17(poses)))  # the round trip, by another route
+    body25 = as_defined_by(poses, "body25")
+    assert np.allclose(body25[:, 0], (poses[:, 1] + poses[:, 4]) / 2) and np.array_equal(body25[:, 8], poses[:, 8])
+    assert np.allclose(body25[:, 7], (body25[:, 0] + poses[:, 8]) / 2) and np.allclose(body25[:, 10], coco[:, 10])
+    for same in ("halpe26", "h36m", None):
+        assert np.array_equal(as_defined_by(poses, same), poses)
+    with pytest.raises(ValueError, match="unknown"):
+        as_defined_by(poses, "mystery")
+
+
+def test_eyes_and_ears_sit_where_a_real_detector_puts_them():
+    """The face offsets, applied to a real detector's nose, head top and shoulders, land near its eyes and ears."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "real2d" / "alphapose-halpe26-single.json"
+    if not path.is_file():
+        pytest.skip("../shared/real2d is absent")
+    raw = json.loads(path.read_text())
+    k = np.array([p["keypoints"] for p in raw], dtype=np.float64).reshape(len(raw), 26, 3)[..., :2]
+    h36m = np.zeros((len(k), 17, 2))
+    h36m[:, 9], h36m[:, 10], h36m[:, 11], h36m[:, 14] = k[:, 0], k[:, 17], k[:, 5], k[:, 6]
+    placed = h36m_to_coco17(h36m)[:, 1:5]
+    scale = np.linalg.norm(k[:, 17] - k[:, 0], axis=-1)[:, None]
+    miss = np.linalg.norm(placed - k[:, 1:5], axis=-1) / scale
+    at_head_top = np.linalg.norm(k[:, 17:18] - k[:, 1:5], axis=-1) / scale  # the old placement
+    assert np.median(miss) < 0.1 and np.median(miss) < 0.25 * np.median(at_head_top)
 
 
 def test_coco_definitions_in_3d_project_to_the_coco_definitions_in_2d():
     split = make_split(200, 4, seed=3)
-    defined = coco_defined(split)
+    defined = defined_as(split, "coco17")
     assert np.array_equal(defined.poses_2d[:, 9], split.poses_2d[:, 9])
     # Project the COCO-defined 3D with the split's intrinsics (focal 1150 px, centre 500 px).
     cam = defined.poses_3d.astype(np.float64)
@@ -144,7 +181,7 @@ def test_a_folder_of_per_video_files_gives_one_source_per_video(tmp_path):
     assert expand_sources([videos, frames]) == [videos / f"v{k}.json" for k in range(6)] + [frames]
     manifest = build_keypoint_cache([videos], tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
     assert set(manifest["sources"][0]["per_source"]) == {f"v{k}.json" for k in range(6)}
-    assert manifest["split_rule"].startswith("every 5th source")
+    assert manifest["split_rule"].startswith("every 5th clip")
     ratios = manifest["bone_ratio_sets"]["keypoints"]
     assert ratios["source"].startswith("every bone measured") and len(ratios["values"]) == 16
     empty = tmp_path / "empty"
@@ -194,10 +231,10 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
             "--bone-ratios", "h36m", "--min-motion", "0", "--device", "cpu"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert (
-        "5 source video(s), every 5th source" in result.output and "epochs each (about 2000 samples)" in result.output
-    )
+    assert "5 source video(s), every 5th clip" in result.output and "epochs each (about 2000 samples)" in result.output
     record = json.loads((tmp_path / "mine" / "fit.json").read_text())
+    assert record["split"]["by_motion"] is True and record["split"]["clips"] == 5
+    assert record["split"]["rule"].startswith("every 5th clip") and record["settings"]["selection"]["group_by"] is None
     assert record["schedule"]["lifter_minutes"] is None
     assert record["lifter_epochs_run"] == record["schedule"]["lifter_epochs"] == record["flow_epochs_run"]
     manifest = json.loads((tmp_path / "mine" / "cache" / "manifest.json").read_text())

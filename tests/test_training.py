@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -161,6 +162,43 @@ def test_evaluate_command_writes_report_and_figures(cache, flow_run, tmp_path):
         assert -1 <= report[kind]["elevation"]["correlation"] <= 1
     assert (tmp_path / "fig" / "nll_vs_error.png").stat().st_size > 1000
     assert (tmp_path / "fig" / "best_worst.png").stat().st_size > 1000
+    spread = report["reliability"]["distribution"]
+    assert spread["poses"] == report["poses"] and 0.0 <= spread["below_4"] <= 1.0
+    assert 0.0 <= spread["quartile_1"] <= spread["median"] <= spread["quartile_3"] <= 100.0
+    assert report["keypoints"]["layout"] == "h36m" and report["keypoints"]["definitions"] == []
+    assert "reliability (GT 2D): median" in result.output and "joints: the lifter learnt h36m" in result.output
+
+
+def test_a_lifter_of_coco17_joints_is_scored_on_coco_definitions(cache, flow_run, tmp_path):
+    from dataclasses import replace
+
+    from elepose.data.cache import load_split
+    from elepose.evaluate.evaluation import evaluate_checkpoint
+    from elepose.models.io import load_lifter
+    from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
+
+    out = tmp_path / "lifter"
+    train_lifter(_lifter_config(cache, flow_run, out, epochs=1), progress=False)
+    lifter, flow, record = load_lifter(out)
+    train, test = load_split(cache / "train.npz"), load_split(cache / "test.npz")
+
+    def by_hand(split):  # the COCO round trip, an independent route to the same definitions
+        through = lambda a: coco17_to_h36m(h36m_to_coco17(a.astype(np.float64))).astype(a.dtype)  # noqa: E731
+        return replace(
+            split,
+            poses_2d=through(split.poses_2d),
+            poses_2d_detected=through(split.poses_2d_detected),
+            poses_3d=through(split.poses_3d),
+        )
+
+    coco_record = replace(record, keypoints="coco17")
+    report, _ = evaluate_checkpoint(lifter, flow, coco_record, train, test, None, 2, "cpu")
+    expected, _ = evaluate_checkpoint(lifter, flow, record, by_hand(train), by_hand(test), None, 2, "cpu")
+    plain, _ = evaluate_checkpoint(lifter, flow, record, train, test, None, 2, "cpu")
+    assert report["gt"]["standard"] == pytest.approx(expected["gt"]["standard"], rel=1e-6)
+    assert report["detected"]["standard"] == pytest.approx(expected["detected"]["standard"], rel=1e-6)
+    assert report["gt"]["standard"]["pa_mpjpe"] != pytest.approx(plain["gt"]["standard"]["pa_mpjpe"], rel=1e-6)
+    assert report["keypoints"]["layout"] == "coco17" and "head = mid-eyes" in report["keypoints"]["definitions"]
 
 
 def test_evaluate_refuses_a_flow_folder(cache, flow_run):

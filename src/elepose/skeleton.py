@@ -27,6 +27,10 @@ __all__ = [
     "bone_ratios",
     "coco17_to_h36m",
     "h36m_to_coco17",
+    "face_keypoints",
+    "FACE_OFFSETS",
+    "LAYOUT_DEFINITIONS",
+    "as_defined_by",
     "halpe26_to_h36m",
     "openpose_body25_to_h36m",
     "openpose_coco18_to_h36m",
@@ -211,22 +215,50 @@ def coco17_to_h36m(keypoints: np.ndarray) -> np.ndarray:
     return out
 
 
-# COCO-17 index of each H36M limb joint, and the H36M joint each COCO-17 keypoint is read from.
+# COCO-17 index of each H36M limb joint, and the H36M joint each COCO-17 keypoint is read from
+# (the eyes and ears are then moved off the head joint by FACE_OFFSETS).
 _COCO_FROM_H36M = (9, 10, 10, 10, 10, 11, 14, 12, 15, 13, 16, 4, 1, 5, 2, 6, 3)
+
+FACE_OFFSETS: tuple[tuple[float, float], ...] = ((0.25, 0.20), (0.25, -0.20), (0.06, 0.47), (0.06, -0.47))
+"""Where a COCO-17 detector puts the left eye, right eye, left ear and right ear: ``(a, b)`` with
+keypoint = nose + a * (head top - nose) + b * (left shoulder - right shoulder) / 2.
+
+Measured on real detections: a least-squares fit to AlphaPose's Halpe-26 output of
+``../shared/real2d/alphapose-halpe26-single.json`` (44 frames; Halpe's "Head" is the top of the
+head), left and right averaged with the lateral sign flipped; the fit's residual is 4-6 % of the
+nose-to-head-top distance. The shoulder term carries the head's turn into the image as the
+shoulders' span does (a side view brings the eyes together, as a detector sees them).
+"""
+
+
+def face_keypoints(keypoints: np.ndarray) -> np.ndarray:
+    """COCO-17's eyes and ears ``(..., 4, C)`` from H36M-17 joints ``(..., 17, C)``, placed by :data:`FACE_OFFSETS`.
+
+    Works in 2D (pixels) and 3D alike (any units); H36M's neck/nose joint stands for the nose
+    and its head joint for the top of the head. Any channel beyond the coordinates is combined
+    the same way (so give scores separately).
+    """
+    k = np.asarray(keypoints, dtype=np.float64)
+    nose, up = k[..., 9, :], k[..., 10, :] - k[..., 9, :]
+    across = (k[..., 11, :] - k[..., 14, :]) / 2
+    return np.stack([nose + a * up + b * across for a, b in FACE_OFFSETS], axis=-2)
 
 
 def h36m_to_coco17(keypoints: np.ndarray) -> np.ndarray:
     """H36M-17 keypoints ``(..., 17, C)`` -> COCO-17 ``(..., 17, C)``, as a COCO detector would place them.
 
-    Limbs map one to one; the nose is H36M's neck/nose joint and both eyes and both ears are its
-    head joint, so that :func:`coco17_to_h36m` returns the limbs, the nose and the head as they
-    were, while pelvis, spine and thorax become COCO's mid-hips, mid-pelvis-thorax and
-    mid-shoulders (the definitions a COCO detector's user has).
+    Limbs map one to one; the nose is H36M's neck/nose joint; the eyes and ears are placed
+    around it as a detector places them (:func:`face_keypoints`). :func:`coco17_to_h36m` of the
+    result returns the limbs and the nose as they were, while pelvis, spine and thorax become
+    COCO's mid-hips, mid-pelvis-thorax and mid-shoulders and the head the mid-eyes (the
+    definitions a COCO detector's user has).
     """
     k = np.asarray(keypoints)
     if k.shape[-2] != 17:
         raise ValueError(f"H36M-17 keypoints need 17 joints on axis -2, got shape {k.shape}")
-    return k[..., list(_COCO_FROM_H36M), :].copy()
+    out = k[..., list(_COCO_FROM_H36M), :].copy()
+    out[..., 1:5, :] = face_keypoints(k).astype(out.dtype)
+    return out
 
 
 # Halpe-26 (AlphaPose's default body model; Fang-Haoshu/Halpe-FullBody README): COCO-17 in
@@ -298,3 +330,44 @@ def openpose_coco18_to_h36m(keypoints: np.ndarray) -> np.ndarray:
         raise ValueError(f"OpenPose COCO-18 keypoints need 18 joints on axis -2, got shape {k.shape}")
     idx = {n: i for i, n in enumerate(OPENPOSE_COCO18_NAMES)}
     return _openpose_to_h36m(k, idx, _mid(k[..., idx["RHip"], :], k[..., idx["LHip"], :]))
+
+
+LAYOUT_DEFINITIONS: dict[str, tuple[str, ...]] = {
+    "coco17": ("pelvis = mid-hips", "thorax = mid-shoulders", "head = mid-eyes"),
+    "wholebody133": ("pelvis = mid-hips", "thorax = mid-shoulders", "head = mid-eyes"),
+    "body25": ("pelvis = mid-hips", "head = mid-eyes"),
+    "coco18": ("pelvis = mid-hips", "head = mid-eyes"),
+    "halpe26": (),
+    "halpe136": (),
+    "h36m": (),
+}
+"""Which H36M-17 joints a keypoint layout defines otherwise (its ``*_to_h36m`` conversion): the
+joints a lifter trained on that layout's 2D predicts in 3D. OpenPose's MidHip is taken as the
+mid-hips and its Neck as H36M's thorax; Halpe's Hip, Neck and Head as H36M's pelvis, thorax and
+head top; spine is then always the middle of pelvis and thorax."""
+
+
+def as_defined_by(keypoints: np.ndarray, layout: str | None) -> np.ndarray:
+    """H36M-17 joints ``(..., 17, D)`` (2D pixels or 3D, any units) as ``layout``'s detector defines them.
+
+    Applies :data:`LAYOUT_DEFINITIONS`: pelvis -> mid-hips, thorax -> mid-shoulders, head ->
+    mid-eyes (the eyes placed by :func:`face_keypoints`), spine -> mid pelvis-thorax when either
+    moved; a layout of none of them (``h36m``, Halpe, None) returns a copy. For ``coco17`` this
+    equals ``coco17_to_h36m(h36m_to_coco17(keypoints))``.
+    """
+    k = np.array(keypoints, dtype=np.float64)
+    if k.shape[-2] != NUM_JOINTS:
+        raise ValueError(f"H36M-17 keypoints need 17 joints on axis -2, got shape {k.shape}")
+    rules = LAYOUT_DEFINITIONS.get(layout or "h36m")
+    if rules is None:
+        raise ValueError(f"keypoint layout {layout!r} unknown; expected one of {sorted(LAYOUT_DEFINITIONS)}")
+    out = k.copy()
+    if "head = mid-eyes" in rules:
+        out[..., 10, :] = face_keypoints(k)[..., 0:2, :].mean(axis=-2)
+    if "pelvis = mid-hips" in rules:
+        out[..., 0, :] = _mid(k[..., 1, :], k[..., 4, :])
+    if "thorax = mid-shoulders" in rules:
+        out[..., 8, :] = _mid(k[..., 11, :], k[..., 14, :])
+    if rules:
+        out[..., 7, :] = _mid(out[..., 0, :], out[..., 8, :])
+    return out

@@ -11,10 +11,11 @@ What a user with their own videos gets, measured where the 3D is known:
   standard all-Bandai lifter, and a lifter trained on the same dataset-1 clips through the
   cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D, its detected 2D as the
   fits have): how much the file route loses.
-- Every lifter is scored on dataset 1's test split. A fit's joints are COCO's definitions
-  (pelvis = mid-hips, thorax = mid-shoulders), so its test 2D and 3D are taken through the same
-  definitions (:func:`coco_defined`); the other lifters are scored on the test split as it is,
-  and the transferred one both ways.
+- Every lifter is scored on dataset 1's test split by :func:`elepose.evaluate.evaluation.evaluate_checkpoint`,
+  as ``elepose evaluate`` scores it. A fit's record says it learnt COCO-17 joints (pelvis =
+  mid-hips, thorax = mid-shoulders, head = mid-eyes), so its test 2D and 3D are taken through the
+  same definitions (:func:`elepose.evaluate.evaluation.defined_as`); the other lifters are scored
+  on the test split as it is, and the transferred one also on COCO-defined 2D and 3D.
 - ``fit`` on the real AlphaPose file of ``../shared/real2d`` (when present): what it measured
   without 3D, and the reliability of those detections under the Bandai lifter and under the fit.
 
@@ -37,18 +38,17 @@ from elepose.benchmark import rows
 from elepose.benchmark.profiles import EvaluationBudget, Own2dBudget
 from elepose.data.cache import PoseCache, PoseSplit, load_manifest, load_split, write_cache
 from elepose.data.keypoint_cache import KeypointCacheOptions
-from elepose.evaluate.evaluation import evaluate_checkpoint
-from elepose.evaluate.reliability import reliability_percentile
+from elepose.evaluate.evaluation import defined_as, evaluate_checkpoint
+from elepose.evaluate.reliability import reliability_distribution, reliability_percentile
 from elepose.lift.lifter import Lifter
 from elepose.models.io import load_lifter, load_lifter_record
 from elepose.runtime import pick_device
-from elepose.skeleton import coco17_to_h36m, h36m_to_coco17
+from elepose.skeleton import h36m_to_coco17
 from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
 from elepose.train.fit import FitConfig, fit
 from elepose.train.loop import BEST_FOLDER
 
 __all__ = [
-    "coco_defined",
     "export_mmpose",
     "clip_subset",
     "REAL_ALPHAPOSE",
@@ -56,28 +56,6 @@ __all__ = [
 ]
 
 REAL_ALPHAPOSE = "real2d/alphapose-coco17-multiperson.json"  # under ../shared
-
-
-def coco_defined(split: PoseSplit) -> PoseSplit:
-    """The split with its 2D and 3D joints as a COCO-17 detector defines them (see :func:`h36m_to_coco17`).
-
-    Pelvis, spine and thorax become the mid-hips, the middle of those and the mid-shoulders in 2D
-    and in 3D alike, so a lifter trained on COCO-derived 2D is scored against the 3D of the joints
-    it was taught (a 3D midpoint projects within about a pixel of the 2D one at the benchmark's
-    camera distances: perspective does not keep midpoints exactly).
-    """
-
-    def through(values: np.ndarray | None) -> np.ndarray | None:
-        if values is None:
-            return None
-        return coco17_to_h36m(h36m_to_coco17(values)).astype(values.dtype)
-
-    return replace(
-        split,
-        poses_2d=through(split.poses_2d),
-        poses_2d_detected=through(split.poses_2d_detected),
-        poses_3d=through(split.poses_3d),
-    )
 
 
 def clip_subset(clip_names: list[str], share: float) -> list[str]:
@@ -145,11 +123,12 @@ def _score(folder: Path, train: PoseSplit, test: PoseSplit, samples: int | None,
 
 def _real_file_reliability(lifter_folder: Path, path: Path, rotations: int) -> dict[str, float]:
     lifted = Lifter.load(lifter_folder).lift(path, rotations=rotations)
-    values = lifted.reliability[np.isfinite(lifted.reliability)]
+    spread = reliability_distribution(lifted.reliability)
+    nan = float("nan")
     return {
         "people": int(len(lifted)),
-        "reliability_median": float(np.median(values)) if len(values) else float("nan"),
-        "reliability_below_4": float(np.mean(values < 4.0)) if len(values) else float("nan"),
+        "reliability_median": nan if spread["median"] is None else spread["median"],
+        "reliability_below_4": nan if spread["below_4"] is None else spread["below_4"],
     }
 
 
@@ -166,12 +145,13 @@ class _Section:
         self.ours, self.other = self.datasets[0], self.datasets[1]
         test = load_split(self.cache / "test.npz")
         self.test = test.subset(test.pose_source == self.ours)
-        self.test_coco = coco_defined(self.test)
-        self.train_coco = coco_defined(self.train.subset(self.train.pose_source == self.ours))
+        self.test_coco = defined_as(self.test, "coco17")
+        self.train_coco = defined_as(self.train.subset(self.train.pose_source == self.ours), "coco17")
         clips = np.unique(self.train.pose_clip[self.train.pose_source == self.ours])
         self.clips = sorted({str(self.train.clip_names[c]) for c in clips})
 
     def score(self, folder: Path, coco: bool = False) -> dict[str, Any]:
+        """``coco``: feed an H36M-17 lifter COCO-defined 2D; a fit's record makes the evaluation redefine by itself."""
         train, test = (self.train_coco, self.test_coco) if coco else (self.train, self.test)
         return _score(folder, train, test, self.evaluation.samples, self.evaluation.rotations, self.device)
 
@@ -218,9 +198,9 @@ def _fit_and_score(
         flow_hidden=fit_hidden[1],
     )  # fmt: skip
     record = fit(config, progress=False, say=lambda message: None)
-    scored = section.score(Path(record["lifter"]), coco=True)
+    scored = section.score(Path(record["lifter"]))
     best_folder = section.work / name / "lifter" / BEST_FOLDER
-    best = section.score(best_folder, coco=True)
+    best = section.score(best_folder)
     scored.update(
         {
             "share": share,

@@ -169,6 +169,11 @@ def build(
         "--bone-ratios",
         help="keypoints: 2d (every bone measured on the training 2D) or h36m (H36M limbs).",
     ),
+    group_by: Optional[str] = typer.Option(
+        None,
+        "--group-by",
+        help="keypoints: a regular expression naming each file's clip for the split (default: camera tags dropped).",
+    ),
 ) -> None:
     """Build a cache (train.npz, test.npz, manifest.json) from motion capture or a public dataset.
 
@@ -185,14 +190,14 @@ def build(
                 ctx, list(paths or []) + ([path_option] if path_option else []), out, overwrite,
                 KeypointCacheOptions(
                     min_score=min_score, min_visible=min_visible, stride=stride, min_motion=min_motion, missing=missing,
-                    bone_ratios=bone_ratios,
+                    bone_ratios=bone_ratios, group_by=group_by,
                 ),
                 keypoint_format,
             )  # fmt: skip
             return
         only_keypoints = [
             _option_flag(n)
-            for n in ("min_score", "min_visible", "stride", "min_motion", "missing", "bone_ratios")
+            for n in ("min_score", "min_visible", "stride", "min_motion", "missing", "bone_ratios", "group_by")
             if _given(ctx, n)
         ]
         if only_keypoints or keypoint_format is not None:

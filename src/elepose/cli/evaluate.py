@@ -29,11 +29,19 @@ def format_table(report: dict[str, Any]) -> str:
                 f"elevation ({kind} 2D): r = {e['correlation']:.3f}, mean abs error {e['mae_deg']:.2f} deg "
                 f"(predicted {e['predicted_mean_deg']:.1f} +- {e['predicted_std_deg']:.1f}, true {e['true_mean_deg']:.1f} +- {e['true_std_deg']:.1f})"
             )
-    if "reliability" in report:
-        r = report["reliability"]
+    r = report.get("reliability", {})
+    if r.get("roc_auc") is not None:
         lines.append(
             f"reliability: ROC AUC of NLL for PA-MPJPE > {r['threshold_mm']:.0f} mm = {r['roc_auc']:.3f} ({r['positives']} of {report['poses']} poses)"
         )
+    spread = r.get("distribution")
+    if spread and spread["median"] is not None:
+        lines.append(
+            f"reliability (GT 2D): median {spread['median']:.1f}, quartiles {spread['quartile_1']:.1f}-"
+            f"{spread['quartile_3']:.1f}, {100 * spread['below_4']:.1f} % of poses below 4"
+        )
+    if "keypoints" in report:
+        lines.append(f"joints: the lifter learnt {report['keypoints']['layout']}; {report['keypoints']['note']}")
     return "\n".join(lines)
 
 
@@ -94,7 +102,7 @@ def evaluate(
     from elepose.data.cache import load_split
     from elepose.evaluate.evaluation import evaluate_checkpoint
     from elepose.evaluate.figures import plot_best_worst, plot_nll_vs_error
-    from elepose.evaluate.reliability import reliability_roc
+    from elepose.evaluate.reliability import reliability_distribution, reliability_percentile, reliability_roc
     from elepose.models.io import load_lifter
     from elepose.outputs import claim_file, is_our_png
     from elepose.runtime import pick_device
@@ -124,6 +132,9 @@ def evaluate(
         roc = reliability_roc(per_pose["nll"], per_pose["pa_mpjpe"])
         if roc["roc_auc"] is not None:
             report["reliability"] = roc
+        if record.reliability is not None:
+            spread = reliability_distribution(reliability_percentile(per_pose["nll"], record.reliability))
+            report.setdefault("reliability", {})["distribution"] = spread
         report = {"kind": REPORT_KIND, **report, "checkpoint": str(checkpoint_dir), "data": str(data)}
         typer.echo(format_table(report))
         writers: list[tuple[Path, Any]] = []  # all or nothing: an error leaves no output

@@ -23,6 +23,11 @@ def fit(
     bone_ratios: str = typer.Option(
         "2d", "--bone-ratios", help="2d (every bone measured on your 2D) or h36m (Human3.6M limbs, head measured)."
     ),
+    group_by: Optional[str] = typer.Option(
+        None,
+        "--group-by",
+        help="A regular expression naming each file's clip, for a held-out split by motion (default: camera tags dropped).",
+    ),
     samples: Optional[int] = typer.Option(
         None, "--samples", help="A fixed budget of lifter training samples instead of --minutes (repeatable)."
     ),
@@ -62,6 +67,7 @@ def fit(
                 min_motion=min_motion,
                 missing=missing,
                 bone_ratios=bone_ratios,
+                group_by=group_by,
             ),
             samples=samples,
             hidden=hidden,

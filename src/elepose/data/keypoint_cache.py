@@ -12,9 +12,11 @@ common cache (:mod:`elepose.data.cache`) without ``poses_3d`` or cameras:
   a pose is kept only when some joint moved at least ``min_motion`` (a share of the pose's
   pelvis-to-head distance) since the track's last kept pose, so a static stretch of video does
   not fill the cache with copies (the 2D analogue of the motion-capture 40 mm filter).
-- **Split by source, never by frame**: sources (files or folders) sorted by ``crc32(name)``;
-  every 5th is validation. With fewer than 5 sources, each source's last ``validation_share``
-  of frames (time order) is validation instead, and the manifest says so.
+- **Split by clip, never by frame**: sources (files or folders) of one clip (:func:`clip_of`: the
+  name without camera tags such as ``_camera2``, or ``group_by``'s match) go to one side; clips
+  sorted by ``crc32(name)``, every 5th is validation. With fewer than 5 clips, each source's last
+  ``validation_share`` of frames (time order) is validation instead, with a warning, and the
+  manifest says so.
 - **Normalisation**: ``recommended_scale`` ``"pose"`` (per-pose), since a dataset scale in
   pixels means nothing across videos of other resolutions; ``elepose flow --scale auto`` takes it.
 - **Keypoint definition and bone ratios**: the layout (COCO-17, Halpe, ...) is recorded. The
@@ -28,6 +30,7 @@ common cache (:mod:`elepose.data.cache`) without ``poses_3d`` or cameras:
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -207,13 +210,55 @@ def _fill(sources: list[_Source]) -> int:
     return count
 
 
-def _split(sources: list[_Source], share: float) -> tuple[list[tuple[_Source, np.ndarray]], ...]:
-    """(train, validation) lists of (source, row mask): every 5th source by crc32, or the tail of each."""
+_CAMERA_TAG = re.compile(r"(?i)[_. -]?(?:camera|cam|view)[_-]?\d+")
+"""A camera's tag in a file name (``_camera3``, ``cam-1``, ``view2``): files that differ only by it are one clip."""
+
+
+def clip_of(name: str, group_by: str | None = None) -> str:
+    """The clip a source named ``name`` shows, for the split by motion.
+
+    ``group_by`` None: the name without its extension and without camera tags (:data:`_CAMERA_TAG`,
+    in any folder of the name too), so ``walk_camera1.json`` and ``walk_camera2.json`` are one clip.
+    Otherwise a regular expression: the clip is its first match in ``name`` (the match's first
+    group when it has one); a name it does not match is a clip of its own.
+    """
+    if group_by is not None:
+        match = re.search(group_by, name)
+        if match is None:
+            return name
+        return match.group(1) if match.re.groups else match.group(0)
+    stem = name[: -len(Path(name).suffix)] if Path(name).suffix else name
+    return _CAMERA_TAG.sub("", stem)
+
+
+@dataclass(frozen=True)
+class _SplitPlan:
+    """How the sources were split: the rule in words, the number of clips, whether it is by motion."""
+
+    rule: str
+    clips: int
+    by_motion: bool
+
+
+def _split(
+    sources: list[_Source], share: float, group_by: str | None = None
+) -> tuple[list[tuple[_Source, np.ndarray]], list[tuple[_Source, np.ndarray]], _SplitPlan]:
+    """(train, validation) lists of (source, row mask) and the plan: every 5th clip by crc32, or the tail of each source.
+
+    Sources of one clip (:func:`clip_of`) go to the same side, so the same motion seen by another
+    camera is never on both sides; with fewer than 5 clips each source's last ``share`` of frames
+    is validation instead.
+    """
+    clips = sorted({clip_of(s.name, group_by) for s in sources}, key=lambda c: (zlib.crc32(c.encode()), c))
+    how = "named by --group-by" if group_by is not None else "camera tags dropped from the names"
     order = sorted(sources, key=lambda s: (zlib.crc32(s.name.encode()), s.name))
-    if len(order) >= 5:
-        train = [(s, np.ones(len(s.frame), bool)) for i, s in enumerate(order) if i % 5 != 4]
-        val = [(s, np.ones(len(s.frame), bool)) for i, s in enumerate(order) if i % 5 == 4]
-        return train, val
+    if len(clips) >= 5:
+        validation = {c for i, c in enumerate(clips) if i % 5 == 4}
+        held = [clip_of(s.name, group_by) in validation for s in order]
+        train = [(s, np.ones(len(s.frame), bool)) for s, h in zip(order, held) if not h]
+        val = [(s, np.ones(len(s.frame), bool)) for s, h in zip(order, held) if h]
+        rule = f"every 5th clip by crc32 of its name is validation ({len(sources)} sources, {len(clips)} clips: {how})"
+        return train, val, _SplitPlan(rule, len(clips), True)
     train, val = [], []
     for s in order:
         if len(s.frame) == 0:
@@ -222,7 +267,11 @@ def _split(sources: list[_Source], share: float) -> tuple[list[tuple[_Source, np
         tail = s.frame > cut if (s.frame > cut).any() else s.frame >= cut
         train.append((s, ~tail))
         val.append((s, tail))
-    return train, val
+    rule = (
+        f"fewer than 5 clips ({len(sources)} sources, {len(clips)} clips: {how}): the last {share:.0%} "
+        "of each source's frames are validation"
+    )
+    return train, val, _SplitPlan(rule, len(clips), False)
 
 
 def _to_split(parts: list[tuple[_Source, np.ndarray]], label: str) -> PoseSplit:
@@ -329,14 +378,12 @@ def build_keypoint_cache(
             + f" scoring >= {options.min_score} (lower --min-score, or --missing fill)"
         )
     filled = _fill(sources) if options.missing == "fill" else 0
-    train_parts, val_parts = _split(sources, options.validation_share)
-    split_rule = "every 5th source by crc32 of its name is validation"
-    if len(sources) < 5:
-        split_rule = (
-            f"fewer than 5 sources: the last {options.validation_share:.0%} of each source's frames are validation"
-        )
+    train_parts, val_parts, plan = _split(sources, options.validation_share, options.group_by)
+    split_rule = plan.rule
+    if not plan.by_motion:
         warn(
-            f"{len(sources)} source(s): {split_rule} (neighbouring frames are near-copies, so this overstates accuracy)"
+            f"the split cannot be made by motion: {split_rule} (the held-out frames continue the training motion, "
+            "so held-out checks overstate accuracy; more clips, or --group-by if your file names say the clip)"
         )
     train, validation = _to_split(train_parts, "keypoints"), _to_split(val_parts, "keypoints")
     if len(train) < 64 or len(validation) < 2:
@@ -376,6 +423,7 @@ def build_keypoint_cache(
         keypoint_definition=KEYPOINT_DEFINITIONS.get(layout, layout),
         recommended_scale="pose",
         split_rule=split_rule,
+        split={"by_motion": plan.by_motion, "clips": plan.clips, "sources": len(sources), "group_by": options.group_by},
         selection=asdict(options),
     )
     write_cache(out, PoseCache(train, validation, manifest))

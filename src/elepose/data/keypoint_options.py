@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from elepose.errors import InputError
@@ -28,6 +29,7 @@ class KeypointCacheOptions:
     validation_share: float = 0.2
     missing: str = "drop"  # drop poses with a missing joint, or "fill" them from a PCA of the complete poses
     bone_ratios: str = "2d"  # every bone measured on the training 2D, or "h36m" limbs with measured head bones
+    group_by: str | None = None  # a regular expression naming each source's clip (None: drop camera tags)
 
     def __post_init__(self) -> None:
         if self.missing not in MISSING_CHOICES:
@@ -36,5 +38,10 @@ class KeypointCacheOptions:
             raise InputError("--min-score >= 0, --min-visible in 2..17 and --stride >= 1 expected")
         if self.bone_ratios not in BONE_RATIO_CHOICES:
             raise InputError(f"--bone-ratios {self.bone_ratios!r}: expected one of {', '.join(BONE_RATIO_CHOICES)}")
+        if self.group_by is not None:
+            try:
+                re.compile(self.group_by)
+            except re.error as error:
+                raise InputError(f"--group-by {self.group_by!r}: expected a regular expression ({error})") from None
         if not (0.0 <= self.min_motion < 10.0 and 0.0 < self.validation_share < 1.0):
             raise InputError("--min-motion in [0, 10) and a validation share in (0, 1) expected")

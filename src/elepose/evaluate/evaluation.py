@@ -6,11 +6,18 @@ multiplied by one least-squares scale fitted over the whole evaluated set (one n
 poses, so pose-wise scale errors still count); the ``elepose-code`` protocol, which has no
 alignment in CPS, is given the prediction scaled per pose by ``||gt|| / ||pred||`` as the
 authors' N-MPJPE does.
+
+A lifter trained on a detector's 2D (``elepose fit`` on COCO-17 files, say) predicts that
+detector's joints: COCO's pelvis is the mid-hips, its head the mid-eyes. Its record says which
+layout it learnt (``LifterRecord.keypoints``), and :func:`evaluate_checkpoint` scores it on the
+test split's 2D and 3D taken through the same definitions (:func:`defined_as`); a lifter of
+Human3.6M-17 joints is scored on the split as it is.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -23,8 +30,11 @@ from elepose.metrics import PROTOCOLS, evaluate_poses, optimal_scale, per_pose_e
 from elepose.models.lifter import predict
 from elepose.models.normalisation import Normalisation, normalise, select_2d, supervised_targets
 from elepose.models.records import ElevationStats, LifterRecord
+from elepose.skeleton import LAYOUT_DEFINITIONS, as_defined_by
 
 __all__ = [
+    "defined_as",
+    "scoring_definitions",
     "evaluate_during_training",
     "global_scale",
     "score",
@@ -33,6 +43,42 @@ __all__ = [
     "elevation_agreement",
     "evaluate_checkpoint",
 ]
+
+
+def defined_as(split: PoseSplit, layout: str | None) -> PoseSplit:
+    """The split with its 2D (both kinds) and 3D joints as ``layout``'s detector defines them.
+
+    See :func:`elepose.skeleton.as_defined_by`; give it a split of Human3.6M-17 joints, once (the
+    head's redefinition does not repeat to the same point). A 3D midpoint projects within about a
+    pixel of the 2D one at the benchmark's camera distances (perspective does not keep midpoints).
+    """
+    if not LAYOUT_DEFINITIONS.get(layout or "h36m", ()):
+        as_defined_by(np.zeros((1, 17, 2)), layout)  # raises for an unknown layout
+        return split
+
+    def through(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else as_defined_by(values, layout).astype(values.dtype)
+
+    return replace(
+        split,
+        poses_2d=through(split.poses_2d),
+        poses_2d_detected=through(split.poses_2d_detected),
+        poses_3d=through(split.poses_3d),
+    )
+
+
+def scoring_definitions(layout: str | None) -> dict[str, Any]:
+    """What a report says of the joints it scored: the lifter's layout and the definitions applied."""
+    rules = LAYOUT_DEFINITIONS.get(layout or "h36m", ())
+    return {
+        "layout": layout or "h36m",
+        "definitions": list(rules),
+        "note": (
+            f"scored on the test split's 2D and 3D through {layout}'s joint definitions ({', '.join(rules)})"
+            if rules
+            else "scored on the test split's joints as they are"
+        ),
+    }
 
 
 def global_scale(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -120,12 +166,15 @@ def evaluate_checkpoint(
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Full evaluation: both protocols, GT and detected 2D, baselines, elevation, reliability.
 
+    ``train`` and ``test`` hold Human3.6M-17 joints; both are taken through the joint definitions
+    of the lifter's keypoint layout first (:func:`defined_as`, reported under ``keypoints``).
+
     Returns the report (JSON-ready) and per-pose arrays for figures (``pa_mpjpe`` mm,
     ``nll``, ``pred``, ``gt``, ``inputs_px``) computed on ground-truth 2D.
     """
     norm = record.normalisation
     learned = record.learned_elevation or ElevationStats(0.0, 0.0)
-    test = random_subset(test, samples)
+    train, test = defined_as(train, record.keypoints), defined_as(random_subset(test, samples), record.keypoints)
     gt = test.poses_3d.astype(np.float64)
     profile = mean_depth_profile(train, record.input, norm)
     report: dict[str, Any] = {}
@@ -153,6 +202,7 @@ def evaluate_checkpoint(
                 "inputs_px": test.poses_2d,
             }
     report["poses"] = len(test)
+    report["keypoints"] = scoring_definitions(record.keypoints)
     report["learned_elevation"] = {
         "mu_deg": math.degrees(learned.mu_rad),
         "sigma_deg": math.degrees(learned.sigma_rad),

@@ -21,7 +21,17 @@ from elepose.models.records import ElevationStats, ReliabilityCalibration
 from elepose.skeleton import NUM_JOINTS
 from elepose.views import ElevationPrior, sample_views
 
-__all__ = ["reliability_nll", "calibrate_reliability", "reliability_percentile", "reliability_roc"]
+__all__ = [
+    "reliability_nll",
+    "calibrate_reliability",
+    "reliability_percentile",
+    "reliability_distribution",
+    "reliability_roc",
+    "LOW_RELIABILITY",
+]
+
+LOW_RELIABILITY = 4.0
+"""A reliability below this (the training poses' worst 4 %) marks a pose as implausible in reports and notes."""
 
 
 @torch.no_grad()
@@ -112,6 +122,26 @@ def reliability_percentile(nll: np.ndarray, calibration: ReliabilityCalibration)
         raise ValueError(f"nll_quantiles: expected 101 non-decreasing values, got shape {quantiles.shape}")
     percentile = np.interp(np.asarray(nll, dtype=np.float64), quantiles, np.linspace(0.0, 100.0, 101))
     return 100.0 - percentile
+
+
+def reliability_distribution(reliability: np.ndarray) -> dict[str, float | int | None]:
+    """The spread of per-pose reliabilities ``(P,)`` (percentiles, NaN ignored), comparable across lifters.
+
+    Returns ``poses`` (finite values), ``median``, ``quartile_1``, ``quartile_3`` (None without
+    values) and ``below_4``, the share (0-1) under :data:`LOW_RELIABILITY`.
+    """
+    values = np.asarray(reliability, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return {"poses": 0, "median": None, "quartile_1": None, "quartile_3": None, "below_4": None}
+    q1, median, q3 = np.percentile(values, [25.0, 50.0, 75.0])
+    return {
+        "poses": int(len(values)),
+        "median": float(median),
+        "quartile_1": float(q1),
+        "quartile_3": float(q3),
+        "below_4": float(np.mean(values < LOW_RELIABILITY)),
+    }
 
 
 def _median(values: np.ndarray) -> float | None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from elepose.errors import InputError, short_repr
 from elepose.models.normalisation import INPUT_KINDS, Normalisation
+from elepose.skeleton import LAYOUT_DEFINITIONS
 
 __all__ = ["FlowRecord", "ElevationStats", "ReliabilityCalibration", "LifterRecord", "LIFTER_VARIANTS"]
 
@@ -219,6 +220,7 @@ class LifterRecord:
     learned_elevation: ElevationStats | None = None
     reliability: ReliabilityCalibration | None = None
     elepose: str | None = None
+    keypoints: str | None = None  # the training 2D's keypoint layout ("coco17", "halpe26", ...); None: H36M-17
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -238,6 +240,7 @@ class LifterRecord:
             "learned_elevation": None if self.learned_elevation is None else self.learned_elevation.to_dict(),
             "reliability": None if self.reliability is None else self.reliability.to_dict(),
             "elepose": self.elepose,
+            "keypoints": self.keypoints,
         }
 
     @classmethod
@@ -275,4 +278,7 @@ class LifterRecord:
             if reliability is None
             else ReliabilityCalibration.from_dict(reliability, f"{where}: field 'reliability'"),
             elepose=_text(raw, "elepose", where),
+            keypoints=None
+            if raw.get("keypoints") is None
+            else _choice(raw, "keypoints", where, tuple(LAYOUT_DEFINITIONS)),
         )

@@ -190,8 +190,8 @@ def _open(config: FitConfig) -> tuple[Path, dict[str, Any]]:
     return out, _json(state_path) if resuming else {"kind": FIT_KIND, "settings": _settings(config)}
 
 
-def _cache(config: FitConfig, out: Path, say: Callable[[str], None]) -> int:
-    """Build (or find) the fit's 2D cache ``OUT/cache``; returns its training poses."""
+def _cache(config: FitConfig, out: Path, say: Callable[[str], None]) -> tuple[int, dict[str, Any]]:
+    """Build (or find) the fit's 2D cache ``OUT/cache``; returns its training poses and how it was split."""
     cache = out / "cache"
     if (cache / "manifest.json").is_file() and folder_kind(cache) == "cache":
         say(f"cache: {cache} (built earlier)")
@@ -201,7 +201,9 @@ def _cache(config: FitConfig, out: Path, say: Callable[[str], None]) -> int:
             [Path(p) for p in config.paths], cache, config.selection, config.format, warn=lambda m: say(f"warning: {m}")
         )
         say(f"cache: {len(built['sources'][0]['per_source'])} source video(s), {built['split_rule']}")
-    return int(load_manifest(cache)["counts"]["train"]["poses"])
+    manifest = load_manifest(cache)
+    split = {"rule": manifest.get("split_rule"), **manifest.get("split", {})}
+    return int(manifest["counts"]["train"]["poses"]), split
 
 
 def _announce(
@@ -260,7 +262,7 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     out, record = _open(config)
     state_path = out / "fit.json"
     started = time.monotonic()
-    poses = _cache(config, out, say)
+    poses, record["split"] = _cache(config, out, say)
     schedule = (
         Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses, config.samples)
     )
