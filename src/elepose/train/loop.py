@@ -295,9 +295,8 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     record = LifterRecord(
         hidden=config.hidden, variant=config.variant, elevation_branch=config.elevation and not config.supervised,
         normalisation=norm, flow=flow_record, elevation_prior=config.elevation_prior, supervised=config.supervised,
-        bone_prior=config.bone_prior, bone_ratios=ratios, input=config.input, data=str(config.data), elepose=__version__,
-        keypoints=manifest.get("keypoint_layout"),
-    )  # fmt: skip
+        bone_prior=config.bone_prior, bone_ratios=ratios, input=config.input, data=str(config.data),
+        elepose=__version__, keypoints=manifest.get("keypoint_layout"), )  # fmt: skip
     loss = _choose_loss(config, train, norm, flow, ratios, device)
     lifter = run_files.new_lifter(record, elevation_init_deg=config.elevation_init_deg)
     if config.init is not None and not config.resume:  # fine-tune another run's lifter
