@@ -24,12 +24,13 @@ from elepose.lift.exports import (
     read_mmpose_3d,
     read_trc,
     smooth,
+    track_bone_lengths,
     track_sequence,
     trc_text,
     upright,
 )
 from elepose.lift.lifter import skeleton_height
-from elepose.skeleton import H36M_BONE_RATIOS, JOINT_NAMES, PARENTS
+from elepose.skeleton import BONES, H36M_BONE_RATIOS, JOINT_NAMES, PARENTS
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.loop import train_flow, train_lifter
 from tests.synthetic import TEMPLATE, write_cache
@@ -79,19 +80,47 @@ def test_bvh_read_back_by_elepose_recovers_the_written_positions_within_1_mm():
     assert np.abs(positions[:, index] - poses).max() < 1e-3
 
 
-def test_bvh_keeps_the_bone_directions_of_any_pose_below_the_branching_joints():
+def _directions(poses: np.ndarray) -> np.ndarray:
+    vectors = np.stack([poses[:, child] - poses[:, parent] for parent, child in BONES], axis=1)
+    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+
+
+def test_bvh_keeps_the_direction_of_every_bone_of_any_pose_the_pelvis_and_thorax_children_too():
     lengths = bone_lengths_for_height(H36M_BONE_RATIOS, 1.7)
     poses = _posed(3, lengths, seed=1) + RNG.normal(0, 0.02, (3, 17, 3))  # not of these bone lengths
     bvh = parse_bvh(bvh_text(poses, 25.0, lengths), "x.bvh")
     positions = forward_kinematics(bvh) / 100.0
-    index = [bvh.names.index(name) for name in JOINT_NAMES]
-    got, want = positions[:, index], poses
-    for parent, child in ((1, 2), (2, 3), (4, 5), (5, 6), (11, 12), (12, 13), (9, 10)):
-        a = (got[:, child] - got[:, parent]) / np.linalg.norm(got[:, child] - got[:, parent], axis=-1, keepdims=True)
-        b = (want[:, child] - want[:, parent]) / np.linalg.norm(
-            want[:, child] - want[:, parent], axis=-1, keepdims=True
-        )
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    got = positions[:, [bvh.names.index(name) for name in JOINT_NAMES]]
+    np.testing.assert_allclose(_directions(got), _directions(poses), atol=1e-6)
+    assert "right_hip_link" in bvh.names and "neck_link" in bvh.names  # a zero-length joint per branch
+
+
+def test_bvh_of_a_lifted_track_has_its_own_bone_lengths_and_returns_its_poses():
+    # A track whose bones keep their lengths (in proportions far from H36M's), as a lift of one person does.
+    lengths = bone_lengths_for_height(H36M_BONE_RATIOS, 1.7) * RNG.uniform(0.7, 1.4, 16)
+    poses = _posed(20, lengths, seed=4)
+    np.testing.assert_allclose(track_bone_lengths(poses), lengths, rtol=1e-9)
+    bvh = parse_bvh(bvh_text(poses, 30.0), "track.bvh")  # lengths measured from the track itself
+    got = (forward_kinematics(bvh) / 100.0)[:, [bvh.names.index(name) for name in JOINT_NAMES]]
+    assert np.abs(got - poses).max() < 1e-5
+    # Bone lengths that change over the frames: the median is kept, the directions still exact.
+    wobbly = poses.copy()
+    for f in range(len(poses)):
+        scale = 1.0 + 0.05 * np.sin(f)
+        for parent, child in BONES:  # lengthen every bone of frame f, keeping its direction
+            descendants = [j for j in range(17) if _is_under(j, child)]
+            wobbly[f, descendants] += (scale - 1.0) * (poses[f, child] - poses[f, parent])
+    bvh = parse_bvh(bvh_text(wobbly, 30.0), "track.bvh")
+    got = (forward_kinematics(bvh) / 100.0)[:, [bvh.names.index(name) for name in JOINT_NAMES]]
+    np.testing.assert_allclose(_directions(got), _directions(wobbly), atol=1e-6)
+
+
+def _is_under(joint: int, ancestor: int) -> bool:
+    while joint >= 0:
+        if joint == ancestor:
+            return True
+        joint = PARENTS[joint]
+    return False
 
 
 def test_bone_lengths_give_the_skeleton_height():

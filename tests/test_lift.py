@@ -465,6 +465,56 @@ def test_cli_writes_npz_and_json_with_the_documented_keys(runs, split, tmp_path)
     assert person["missing"][13] and sum(person["missing"]) == 1
     np.testing.assert_allclose(person["joints_3d"], arrays["poses_3d"][0], atol=1e-5)
     assert report["height_m"] == 1.7 and report["scale"] == "per-pose" and report["joint_names"][0] == "pelvis"
+    assert report["layout"] == "coco17" and "keypoints read as coco17 (pelvis = mid-hips" in result.output
+    assert "this lifter learnt h36m joints" in result.output  # the test lifter learnt H36M-17's
+    assert "scale: per-pose, each pose measured by itself (the checkpoint's default)" in result.output
+    assert report["lift_notes"][0].startswith("keypoints read as coco17")
+
+
+def test_smoothing_smooths_3d_and_elevation_per_track_and_scores_the_smoothed_poses_again(lifter, split):
+    rng = np.random.default_rng(3)
+    poses = split.poses_2d[:24].astype(np.float64) + rng.normal(0, 2.0, (24, 17, 2))
+    result = lifter.lift(poses, rotations=4)
+    smoothed = lifter.smooth(result, window=5, rotations=4)
+    assert np.abs(np.diff(smoothed.elevation)).mean() < np.abs(np.diff(result.elevation)).mean()
+    assert not np.allclose(smoothed.poses_3d, result.poses_3d)
+    # The NLL, computed here straight from the flow, is that of the smoothed poses, not the lift's.
+    nll = reliability_nll(
+        lifter.flow,
+        torch.as_tensor(smoothed.poses_3d),
+        torch.as_tensor(smoothed.elevation),
+        lifter.learned_elevation,
+        4,
+        0,
+    ).numpy()
+    np.testing.assert_allclose(smoothed.nll, nll, rtol=1e-6)
+    assert not np.allclose(smoothed.nll, result.nll)
+    np.testing.assert_allclose(smoothed.reliability, reliability_percentile(nll, lifter.record.reliability))
+
+
+def test_lift_notes_say_the_scale_and_warn_when_most_poses_are_implausible():
+    from elepose.lift.notes import layout_line, reliability_line, scale_line
+
+    assert layout_line("halpe26", None) == "keypoints read as halpe26"  # Halpe's joints are H36M's
+    assert "learnt coco17" in layout_line("body25", "coco17")  # the thorax differs
+    assert "try --scale per-pose" in scale_line("checkpoint", "dataset", asked=False)
+    assert scale_line("checkpoint", "pose", asked=True) == "scale: checkpoint (as asked)"
+    assert reliability_line(np.array([50.0, 2.0, 3.0]), "checkpoint").startswith("67 % of the people")
+    assert "--scale per-pose or a lifter fitted" in reliability_line(np.array([0.0, 1.0]), "checkpoint")
+    assert "--scale" not in reliability_line(np.array([0.0, 1.0]), "per-pose")
+    assert reliability_line(np.array([50.0, 2.0, 60.0]), "checkpoint") is None  # a minority only
+    assert reliability_line(np.array([np.nan]), "checkpoint") is None  # uncalibrated
+    from elepose.evaluate.reliability import reliability_distribution
+
+    spread = reliability_distribution(np.array([0.0, 10.0, 20.0, 30.0, 40.0, np.nan]))  # by hand: 0 is below 4
+    assert spread == {"poses": 5, "median": 20.0, "quartile_1": 10.0, "quartile_3": 30.0, "below_4": 0.2}
+
+
+def test_progress_labels_show_the_epoch_count_only_when_it_is_the_plan():
+    from elepose.train.steps import epoch_label
+
+    assert epoch_label("train", 0, 8, None) == "train 1/8"
+    assert epoch_label("train", 2, 100_000, 2.5) == "train 3 (up to 2.5 min)"
 
 
 def test_cli_renders_a_png_and_a_gif(runs, split, tmp_path):

@@ -239,6 +239,31 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert record["lifter_epochs_run"] == record["schedule"]["lifter_epochs"] == record["flow_epochs_run"]
     manifest = json.loads((tmp_path / "mine" / "cache" / "manifest.json").read_text())
     assert manifest["bone_ratios"][1] == pytest.approx(H36M_BONE_RATIOS[1])  # --bone-ratios reached the cache
+    # One short clip (30 frames: 24 training poses): refused from scratch, fine-tuned with --init and a warning.
+    write_mmpose_json(tmp_path / "short.json", [[pose] for pose in _walk(30, 11)])
+    short = ["fit", str(tmp_path / "short.json"), "--samples", "1000", "--hidden", "32", "--min-motion", "0",
+             "--device", "cpu"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*short, "--out", str(tmp_path / "scratch")])
+    assert refused.exit_code == 2 and "expected at least 64 and 2" in refused.output and "--init" in refused.output
+    fitted = CliRunner().invoke(
+        app, [*short, "--out", str(tmp_path / "tuned"), "--init", str(tmp_path / "mine" / "lifter")]
+    )
+    assert fitted.exit_code == 0, fitted.output
+    assert "warning: only 24 training poses" in fitted.output and "cannot be made by motion" in fitted.output
+    assert "fine-tuning the flow and lifter" in fitted.output and "too few for a flow" in fitted.output
+    tuned = json.loads((tmp_path / "tuned" / "fit.json").read_text())
+    check = tuned["start_check"]
+    assert check["figure"] == "val_reprojection" and check["better"] == (check["fitted"] < check["start"])
+    # lift is pointed at the fit only when it beat its start on the held-out 2D, else at the start itself.
+    assert tuned["lifter"] == (
+        str(tmp_path / "tuned" / "lifter") if check["better"] else str(tmp_path / "mine" / "lifter")
+    )
+    assert ("fit keeps the start" in fitted.output) == (not check["better"])
+    # A lifter compared with itself is not better than itself: a tie keeps the start.
+    from elepose.train.fit_checks import compare_with_start
+
+    same = compare_with_start(tmp_path / "mine" / "lifter", tmp_path / "mine" / "lifter", tmp_path / "tuned" / "cache")
+    assert same["fitted"] == same["start"] and same["better"] is False
 
 
 def test_a_drifting_held_out_reprojection_is_reported(tmp_path):

@@ -83,6 +83,7 @@ def lift(
 ) -> None:
     """Lift 2D detections to 3D: joints, camera elevation, NLL and a reliability percentile."""
     from elepose.lift.lifter import Lifter
+    from elepose.lift.notes import lift_notes
 
     with user_errors():
         frame_mode, render_frame = _frame_option(frame_mode, render_frame)
@@ -98,19 +99,26 @@ def lift(
             input_path, min_score=min_score, format=format, height_m=height, rotations=rotations, scale=scale,
             min_visible=min_visible, batch_size=batch_size,
         )  # fmt: skip
-        result = arrange(result, frame_mode, smooth_window if smooth else None)
+        if smooth:  # in the camera frame, its 3D and elevation, and scored again
+            result = lifter.smooth(result, smooth_window, rotations=rotations)
+        result = arrange(result, frame_mode)
+        used_scale = scale or lifter.default_scale
+        notes = lift_notes(result, lifter, used_scale, asked=scale is not None)
         meta = {
             "checkpoint": str(checkpoint_dir), "input": str(input_path), "format": format, "min_score": min_score,
-            "min_visible": min_visible, "height_m": height, "scale": scale or lifter.default_scale,
+            "min_visible": min_visible, "height_m": height, "scale": used_scale, "layout": result.layout,
+            "lift_notes": notes,
             "rotations": rotations, "frame": frame_mode, "smooth_window": smooth_window if smooth else None,
             "fps": fps,
             "units": f"poses_3d: {_AXES[frame_mode]}, normalised lifter units; "
             "*_metres: scaled to height_m; elevation in degrees, looking down positive",
         }  # fmt: skip
         options = SaveOptions(**{**options.__dict__, "meta": meta})
-        written = save(result, out, options, lifter.record.bone_ratios)
+        written = save(result, out, options)
     for note in result.notes:
         typer.echo(f"note: {input_path}: {note}", err=True)
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
     typer.echo(
         f"lifted {len(result)} people in {len(result.frame_names)} frames ({len(result.skipped)} skipped, "
         f"{len(set(result.track.tolist()))} tracks); wrote {npz_path} and {json_path}"

@@ -56,6 +56,8 @@ __all__ = [
     "build_keypoint_cache",
     "expand_sources",
     "KEYPOINT_DEFINITIONS",
+    "MIN_TRAINING_POSES",
+    "MIN_FINE_TUNE_POSES",
     "BONE_RATIO_CHOICES",
 ]
 
@@ -291,6 +293,10 @@ def _to_split(parts: list[tuple[_Source, np.ndarray]], label: str) -> PoseSplit:
 
 
 _VIDEO_FILE_SUFFIXES = (".json", ".npy", ".npz", ".csv")
+MIN_TRAINING_POSES = 64
+"""Training poses a cache needs to train a flow and a lifter of its own."""
+MIN_FINE_TUNE_POSES = 16
+"""Training poses a cache needs to fine-tune a trained lifter (``fit --init``): one short clip."""
 
 
 def _is_frame_folder(folder: Path) -> bool:
@@ -356,8 +362,13 @@ def build_keypoint_cache(
     format: str | None = None,
     progress: Callable[[Iterable[Any], int], Iterable[Any]] | None = None,
     warn: Callable[[str], None] = lambda message: None,
+    fine_tune: bool = False,
 ) -> dict[str, Any]:
     """Read detector output at ``paths``, select and split training poses, write a 2D-only cache to ``out``.
+
+    ``fine_tune``: the cache is for fine-tuning a trained lifter (``fit --init``), so
+    :data:`MIN_FINE_TUNE_POSES` training poses suffice (one short clip), with a warning below
+    :data:`MIN_TRAINING_POSES`.
 
     Returns the manifest. Raises :class:`InputError` naming the file for unusable input (no
     usable person, layouts mixed across files, too few poses to train); ``warn`` receives the
@@ -386,10 +397,18 @@ def build_keypoint_cache(
             "so held-out checks overstate accuracy; more clips, or --group-by if your file names say the clip)"
         )
     train, validation = _to_split(train_parts, "keypoints"), _to_split(val_parts, "keypoints")
-    if len(train) < 64 or len(validation) < 2:
+    least = MIN_FINE_TUNE_POSES if fine_tune else MIN_TRAINING_POSES
+    if len(train) < least or len(validation) < 2:
         raise InputError(
             f"{paths[0]}: {len(train)} training and {len(validation)} validation poses after selection; "
-            "expected at least 64 and 2 (more video, or a lower --min-motion / --min-visible)"
+            f"expected at least {least} and 2 (more video, or a lower --min-motion / --min-visible"
+            + (", or --init a trained lifter to fine-tune" if not fine_tune else "")
+            + ")"
+        )
+    if len(train) < MIN_TRAINING_POSES:
+        warn(
+            f"only {len(train)} training poses: enough to fine-tune the --init lifter a little, not to learn a "
+            "flow or a lifter of their own; compare the fit with the lifter it started from before you rely on it"
         )
     complete = np.concatenate([s.complete[m] for s, m in train_parts])
     if complete.sum() < 16:

@@ -36,6 +36,7 @@ __all__ = [
     "smooth",
     "track_sequence",
     "bone_lengths_for_height",
+    "track_bone_lengths",
     "mmpose_3d",
     "read_mmpose_3d",
     "bvh_text",
@@ -225,74 +226,101 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return Rotation.from_rotvec(axis / sin * math.atan2(sin, cos)).as_matrix()
 
 
-def _world_rotations(pose: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """``(17, 3, 3)`` world rotation of each joint posing the rest skeleton along ``pose (17, 3)``."""
+_BRANCHING = tuple(j for j in range(NUM_JOINTS) if len(_CHILDREN[j]) > 1)  # the pelvis and the thorax
+
+
+def track_bone_lengths(poses: np.ndarray) -> np.ndarray:
+    """Each bone's length ``(16,)`` (BONES order, the poses' units): its median over the frames ``(F, 17, 3)``."""
+    poses = np.asarray(poses, dtype=np.float64)
+    parents, children = zip(*BONES)
+    return np.median(np.linalg.norm(poses[:, list(children)] - poses[:, list(parents)], axis=-1), axis=0)
+
+
+def _world_rotations(pose: np.ndarray, rest: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """World rotations posing the rest skeleton along ``pose (17, 3)``: ``(17, 3, 3)`` per joint and,
+    for each child of a branching joint, the rotation of the zero-length link joint leading to it.
+
+    A branching joint (pelvis, thorax) turns as the best rotation of all its child bones at once
+    (Kabsch); the link joint before each child then swings that bone onto its observed direction,
+    and every other joint swings its one bone. So every bone keeps its direction exactly.
+    """
     world = np.zeros((NUM_JOINTS, 3, 3))
+    links: dict[int, np.ndarray] = {}
     for j in range(NUM_JOINTS):  # parents come before children in H36M order
         children = _CHILDREN[j]
-        parent = world[PARENTS[j]] if PARENTS[j] >= 0 else np.eye(3)
+        parent = np.eye(3) if PARENTS[j] < 0 else links.get(j, world[PARENTS[j]])
         if len(children) > 1:
             world[j] = _kabsch(_unit(rest[children]), _unit(pose[children] - pose[j]))
+            for c in children:
+                links[c] = _swing(_unit(world[j] @ rest[c]), _unit(pose[c] - pose[j])) @ world[j]
         elif len(children) == 1:
             c = children[0]
             world[j] = _swing(_unit(parent @ rest[c]), _unit(pose[c] - pose[j])) @ parent
         else:
             world[j] = parent
-    return world
+    return world, links
 
 
 _CHANNEL_ORDER = "ZXY"  # BVH "Zrotation Xrotation Yrotation": R = Rz @ Rx @ Ry
+_LINK_SUFFIX = "_link"  # the zero-length joint between a branching joint and each of its children
 
 
-def bvh_text(poses_m: np.ndarray, fps: float, bone_lengths_m: np.ndarray) -> str:
+def bvh_text(poses_m: np.ndarray, fps: float, bone_lengths_m: np.ndarray | None = None) -> str:
     """A BVH file (centimetres) of one person's sequence ``poses_m (F, 17, 3)`` metres, y up.
 
-    The skeleton is H36M-17 with ``bone_lengths_m (16,)`` (BONES order) in a T-pose rest; the
-    root (pelvis) has position and rotation channels, every other joint rotations
-    (``Zrotation Xrotation Yrotation``); ankles, wrists and the head carry a short End Site.
-    Each frame's rotations are solved from its positions: the best rotation (Kabsch) at the
-    pelvis and the thorax, which have several children, and the shortest swing of the bone
-    elsewhere. A pose with these bone lengths is reproduced exactly; other poses keep every
-    bone's direction except at the branching joints, where the fit is least squares.
+    The skeleton is H36M-17 with ``bone_lengths_m (16,)`` (BONES order; default the track's own,
+    :func:`track_bone_lengths`) in a T-pose rest; the root (pelvis) has position and rotation
+    channels, every other joint rotations (``Zrotation Xrotation Yrotation``); ankles, wrists and
+    the head carry a short End Site. Each child of the pelvis and of the thorax hangs from its
+    own zero-length joint (``right_hip_link``, ...), so that each bone has a joint of its own to
+    turn it. Each frame's rotations are solved from its positions (:func:`_world_rotations`):
+    every bone keeps its direction, and a pose comes back exactly where its bone lengths are the
+    skeleton's (the rest of the gap is the lift's own bone-length change over the frames).
     """
     poses = np.asarray(poses_m, dtype=np.float64) * 100.0
     if poses.ndim != 3 or poses.shape[1:] != (NUM_JOINTS, 3) or len(poses) == 0:
         raise InputError(f"bvh: expected poses (F >= 1, 17, 3), got {poses.shape}")
     if not (math.isfinite(fps) and fps > 0):
         raise InputError(f"--fps: expected a positive frame rate, got {fps}")
-    rest = _rest_offsets(np.asarray(bone_lengths_m, dtype=np.float64) * 100.0)
+    lengths = track_bone_lengths(poses) if bone_lengths_m is None else np.asarray(bone_lengths_m) * 100.0
+    rest = _rest_offsets(np.asarray(lengths, dtype=np.float64))
     lines = ["HIERARCHY"]
+    channels = "CHANNELS 3 Zrotation Xrotation Yrotation"
 
     def block(j: int, depth: int) -> None:
         pad = "  " * depth
+        if PARENTS[j] in _BRANCHING:  # the link joint first, at the parent's position
+            lines.extend([f"{pad}JOINT {JOINT_NAMES[j]}{_LINK_SUFFIX}", f"{pad}{{", f"{pad}  OFFSET 0 0 0"])
+            lines.append(f"{pad}  {channels}")
+            pad, depth = pad + "  ", depth + 1
         kind = "ROOT" if j == PELVIS else "JOINT"
         lines.append(f"{pad}{kind} {JOINT_NAMES[j]}")
         lines.append(f"{pad}{{")
         lines.append(f"{pad}  OFFSET {' '.join(f'{v:.6f}' for v in rest[j])}")
-        position = "Xposition Yposition Zposition " if j == PELVIS else ""
-        lines.append(f"{pad}  CHANNELS {6 if j == PELVIS else 3} {position}Zrotation Xrotation Yrotation")
+        position = "CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation"
+        lines.append(f"{pad}  {position if j == PELVIS else channels}")
         for c in _CHILDREN[j]:
             block(c, depth + 1)
         if not _CHILDREN[j]:
-            tip = _END_SITE_SHARE * rest[j]
-            lines.extend(
-                [
-                    f"{pad}  End Site",
-                    f"{pad}  {{",
-                    f"{pad}    OFFSET {' '.join(f'{v:.6f}' for v in tip)}",
-                    f"{pad}  }}",
-                ]
-            )
+            tip = " ".join(f"{v:.6f}" for v in _END_SITE_SHARE * rest[j])
+            lines.extend([f"{pad}  End Site", f"{pad}  {{", f"{pad}    OFFSET {tip}", f"{pad}  }}"])
         lines.append(f"{pad}}}")
+        if PARENTS[j] in _BRANCHING:
+            lines.append(f"{pad[:-2]}}}")
 
     block(PELVIS, 0)
     order = _joint_order()
     lines += ["MOTION", f"Frames: {len(poses)}", f"Frame Time: {1.0 / fps:.8f}"]
     for pose in poses:
-        world = _world_rotations(pose, rest)
+        world, links = _world_rotations(pose, rest)
         values = list(pose[PELVIS])
         for j in order:
-            parent = world[PARENTS[j]] if PARENTS[j] >= 0 else np.eye(3)
+            if j in links:  # the link turns from the branching joint; the joint from its link
+                local_link = world[PARENTS[j]].T @ links[j]
+                values += list(Rotation.from_matrix(local_link).as_euler(_CHANNEL_ORDER, degrees=True))
+                parent = links[j]
+            else:
+                parent = world[PARENTS[j]] if PARENTS[j] >= 0 else np.eye(3)
             local = parent.T @ world[j]
             values += list(Rotation.from_matrix(local).as_euler(_CHANNEL_ORDER, degrees=True))
         lines.append(" ".join(f"{v:.6f}" for v in values))

@@ -102,6 +102,7 @@ class LiftResult:
     track: (P,) track id: the input's own where it has them, else linked frame to frame by the
         2D pelvis (:func:`elepose.lift.exports.link_tracks`).
     notes: what the reader did that a user should know (from :class:`Detections`).
+    layout: the keypoint layout the input was read as (``coco17``, ``halpe26``, ``h36m``, ...).
     """
 
     poses_3d: np.ndarray
@@ -117,6 +118,7 @@ class LiftResult:
     skipped: list[tuple[int, int, str]] = field(default_factory=list)
     track: np.ndarray | None = None
     notes: tuple[str, ...] = ()
+    layout: str = "h36m"
 
     def __post_init__(self) -> None:
         if self.track is None:
@@ -166,21 +168,20 @@ class LiftResult:
         fps: float | None = None,
         height_m: float | None = None,
         render: str | Path | None = None,
-        bone_ratios: Any = None,
         overwrite: bool = False,
     ) -> list[Path]:
         """Write this result as ``elepose lift`` does: ``OUT.npz``, ``OUT.json``, the ``exports``
         (mmpose3d, bvh, trc: BVH and TRC need ``fps`` and ``height_m``) and a ``render`` picture,
         all or nothing, the 3D in ``frame`` (camera or upright) and smoothed per track over
-        ``smooth_window`` frames when given. ``bone_ratios``: the BVH skeleton's (the lifter's
-        ``record.bone_ratios``). Returns the paths written."""
+        ``smooth_window`` frames when given; a BVH skeleton has each track's own bone lengths.
+        Returns the paths written."""
         from elepose.lift.save import SaveOptions, arrange, save
 
         options = SaveOptions(
             exports=tuple(exports), fps=fps, height_m=height_m, render=None if render is None else Path(render),
             frame=frame, overwrite=overwrite, meta={"frame": frame, "smooth_window": smooth_window, "fps": fps},
         )  # fmt: skip
-        return save(arrange(self, frame, smooth_window), Path(out), options, bone_ratios)
+        return save(arrange(self, frame, smooth_window), Path(out), options)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict: ``frames`` (every frame, its ``people`` list possibly empty) and ``skipped``.
@@ -208,7 +209,13 @@ class LiftResult:
             {"frame": f, "frame_name": self.frame_names[f], "person": p, "reason": reason}
             for f, p, reason in self.skipped
         ]
-        return {"joint_names": list(JOINT_NAMES), "notes": list(self.notes), "frames": frames, "skipped": skipped}
+        return {
+            "joint_names": list(JOINT_NAMES),
+            "layout": self.layout,
+            "notes": list(self.notes),
+            "frames": frames,
+            "skipped": skipped,
+        }
 
 
 def _as_detections(keypoints: Any, format: str | None) -> Detections:
@@ -367,19 +374,7 @@ class Lifter:
             poses_3d, elevation = pred.poses_3d, pred.elevation
         else:
             poses_3d, elevation = np.zeros((0, NUM_JOINTS, 3)), np.zeros(0)
-        nll = reliability_nll(
-            self.flow,
-            torch.as_tensor(poses_3d),
-            torch.as_tensor(elevation),
-            self.learned_elevation,
-            rotations,
-            seed,
-            self.device,
-        ).numpy()
-        if self.record.reliability is None:
-            reliability = np.full(len(nll), np.nan)
-        else:
-            reliability = reliability_percentile(nll, self.record.reliability)
+        nll, reliability = self._score(poses_3d, elevation, rotations, seed)
         metres = None
         if height_m is not None:
             metres = poses_3d * (height_m / np.maximum(skeleton_height(poses_3d), 1e-12))[:, None, None]
@@ -398,7 +393,40 @@ class Lifter:
             skipped=skipped,
             track=link_tracks(detections.frame[keep], filled[keep], detections.track[keep]),
             notes=detections.notes,
+            layout=detections.layout,
         )
+
+    def _score(
+        self, poses_3d: np.ndarray, elevation: np.ndarray, rotations: int, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """NLL ``(P,)`` over ``rotations`` virtual views and reliability ``(P,)`` (NaN uncalibrated) of
+        camera-frame poses ``(P, 17, 3)`` in the lifter's units with their elevations ``(P,)`` rad."""
+        nll = reliability_nll(
+            self.flow,
+            torch.as_tensor(poses_3d),
+            torch.as_tensor(elevation),
+            self.learned_elevation,
+            rotations,
+            seed,
+            self.device,
+        ).numpy()
+        if self.record.reliability is None:
+            return nll, np.full(len(nll), np.nan)
+        return nll, reliability_percentile(nll, self.record.reliability)
+
+    def smooth(self, result: LiftResult, window: int = 9, rotations: int = 16, seed: int = 0) -> LiftResult:
+        """``result`` (camera frame, as :meth:`lift` returns it) smoothed per track over ``window`` frames,
+        its 3D and its elevation alike (:func:`elepose.lift.save.arrange`), and scored again: the NLL
+        and the reliability are those of the smoothed poses."""
+        import dataclasses
+
+        from elepose.lift.save import arrange
+
+        smoothed = arrange(result, "camera", window)
+        if not len(smoothed):
+            return smoothed
+        nll, reliability = self._score(smoothed.poses_3d, smoothed.elevation, rotations, seed)
+        return dataclasses.replace(smoothed, nll=nll, reliability=reliability)
 
     def _screen(
         self, detections: Detections, missing: np.ndarray, min_visible: int

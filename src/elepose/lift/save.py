@@ -19,7 +19,6 @@ import numpy as np
 from elepose.atomic import json_text, write_together
 from elepose.errors import InputError
 from elepose.outputs import claim_file, is_our_png, starts_with_mark
-from elepose.skeleton import H36M_BONE_RATIOS
 
 __all__ = [
     "SaveOptions",
@@ -139,10 +138,8 @@ def _export_plan(
     return plan
 
 
-def _export_text(
-    fmt: str, path: Path, track: int | None, result: Any, fps: float | None, height: float | None, bone_ratios: Any
-) -> str:
-    from elepose.lift.exports import bone_lengths_for_height, bvh_text, mmpose_3d, track_sequence, trc_text
+def _export_text(fmt: str, path: Path, track: int | None, result: Any, fps: float | None) -> str:
+    from elepose.lift.exports import bvh_text, mmpose_3d, track_sequence, trc_text
 
     poses = result.poses_3d if result.poses_3d_metres is None else result.poses_3d_metres
     if fmt == "mmpose3d":
@@ -153,25 +150,32 @@ def _export_text(
     sequence, first = track_sequence(result.poses_3d_metres, result.track, result.frame, track)
     if fmt == "trc":
         return trc_text(sequence, fps, path.name, "m", first)
-    return bvh_text(sequence, fps, bone_lengths_for_height(bone_ratios, height))
+    return bvh_text(sequence, fps)  # the track's own bone lengths, at --height
 
 
 def arrange(result: Any, frame_mode: str = "camera", smooth_window: int | None = None) -> Any:
-    """``result`` with its 3D poses in ``frame_mode`` and, with a window, smoothed per track."""
+    """``result`` with, given a window, its 3D poses and elevations smoothed per track (in the camera
+    frame), then its 3D in ``frame_mode``. The NLL and reliability stay those of the lift:
+    :meth:`elepose.lift.lifter.Lifter.smooth` smooths and scores again."""
     import dataclasses
 
     from elepose.lift.exports import smooth, upright
 
+    if smooth_window is not None and len(result):
+        track, frame = result.track, result.frame
+        smoothed = {
+            name: smooth(getattr(result, name), track, frame, smooth_window)
+            for name in ("poses_3d", "poses_3d_metres")
+            if getattr(result, name) is not None
+        }
+        elevation = smooth(result.elevation[:, None, None], track, frame, smooth_window)[:, 0, 0]
+        result = dataclasses.replace(result, elevation=elevation, **smoothed)
     changes = {}
-    for name in ("poses_3d", "poses_3d_metres"):
-        poses = getattr(result, name)
-        if poses is None or len(poses) == 0:
-            continue
-        if frame_mode == "upright":
-            poses = upright(poses, result.elevation)
-        if smooth_window is not None:
-            poses = smooth(poses, result.track, result.frame, smooth_window)
-        changes[name] = poses
+    if frame_mode == "upright":
+        for name in ("poses_3d", "poses_3d_metres"):
+            poses = getattr(result, name)
+            if poses is not None and len(poses):
+                changes[name] = upright(poses, result.elevation)
     return dataclasses.replace(result, **changes) if changes else result
 
 
@@ -228,24 +232,23 @@ def check_outputs(out: Path, options: SaveOptions) -> tuple[Path, Path]:
     return npz_path, json_path
 
 
-def save(result: Any, out: Path, options: SaveOptions, bone_ratios: Any = None) -> list[Path]:
+def save(result: Any, out: Path, options: SaveOptions) -> list[Path]:
     """Write ``result`` (already through :func:`arrange`) to the ``out`` prefix, all or nothing.
 
-    ``bone_ratios``: the BVH skeleton's (the lifter's record; H36M's when None). Returns every
-    path written: the exports, the picture, ``OUT.npz`` and ``OUT.json``."""
+    A BVH skeleton has each track's own bone lengths (their medians over its frames, at
+    ``height_m``). Returns every path written: the exports, the picture, ``OUT.npz`` and ``OUT.json``."""
     npz_path, json_path = check_outputs(out, options)
     prefix = npz_path.with_suffix("")
     plan = _export_plan(prefix, list(options.exports), result, options.fps, options.height_m)
     for _, path, _ in plan:
         claim_file(path, _our_export, options.overwrite, list(options.inputs), what="--export")
-    ratios = bone_ratios or H36M_BONE_RATIOS
     meta = {"kind": LIFT_KIND, **options.meta, "exports": [str(path) for _, path, _ in plan]}
     writers: list[tuple[Path, Any]] = []
     if options.render is not None:
         y_up = options.frame == "upright"
         writers.append((options.render, lambda tmp: _render(tmp, result, options.render_frame, options.fps, y_up=y_up)))
     for fmt, path, track in plan:
-        text = _export_text(fmt, path, track, result, options.fps, options.height_m, ratios)
+        text = _export_text(fmt, path, track, result, options.fps)
         writers.append((path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8")))
 
     def write_npz(tmp: Path) -> None:

@@ -51,7 +51,7 @@ from elepose.train.run_folder import (
     stop_all,
 )
 from elepose.train.runlog import RunLog
-from elepose.train.steps import LossMeter, epoch_batches, epoch_order, lifter_param_groups, make_adam
+from elepose.train.steps import LossMeter, epoch_batches, epoch_label, epoch_order, lifter_param_groups, make_adam
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
@@ -72,8 +72,7 @@ __all__ = [
 
 def _load_train_test(data: str) -> tuple[PoseSplit, PoseSplit, dict[str, Any]]:
     folder = Path(data)
-    manifest = load_manifest(folder)
-    return load_split(folder / "train.npz"), load_split(folder / "test.npz"), manifest
+    return load_split(folder / "train.npz"), load_split(folder / "test.npz"), load_manifest(folder)
 
 
 # ---------------------------------------------------------------------------- flow pretraining
@@ -163,7 +162,8 @@ def _flow_epoch(
     order = epoch_order(len(x_train), config.seed, epoch, config.epoch_samples, Distributed())
     batches = list(epoch_batches(order, config.batch_size))
     meter, t0 = LossMeter(device, len(batches)), time.perf_counter()
-    bar = tqdm(batches, desc=f"flow {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+    label = epoch_label("flow", epoch, config.epochs, config.max_minutes)
+    bar = tqdm(batches, desc=label, disable=not progress, leave=False)
     for step, idx in enumerate(bar):
         x = x_train[idx].to(device)
         with autocast(device, config.precision):
@@ -379,7 +379,8 @@ def _lifter_epoch(run: _LifterRun, epoch: int, deadline: Deadline, progress: boo
     batches = list(epoch_batches(order, config.batch_size))
     meter, t0 = LossMeter(run.device, len(batches)), time.perf_counter()
     show = progress and run.dist.is_main
-    bar = tqdm(batches, desc=f"train {epoch + 1}/{config.epochs}", disable=not show, leave=False)
+    label = epoch_label("train", epoch, config.epochs, config.max_minutes)
+    bar = tqdm(batches, desc=label, disable=not show, leave=False)
     for step, idx in enumerate(bar):
         x = run.x_train[idx].to(run.device)
         with autocast(run.device, config.precision):
@@ -495,6 +496,5 @@ def epoch_summary(metrics: dict[str, float]) -> str:
 
 
 # ---------------------------------------------------------------------------- resuming
-
 
 # Settings a resumed run may change: how long it runs, where it runs, and where its folder now lies.

@@ -14,7 +14,18 @@ from elepose.errors import TrainingDiverged
 from elepose.models.lifter import LiftingNetwork
 from elepose.runtime import Distributed
 
-__all__ = ["lifter_param_groups", "make_adam", "epoch_order", "epoch_batches", "LossMeter"]
+__all__ = ["lifter_param_groups", "make_adam", "epoch_order", "epoch_batches", "epoch_label", "LossMeter"]
+
+
+def epoch_label(kind: str, epoch: int, epochs: int, max_minutes: float | None) -> str:
+    """A progress bar's label: ``train 3/8``, or ``train 3 (up to 2.5 min)`` where a time limit ends the run.
+
+    ``epoch`` counts from 0. Under a time limit the epoch count is only a ceiling, never the
+    planned length, so it is not shown.
+    """
+    if max_minutes is not None:
+        return f"{kind} {epoch + 1} (up to {max_minutes:.1f} min)"
+    return f"{kind} {epoch + 1}/{epochs}"
 
 
 def lifter_param_groups(lifter: LiftingNetwork, lr: float, elevation_lr_scale: float = 1.0) -> list[dict[str, Any]]:
