@@ -355,6 +355,23 @@ def _read_sources(
     return sources, next(iter(layouts)), notes
 
 
+def _check_size(first: Path, train: int, validation: int, fine_tune: bool, warn: Callable[[str], None]) -> None:
+    """Refuse a cache too small to train on (smaller for fine-tuning, with a warning); ``first`` names the input."""
+    least = MIN_FINE_TUNE_POSES if fine_tune else MIN_TRAINING_POSES
+    if train < least or validation < 2:
+        raise InputError(
+            f"{first}: {train} training and {validation} validation poses after selection; "
+            f"expected at least {least} and 2 (more video, or a lower --min-motion / --min-visible"
+            + (", or --init a trained lifter to fine-tune" if not fine_tune else "")
+            + ")"
+        )
+    if train < MIN_TRAINING_POSES:
+        warn(
+            f"only {train} training poses: enough to fine-tune the --init lifter a little, not to learn a "
+            "flow or a lifter of their own; compare the fit with the lifter it started from before you rely on it"
+        )
+
+
 def build_keypoint_cache(
     paths: Sequence[str | Path],
     out: str | Path,
@@ -397,19 +414,7 @@ def build_keypoint_cache(
             "so held-out checks overstate accuracy; more clips, or --group-by if your file names say the clip)"
         )
     train, validation = _to_split(train_parts, "keypoints"), _to_split(val_parts, "keypoints")
-    least = MIN_FINE_TUNE_POSES if fine_tune else MIN_TRAINING_POSES
-    if len(train) < least or len(validation) < 2:
-        raise InputError(
-            f"{paths[0]}: {len(train)} training and {len(validation)} validation poses after selection; "
-            f"expected at least {least} and 2 (more video, or a lower --min-motion / --min-visible"
-            + (", or --init a trained lifter to fine-tune" if not fine_tune else "")
-            + ")"
-        )
-    if len(train) < MIN_TRAINING_POSES:
-        warn(
-            f"only {len(train)} training poses: enough to fine-tune the --init lifter a little, not to learn a "
-            "flow or a lifter of their own; compare the fit with the lifter it started from before you rely on it"
-        )
+    _check_size(paths[0], len(train), len(validation), fine_tune, warn)
     complete = np.concatenate([s.complete[m] for s, m in train_parts])
     if complete.sum() < 16:
         raise InputError(
