@@ -354,7 +354,8 @@ def test_keep_best_refuses_a_cache_with_3d_and_an_unknown_figure(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_scale(tmp_path):
+def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_scale(tmp_path, monkeypatch):
+    import elepose.train.fit as fit_module
     from elepose.models.io import load_lifter_record
     from elepose.train.config import FlowConfig, TrainConfig
     from elepose.train.fit import FitConfig, fit
@@ -373,8 +374,10 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
         (tmp_path / f"v{i}").mkdir()
         sources.append(str(_write("npy", tmp_path / f"v{i}", _walk(60, 20 + i))))
     messages: list[str] = []
+    monkeypatch.setattr(fit_module, "_MIN_FLOW_POSES", 100)  # 300 poses: enough here for a fresh flow
     fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "mine"), minutes=0.5, device="cpu",
                   init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+    monkeypatch.undo()
     record = load_lifter_record(tmp_path / "mine" / "lifter")
     assert record.hidden == 48 and record.normalisation.mode == "pose-head"
     assert any(
