@@ -253,7 +253,9 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert "fine-tuning the flow and lifter" in fitted.output and "too few for a flow" in fitted.output
     tuned = json.loads((tmp_path / "tuned" / "fit.json").read_text())
     check = tuned["start_check"]
-    assert check["figure"] == "val_reprojection" and check["better"] == (check["fitted"] < check["start"])
+    shift_ok = abs(check["elevation_shift_deg"]) <= 15.0
+    assert check["figure"] == "val_nf" and check["better"] == (check["fitted"] < check["start"] and shift_ok)
+    assert check["figures"]["fitted"]["val_nf"] == check["fitted"]
     # lift is pointed at the fit only when it beat its start on the held-out 2D, else at the start itself.
     assert tuned["lifter"] == (
         str(tmp_path / "tuned" / "lifter") if check["better"] else str(tmp_path / "mine" / "lifter")
@@ -321,3 +323,101 @@ def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
     assert row + "| 7: 64.8 (0.131) |" in text
     assert "| transferred" in text.lower() and "| 40.0 | - | - |" in text
     assert "| c | m | **no** |" in text and "skipped (absent)" in text
+
+
+def _scored(detected: float, **extra) -> dict:
+    return {"detected": {"pa_mpjpe": detected}, **extra}
+
+
+def test_section_checks_compare_every_warm_start_with_the_transferred_lifter():
+    from elepose.benchmark.own2d_checks import own2d_checks
+
+    lifters = {
+        "transfer": _scored(64.0),
+        "cache-path": _scored(80.0),
+        "fit-scratch-10pct": _scored(85.0),
+        "fit-init-10pct": _scored(59.4),
+        "fit-scratch-100pct": _scored(90.0),
+        "fit-init-100pct": _scored(64.5),
+        "fit-init-1pct": _scored(64.0, start_kept=True),  # the start kept: the transferred lifter itself
+    }
+    checks = {c["check"]: c for c in own2d_checks(lifters, (0.1, 1.0), (0.01,))}
+    assert checks["the better fit beats the transferred lifter, 10 % of the clips"]["met"] is True
+    assert (
+        checks["the better fit beats the transferred lifter, 100 % of the clips"]["measured"] == "init 64.5 vs 64.0 mm"
+    )
+    one = checks["fit --init is not worse than the transferred lifter, 1 % of the clips"]
+    assert one == {
+        "check": "fit --init is not worse than the transferred lifter, 1 % of the clips",
+        "measured": "64.0 (the start kept) vs 64.0 mm",
+        "met": True,  # equal is not worse
+    }
+    assert checks["fit --init is not worse than the transferred lifter, 100 % of the clips"]["met"] is False
+    scratch = checks["fit from scratch on all clips within 1.15x of the cache-path lifter on the same clips"]
+    assert scratch["measured"] == "1.12x (90.0 vs 80.0 mm)" and scratch["met"] is True
+    order = [c["check"].rsplit(", ", 1)[1] for c in own2d_checks(lifters, (0.1, 1.0), (0.01,))[2:5]]
+    assert order == ["1 % of the clips", "10 % of the clips", "100 % of the clips"]
+
+
+def test_held_out_figures_are_ranked_against_accuracy_by_spearman():
+    from elepose.benchmark.own2d_checks import held_out_figures_against_accuracy
+
+    errors = [60.0, 62.0, 85.0, 90.0]
+    fits = [
+        ({"val_reprojection": r, "val_nf": nf, "val_bone": 0.2}, e)
+        for r, nf, e in zip([0.12, 0.15, 0.14, 0.27], [-100.0, -99.0, -98.0, -97.0], errors)
+    ]
+    fits.append(({"val_reprojection": float("nan")}, 70.0))  # a non-finite figure is left out
+    found = held_out_figures_against_accuracy(fits)
+    # By hand: ranks of the reprojection 1, 3, 2, 4 against 1, 2, 3, 4: rho = 1 - 6 * 2 / (4 * 15) = 0.8.
+    assert found["val_reprojection"] == {"rho": pytest.approx(0.8), "fits": 4}
+    assert found["val_nf"]["rho"] == pytest.approx(1.0)
+    assert found["val_bone"] == {"rho": None, "fits": 4}  # a constant column sorts nothing
+    assert found["val_lift_3d"] == {"rho": None, "fits": 0}
+
+
+def test_report_marks_a_kept_start_and_lists_the_figures_against_accuracy():
+    from elepose.benchmark.report.own2d import render_own2d
+
+    entry = {"detected": {"pa_mpjpe": 64.0, "n_mpjpe": 70.0}, "gt": {"pa_mpjpe": 50.0}, "epoch": 40}
+    own = {
+        "clips": 141,
+        "samples": 1000,
+        "lifters": {
+            "transfer": entry,
+            "fit-init-1pct": {
+                **entry,
+                "start": "init",
+                "share": 0.01,
+                "clips": 1,
+                "files": 10,
+                "training_poses": 171,
+                "epochs": 12,
+                "start_kept": True,
+                "fitted_itself": {"detected": 66.25, "gt": 52.0},
+            },
+        },  # fmt: skip
+        "checks": [],
+        "figures_against_accuracy": {"val_reprojection": {"rho": 0.8, "fits": 4}, "val_bone": {"rho": None, "fits": 4}},
+    }
+    text = "\n".join(render_own2d(own))
+    assert "| fit --init, 1 % (1 clips, 10 files); start kept (the fitted lifter itself: 66.2) | 171 | 64.0 |" in text
+    assert "| `val_reprojection` | 0.80 | 4 |" in text and "| `val_bone` | - | 4 |" in text
+
+
+def test_a_warm_start_is_kept_only_with_a_lower_flow_nll_and_a_plausible_elevation():
+    from elepose.train.fit_checks import start_verdict
+
+    def figures(nf: float, elevation: float) -> dict:
+        return {"val_nf": nf, "val_reprojection": 0.15, "val_elevation_mean_deg": elevation}
+
+    start = figures(-95.6, 9.3)
+    # The benchmark's 10 % warm start: a lower NLL, the elevation 1.9 degrees up: the fit is kept.
+    kept = start_verdict(figures(-98.8, 11.2), start)
+    assert kept["better"] is True and kept["figure"] == "val_nf"
+    assert kept["elevation_shift_deg"] == pytest.approx(1.9)
+    assert start_verdict(figures(-90.0, 9.3), start)["better"] is False  # a higher NLL
+    assert start_verdict(figures(-95.6, 9.3), start)["better"] is False  # a tie keeps the start
+    assert start_verdict(figures(-120.0, 49.0), start)["better"] is False  # drifted 39.7 degrees up
+    assert start_verdict(figures(-120.0, 24.3), start)["better"] is True  # 15 degrees exactly: still plausible
+    assert start_verdict(figures(float("nan"), 9.3), start)["better"] is False

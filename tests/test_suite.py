@@ -70,6 +70,14 @@ def test_tiny_benchmark_runs_every_step_without_failures(benchmark):
     assert {"elepose", "elepose-seed1", "elepose-seed2", "supervised", "fixed-prior", "base", "pca10"} <= set(
         report["lifters"]
     )
+    # Section 7: the one-clip share is fitted with --init alone, and checked against the transferred lifter.
+    own = report["own2d"]
+    assert own["init_only_shares"] == [0.25] and "fit-scratch-25pct" not in own["lifters"]
+    one_clip = own["lifters"]["fit-init-25pct"]
+    assert one_clip["clips"] == 1 and one_clip["start_check"]["figure"] == "val_nf"
+    assert one_clip["start_kept"] == (not one_clip["start_check"]["better"])
+    assert any(c["check"].startswith("fit --init is not worse") and "25 %" in c["check"] for c in own["checks"])
+    assert set(own["figures_against_accuracy"]) >= {"val_reprojection", "val_nf"}
 
 
 def test_results_markdown_has_every_section_and_figures(benchmark):

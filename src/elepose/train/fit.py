@@ -309,7 +309,8 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
         if not check["better"]:
             say(
                 f"warning: the fitted lifter is not better than the one it started from on your held-out 2D "
-                f"({check['figure']} {check['fitted']:.3f} against {check['start']:.3f}), so fit keeps the start: "
+                f"({check['figure']} {check['fitted']:.3f} against {check['start']:.3f}, the mean elevation moved "
+                f"{check['elevation_shift_deg']:+.1f} deg), so fit keeps the start: "
                 f"lift with {config.init} (more of your video may let a fit help)"
             )
             result = Path(config.init)

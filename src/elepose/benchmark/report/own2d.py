@@ -56,6 +56,9 @@ def _fit_rows(own: dict[str, Any]) -> list[list[str]]:
     for entry in sorted(fits, key=lambda e: (e["start"] != "scratch", e["share"])):
         start = "--init" if entry["start"] == "init" else "from scratch"
         label = f"fit {start}, {round(100 * entry['share'])} % ({entry['clips']} clips, {entry['files']} files)"
+        if entry.get("start_kept"):
+            itself = entry["fitted_itself"]["detected"]
+            label += f"; start kept (the fitted lifter itself: {fmt(itself)})"
         cells.append(_row(label, entry, f"{entry['training_poses']:,}"))
     return cells
 
@@ -120,4 +123,20 @@ def render_own2d(own: dict[str, Any] | None) -> list[str]:
         "",
     ]
     checks = [[c["check"], c["measured"], "yes" if c["met"] else "**no**"] for c in own["checks"]]
-    return lines + table(["check", "measured", "met"], checks) + _real(own.get("real", {}))
+    lines += table(["check", "measured", "met"], checks) + _figures_against_accuracy(own)
+    return lines + _real(own.get("real", {}))
+
+
+def _figures_against_accuracy(own: dict[str, Any]) -> list[str]:
+    """Which held-out figure (no 3D) sorts the fits by PA-MPJPE: Spearman's rho per figure."""
+    found = own.get("figures_against_accuracy")
+    if not found:
+        return []
+    cells = [[f"`{name}`", fmt(v["rho"], 2), str(v["fits"])] for name, v in found.items()]
+    intro = (
+        "Held-out figures against accuracy: Spearman's rank correlation of each figure a fit measures on its "
+        "own held-out 2D (last epoch, no 3D) with the fitted lifter's PA-MPJPE on detected 2D, across this "
+        "section's fits (all lower when better: +1 sorts the fits as their accuracy does). `fit` compares a warm "
+        "start with its start by `val_reprojection`."
+    )
+    return [intro, ""] + table(["held-out figure", "Spearman rho with PA-MPJPE", "fits"], cells)
