@@ -394,6 +394,7 @@ def test_report_marks_a_kept_start_and_lists_the_figures_against_accuracy():
                 "training_poses": 171,
                 "epochs": 12,
                 "start_kept": True,
+                "start_check": {"figure": "val_nf", "better": False},
                 "fitted_itself": {"detected": 66.25, "gt": 52.0},
             },
         },  # fmt: skip
@@ -403,6 +404,7 @@ def test_report_marks_a_kept_start_and_lists_the_figures_against_accuracy():
     text = "\n".join(render_own2d(own))
     assert "| fit --init, 1 % (1 clips, 10 files); start kept (the fitted lifter itself: 66.2) | 171 | 64.0 |" in text
     assert "| `val_reprojection` | 0.80 | 4 |" in text and "| `val_bone` | - | 4 |" in text
+    assert "`fit` compared each warm start with its start by `val_nf`." in text  # the figure the run used
 
 
 def test_a_warm_start_is_kept_only_with_a_lower_flow_nll_and_a_plausible_elevation():

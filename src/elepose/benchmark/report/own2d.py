@@ -133,10 +133,12 @@ def _figures_against_accuracy(own: dict[str, Any]) -> list[str]:
     if not found:
         return []
     cells = [[f"`{name}`", fmt(v["rho"], 2), str(v["fits"])] for name, v in found.items()]
+    used = {e["start_check"]["figure"] for e in own["lifters"].values() if e.get("start_check")}
     intro = (
         "Held-out figures against accuracy: Spearman's rank correlation of each figure a fit measures on its "
         "own held-out 2D (last epoch, no 3D) with the fitted lifter's PA-MPJPE on detected 2D, across this "
-        "section's fits (all lower when better: +1 sorts the fits as their accuracy does). `fit` compares a warm "
-        "start with its start by `val_reprojection`."
+        "section's fits (all lower when better: +1 sorts the fits as their accuracy does)."
     )
+    if used:
+        intro += f" `fit` compared each warm start with its start by {', '.join(f'`{f}`' for f in sorted(used))}."
     return [intro, ""] + table(["held-out figure", "Spearman rho with PA-MPJPE", "fits"], cells)
