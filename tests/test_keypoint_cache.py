@@ -360,6 +360,7 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     from elepose.train.config import FlowConfig, TrainConfig
     from elepose.train.fit import FitConfig, fit
     from elepose.train.loop import train_flow, train_lifter
+    from elepose.train.runlog import read_metrics
     from tests.synthetic import write_cache
 
     cache = write_cache(tmp_path / "mocap", n_train=512, n_test=64)
@@ -388,8 +389,11 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     lifter_run = json.loads((tmp_path / "mine" / "lifter" / "run.json").read_text())
     assert lifter_run["grad_clip"] == 100.0  # a warm start's gradient is clipped (see train/fit.py)
     assert "train_grad_norm" in (tmp_path / "mine" / "lifter" / "metrics.csv").read_text()
-    fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "warm"), samples=1000, device="cpu", init_flow=True,
-                  init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+    warm_record = fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "warm"), samples=1000, device="cpu",
+                                init_flow=True, init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+    held_out = [row["test_nll"] for row in read_metrics(tmp_path / "warm" / "flow" / "metrics.csv")]
+    assert warm_record["flow_epochs_run"] == len(held_out)  # the flow's epoch kept: its lowest held-out NLL
+    assert held_out[warm_record["flow_epoch_kept"] - 1] == min(held_out) == warm_record["flow_nll"]["test_nll"]
     warm = json.loads((tmp_path / "warm" / "flow" / "run.json").read_text())
     from elepose.models.io import load_flow
 

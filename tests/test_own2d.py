@@ -209,6 +209,11 @@ def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
     # The flow's rate drops once, after two thirds of its epochs (the paper's 10/20/30 with a time budget).
     assert schedule.flow_lr_milestones == (round(2 * schedule.flow_epochs / 3),)
     assert plan_schedule(10.0, 2000).flow_lr_milestones == (10, 20, 30)
+    # The flow stops after a tenth of its epochs without a lower held-out NLL, at least 5:
+    # 148 poses at 360k samples: batch 18, 8 steps, 2,500 epochs -> 250; 25 epochs -> 5; time budget: 10 of 100.
+    assert plan_schedule(10.0, 148, samples=360_000).flow_patience == 250
+    assert schedule.flow_epochs == 25 and schedule.flow_patience == 5
+    assert plan_schedule(10.0, 2000).flow_patience == 10
     timed = plan_schedule(10.0, 2000)
     assert timed.flow_minutes == pytest.approx(2.5) and timed.lifter_epochs == 100_000
     with pytest.raises(InputError, match="--samples"):

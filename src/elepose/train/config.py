@@ -69,9 +69,12 @@ class FlowConfig:
     resume: bool = False
     overwrite: bool = False  # replace what --out holds (see elepose.outputs)
     init: str | None = None  # a flow or lifter run whose flow (PCA included) starts this one
+    # Stop once the held-out NLL has not fallen for this many epochs, and keep (publish) the epoch
+    # with the lowest; None: every epoch, the last kept (the paper's schedule).
+    patience: int | None = None
 
     def __post_init__(self) -> None:
-        _check(self, ("blocks", "hidden", "epochs", "batch_size", "epoch_samples"), ("lr", "max_minutes"))
+        _check(self, ("blocks", "hidden", "epochs", "batch_size", "epoch_samples", "patience"), ("lr", "max_minutes"))
         if self.batch_size < 2:
             raise InputError(f"--batch-size: expected at least 2, got {self.batch_size}")
 

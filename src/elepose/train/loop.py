@@ -121,8 +121,11 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
         log.resume_at(start_epoch, state.get("metrics"))
 
     metrics: dict[str, float] = {}
+    kept = _kept_flow_epoch(out) if state is not None and config.patience is not None else None
     with cleanup_if_no_epoch(out, fresh, log):
         for epoch in range(start_epoch, config.epochs):
+            if config.patience is not None and kept is not None and epoch - kept[0] >= config.patience:
+                break  # resumed after the early stop
             samples_per_s, train_nll = _flow_epoch(
                 flow, optimizer, x_train, config, epoch, device, deadline, progress, out
             )
@@ -134,16 +137,29 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
             metrics = {"train_nll": train_nll, "test_nll": test_nll, "lr": lr, "samples_per_s": samples_per_s}
             save_resume(out, epoch, flow, optimizer, scheduler, rng_state(generator), 0, 0.0, metrics)
             log.log(epoch + 1, metrics)
-            record = replace(record, epoch=epoch + 1, metrics=metrics)
-            run_files.save_flow(out, flow, record)
+            if config.patience is None or kept is None or test_nll < kept[1]:  # the published flow
+                kept = (epoch + 1, test_nll)
+                record = replace(record, epoch=epoch + 1, metrics=metrics)
+                run_files.save_flow(out, flow, record)
             if progress:
                 tqdm.write(f"flow epoch {epoch + 1}: train NLL {train_nll:.3f}, test NLL {test_nll:.3f}")
+            if config.patience is not None and epoch + 1 - kept[0] >= config.patience:
+                if progress:
+                    tqdm.write(f"flow: held-out NLL lowest at epoch {kept[0]}; stopped at {epoch + 1} (--patience)")
+                break
             if deadline.passed():
                 if progress:
                     tqdm.write(f"flow: stopped after {config.max_minutes} min (--max-minutes)")
                 break
     log.close()
     return metrics
+
+
+def _kept_flow_epoch(out: Path) -> tuple[int, float] | None:
+    """The published flow's epoch and held-out NLL (a run with ``patience`` publishes its best epoch)."""
+    record = run_files.load_record(out)
+    nll = record.metrics.get("test_nll")
+    return None if nll is None or record.epoch == 0 else (record.epoch, float(nll))
 
 
 def _flow_epoch(
