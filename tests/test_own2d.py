@@ -242,6 +242,11 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert record["split"]["rule"].startswith("every 5th clip") and record["settings"]["selection"]["group_by"] is None
     assert record["schedule"]["lifter_minutes"] is None
     assert record["lifter_epochs_run"] == record["schedule"]["lifter_epochs"] == record["flow_epochs_run"]
+    # fit judged its own result; a failed check is said, with what to try.
+    names = [c["check"] for c in record["checks"]]
+    assert names == ["flow_generalises", "held_out_reprojection", "held_out_relift", "elevation_plausible"]
+    assert record["checks"][1]["value"] == record["last_epoch"]["val_reprojection"]
+    assert ("this fit may be unusable" in result.output) == (not all(c["passed"] for c in record["checks"]))
     manifest = json.loads((tmp_path / "mine" / "cache" / "manifest.json").read_text())
     assert manifest["bone_ratios"][1] == pytest.approx(H36M_BONE_RATIOS[1])  # --bone-ratios reached the cache
     # One short clip (30 frames: 24 training poses): refused from scratch, fine-tuned with --init and a warning.
@@ -428,3 +433,33 @@ def test_a_warm_start_is_kept_only_with_a_lower_flow_nll_and_a_plausible_elevati
     assert start_verdict(figures(-120.0, 49.0), start)["better"] is False  # drifted 39.7 degrees up
     assert start_verdict(figures(-120.0, 24.3), start)["better"] is True  # 15 degrees exactly: still plausible
     assert start_verdict(figures(float("nan"), 9.3), start)["better"] is False
+
+
+def test_a_fit_judges_itself_by_the_figures_that_parted_good_fits_from_bad_in_the_benchmark():
+    from elepose.train.fit_checks import failed_checks_warning, judge_fit
+
+    def judged(flow: tuple[float, float], reprojection: float, relift: float, elevation: float) -> dict[str, bool]:
+        figures = {"val_reprojection": reprojection, "val_lift_3d": relift, "val_elevation_mean_deg": elevation}
+        checks = judge_fit({"train_nll": flow[0], "test_nll": flow[1]}, 26, figures)
+        return {c["check"]: c["passed"] for c in checks}
+
+    # The benchmark's warm start on 10 % of the clips (57.3 mm): flow -108.9 / -99.4, 0.170, 0.602, 11.2 deg.
+    assert all(judged((-108.9, -99.4), 0.170, 0.602, 11.2).values())
+    # From scratch on 10 % (85.9 mm): the lifter's held-out figures fail.
+    scratch = judged((-102.9, -93.8), 0.289, 1.089, 7.4)
+    assert scratch == {"flow_generalises": True, "held_out_reprojection": False, "held_out_relift": False,
+                       "elevation_plausible": True}  # fmt: skip
+    # The one-clip fit whose flow overfit (79.0 mm): (467 + 143) / 26 = 23.5 nats per dimension.
+    one_clip = judge_fit({"train_nll": -143.1, "test_nll": 467.3}, 26, {"val_reprojection": 0.147})
+    assert one_clip[0]["value"] == pytest.approx(610.4 / 26) and not one_clip[0]["passed"]
+    assert not one_clip[2]["passed"] and not one_clip[3]["passed"]  # figures it lacks fail
+    # 2 nats per dimension exactly still passes; a drift to 47 degrees (a user's failed fit) does not.
+    assert judged((-100.0, -48.0), 0.15, 0.6, 40.0)["flow_generalises"] is True
+    assert judged((-100.0, -48.0), 0.15, 0.6, 47.0)["elevation_plausible"] is False
+    warning = failed_checks_warning(one_clip, 148, warm_start=True)
+    assert warning is not None and warning.startswith("warning: this fit may be unusable")
+    assert "more frames (this fit had 148 training poses" in warning and "--init" not in warning
+    assert "--init a trained lifter" in failed_checks_warning(one_clip, 5000, warm_start=False)
+    good = judge_fit({"train_nll": -108.9, "test_nll": -99.4}, 26,
+                     {"val_reprojection": 0.17, "val_lift_3d": 0.6, "val_elevation_mean_deg": 11.0})  # fmt: skip
+    assert failed_checks_warning(good, 148, warm_start=False) is None

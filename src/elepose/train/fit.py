@@ -29,7 +29,7 @@ from elepose.errors import InputError
 from elepose.models.io import load_lifter_record, load_record
 from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.train.config import FlowConfig, TrainConfig
-from elepose.train.fit_checks import compare_with_start
+from elepose.train.fit_checks import compare_with_start, failed_checks_warning, judge_fit
 from elepose.train.loop import BEST_FOLDER, kept_figure, train_flow, train_lifter
 from elepose.train.runlog import read_metrics
 from elepose.train.runstate import RERUN_MAY_CHANGE, changed_settings, run_state
@@ -322,6 +322,8 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
         }
     )
     result = _choose_lifter(config, out, record, say)
+    record["checks"] = judge_fit(record["flow_nll"], flow_record.pca_bases or 34, load_lifter_record(result).metrics)
+    warning = failed_checks_warning(record["checks"], poses, config.init is not None)
     if config.init is not None:  # a warm start may only help: else keep the start
         check = compare_with_start(result, Path(config.init), out / "cache", config.device)
         record["start_check"] = check
@@ -333,6 +335,9 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
                 f"lift with {config.init} (more of your video may let a fit help)"
             )
             result = Path(config.init)
+            warning = None  # the checks judged the fitted lifter, which lift is not pointed at
+    if warning is not None:
+        say(warning)
     record["lifter"] = str(result)
     write_json(state_path, record, allow_nan=True)
     say(f"fit finished: {result} ({record['lifter_epochs_run']} lifter epochs, {used:.1f} min of training)")
