@@ -379,6 +379,12 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "mine"), minutes=0.5, device="cpu",
                   init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
     monkeypatch.undo()
+    # 360k samples (the default budget) on 300 poses cannot be trained in 0.5 minutes: fit says how far it got.
+    capped = json.loads((tmp_path / "mine" / "fit.json").read_text())
+    short = capped["stopped_by_minutes"]["lifter"]
+    assert short["epochs_run"] == capped["lifter_epochs_run"] < short["epochs_planned"]
+    assert short["epochs_planned"] == capped["schedule"]["lifter_epochs"]
+    assert any(m.startswith("warning: the --minutes cap stopped") and "the lifter at epoch" in m for m in messages)
     record = load_lifter_record(tmp_path / "mine" / "lifter")
     assert record.hidden == 48 and record.normalisation.mode == "pose-head"
     assert any(

@@ -202,7 +202,7 @@ def test_the_h36m_bone_ratio_choice_keeps_the_human36m_limbs(tmp_path):
 
 
 def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
-    schedule = plan_schedule(10.0, 2000, samples=50_000)
+    schedule = plan_schedule(None, 2000, samples=50_000)
     steps = 2000 // schedule.batch_size
     assert schedule.batch_size == 250 and schedule.flow_minutes is None and schedule.lifter_minutes is None
     assert schedule.lifter_epochs == schedule.flow_epochs == round(50_000 / (steps * 250))
@@ -218,6 +218,18 @@ def test_a_sample_budget_fixes_the_schedule_and_lifts_the_time_limit():
     assert timed.flow_minutes == pytest.approx(2.5) and timed.lifter_epochs == 100_000
     with pytest.raises(InputError, match="--samples"):
         FitConfig(paths=("x",), out="o", samples=10)
+    # The default budget is in samples, the command line's too; --minutes only caps it.
+    import inspect
+
+    from elepose.cli.fit import fit as fit_command
+    from elepose.train.fit import DEFAULT_SAMPLES
+
+    default = FitConfig(paths=("x",), out="o")
+    assert default.samples == DEFAULT_SAMPLES and default.minutes is None
+    options = inspect.signature(fit_command).parameters
+    assert options["samples"].default.default == DEFAULT_SAMPLES and options["minutes"].default.default is None
+    capped = plan_schedule(4.0, 2000, samples=50_000)
+    assert capped.lifter_epochs == schedule.lifter_epochs and capped.lifter_minutes == pytest.approx(3.0)
     with pytest.raises(InputError, match="--init-flow: expected --init"):
         FitConfig(paths=("x",), out="o", init_flow=True)
 

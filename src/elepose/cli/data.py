@@ -303,7 +303,9 @@ def _build_keypoints(
         target,
         options,
         format=keypoint_format,
-        progress=lambda items, total: tqdm(items, total=total, desc="files", unit="file", disable=total < 2),
+        progress=lambda items, total: tqdm(
+            items, total=total, desc="files", unit="file", disable=True if total < 2 else None
+        ),
         warn=lambda message: typer.echo(f"warning: {message}", err=True),
     )
     for note in manifest["sources"][0]["notes"]:
@@ -374,7 +376,7 @@ def _build_mocap(
     bars: list[tqdm] = []
 
     def progress(items: Any, total: int) -> Any:
-        bars.append(tqdm(items, total=total, desc="clips", unit="clip"))
+        bars.append(tqdm(items, total=total, desc="clips", unit="clip", disable=None))  # off when not a terminal
         return bars[-1]
 
     try:

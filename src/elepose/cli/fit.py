@@ -13,7 +13,9 @@ from elepose.cli.errors import user_errors
 def fit(
     paths: list[Path] = typer.Argument(..., help="Detector output: files or folders in any format `lift` reads."),
     out: Path = typer.Option(..., "--out", help="Folder of the fit: cache/, flow/, lifter/ and fit.json."),
-    minutes: float = typer.Option(10.0, "--minutes", help="Training time budget (a quarter for the flow)."),
+    minutes: Optional[float] = typer.Option(
+        None, "--minutes", help="A cap on the training time (a quarter for the flow); fit says what it cut short."
+    ),
     keypoint_format: Optional[str] = typer.Option(None, "--format", help="The detector format (default: detected)."),
     min_score: float = typer.Option(0.3, "--min-score", help="Joints scoring below this are missing."),
     missing: str = typer.Option("drop", "--missing", help="drop people with a missing joint, or fill them from a PCA."),
@@ -28,8 +30,8 @@ def fit(
         "--group-by",
         help="A regular expression naming each file's clip, for a held-out split by motion (default: camera tags dropped).",
     ),
-    samples: Optional[int] = typer.Option(
-        None, "--samples", help="A fixed budget of lifter training samples instead of --minutes (repeatable)."
+    samples: int = typer.Option(
+        360_000, "--samples", help="Training samples per stage: the same lifter on any machine (the benchmark's)."
     ),
     hidden: int = typer.Option(512, "--hidden", help="Lifter width (1024 is the paper's; 512 trains twice as fast)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda"),

@@ -1,7 +1,8 @@
 """``elepose fit``: from a user's detector output to a calibrated lifter, with no 3D at all.
 
 One call builds the 2D-only cache (:mod:`elepose.data.keypoint_cache`), pretrains the flow on
-it and trains the lifter against that flow, all within a time budget, and the lifter's
+it and trains the lifter against that flow, each for a budget of training samples (360k by
+default; ``--minutes`` caps the time and says how far short a stage stopped), and the lifter's
 reliability is calibrated on the same 2D. The schedule is chosen from the budget and the
 data's size, printed, and recorded in ``OUT/fit.json``; an interrupted ``fit`` run again with
 the same ``--out`` continues where it stopped (a finished stage is kept, a started one resumed).
@@ -37,16 +38,21 @@ from elepose.train.runstate import RERUN_MAY_CHANGE, changed_settings, run_state
 __all__ = ["FitConfig", "Schedule", "plan_schedule", "fit", "reprojection_drift"]
 
 FIT_KIND = "elepose-fit"
+DEFAULT_SAMPLES = 360_000
+"""fit's default budget, training samples per stage: the benchmark's fits (section 7), 2-5 minutes
+on 2 cores for 2,700-24,108 poses; a time budget made the lifter depend on the machine's load
+(31 small epochs on a busy machine ended at a 47 degree elevation, reported in issue 22)."""
 _DECAY_SAMPLES = 100_000  # the lifter's learning rate falls by 0.95 per this many samples
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """``elepose fit``: detector files or folders in, a lifter out, in about ``minutes``."""
+    """``elepose fit``: detector files or folders in, a lifter out, after ``samples`` training samples
+    per stage (the same lifter on any machine), stopped early when ``minutes`` (a cap) run out."""
 
     paths: tuple[str, ...]
     out: str
-    minutes: float = 10.0
+    minutes: float | None = None  # a cap on the training time (a quarter for the flow); None: none
     format: str | None = None
     selection: KeypointCacheOptions = field(default_factory=KeypointCacheOptions)
     hidden: int = 512
@@ -57,18 +63,18 @@ class FitConfig:
     seed: int = 0
     overwrite: bool = False
     init: str | None = None  # a trained lifter run (with its flow) that both stages start from
-    samples: int | None = None  # a fixed budget of training samples per stage instead of ``minutes``
+    samples: int = DEFAULT_SAMPLES  # the training samples per stage (the benchmark's fits: section 7)
     init_flow: bool = False  # with ``init``: start the flow from the init's too (measured worse: see the README)
     keep: str = "last"  # which lifter `lift` is told to use: the last epoch, or best (lowest held-out 2D reprojection)
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
             raise InputError(f"--keep: got {self.keep!r}; expected best or last")
-        if not (math.isfinite(self.minutes) and 0.5 <= self.minutes <= 10_000):
-            raise InputError(f"--minutes: expected a budget of 0.5 to 10000 minutes, got {self.minutes}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and 0.5 <= self.minutes <= 10_000):
+            raise InputError(f"--minutes: expected a cap of 0.5 to 10000 minutes, got {self.minutes}")
         if self.init_flow and self.init is None:
             raise InputError("--init-flow: expected --init RUN (the run whose flow starts this one)")
-        if self.samples is not None and not 1_000 <= self.samples <= 10**10:
+        if not 1_000 <= self.samples <= 10**10:
             raise InputError(f"--samples: expected 1000 to 1e10 training samples, got {self.samples}")
         if not self.paths:
             raise InputError("fit: expected detector files or folders")
@@ -97,12 +103,13 @@ class Schedule:
         object.__setattr__(self, "flow_lr_milestones", tuple(int(m) for m in self.flow_lr_milestones))
 
 
-def plan_schedule(minutes: float, training_poses: int, samples: int | None = None) -> Schedule:
-    """A quarter of the budget for the flow, the rest for the lifter; batches that fit small data.
+def plan_schedule(minutes: float | None, training_poses: int, samples: int | None = None) -> Schedule:
+    """A quarter of the time for the flow, the rest for the lifter; batches that fit small data.
 
-    Epochs are passes over the training poses, as many as the time allows (bounded so a stage
-    ends by itself), or, with a budget of ``samples``, as many as make that many samples for the
-    flow and for the lifter (no time limit: the same run gives the same lifter on any machine).
+    Epochs are passes over the training poses: with a budget of ``samples``, as many as make that
+    many samples for the flow and for the lifter (the same run gives the same lifter on any
+    machine), ``minutes`` (or None) a cap on each stage's time; without, as many as the time
+    allows (bounded so a stage ends by itself).
     The lifter's learning rate decays by 0.95 per 100k samples whatever the data's size, and its
     elevation is held for the first 300 steps (fewer on little data). The flow's falls by 10x
     once, after two thirds of a sample budget (measured: Bandai dataset 1 as MMPose files, 360k
@@ -110,14 +117,16 @@ def plan_schedule(minutes: float, training_poses: int, samples: int | None = Non
     budget, at the paper's epochs 10, 20 and 30. The flow stops early (``flow_patience``) and
     keeps its epoch of lowest held-out NLL.
     """
+    if samples is None and minutes is None:
+        raise ValueError("plan_schedule: expected samples, minutes or both")
     batch = int(min(256, max(16, training_poses // 8)))
     steps_per_epoch = max(1, training_poses // batch)
     per_epoch = steps_per_epoch * batch
     epochs = None if samples is None else max(1, round(samples / per_epoch))
     milestones = (10, 20, 30) if epochs is None else (max(1, round(2 * epochs / 3)),)
     return Schedule(
-        flow_minutes=None if samples is not None else 0.25 * minutes,
-        lifter_minutes=None if samples is not None else 0.75 * minutes,
+        flow_minutes=None if minutes is None else 0.25 * minutes,
+        lifter_minutes=None if minutes is None else 0.75 * minutes,
         batch_size=batch,
         flow_epochs=100 if epochs is None else epochs,
         lifter_epochs=100_000 if epochs is None else epochs,
@@ -226,12 +235,9 @@ def _announce(
 ) -> None:
     """Print the schedule chosen, and what a warm start fine-tunes."""
     held = f"elevation held for {schedule.elevation_warmup_steps} steps" if start is None else "elevation not held"
-    if schedule.flow_minutes is None or schedule.lifter_minutes is None:
-        budget = f"flow and lifter {schedule.lifter_epochs} epochs each (about {config.samples} samples)"
-    else:
-        budget = (
-            f"flow {schedule.flow_minutes:.1f} min, lifter {schedule.lifter_minutes:.1f} min (the time limit ends each)"
-        )
+    budget = f"flow and lifter {schedule.lifter_epochs} epochs each (about {config.samples} samples)"
+    if schedule.flow_minutes is not None and schedule.lifter_minutes is not None:
+        budget += f", capped at {schedule.flow_minutes:.1f} and {schedule.lifter_minutes:.1f} min (--minutes)"
     say(
         f"schedule: {poses} training poses, batch {schedule.batch_size}; {budget}; lr decay {schedule.lr_decay:.4f} "
         f"per epoch, {held}"
@@ -321,6 +327,7 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
             "minutes_this_call": (time.monotonic() - started) / 60.0,
         }
     )
+    _say_short(schedule, record, say)
     result = _choose_lifter(config, out, record, say)
     record["checks"] = judge_fit(record["flow_nll"], flow_record.pca_bases or 34, load_lifter_record(result).metrics)
     warning = failed_checks_warning(record["checks"], poses, config.init is not None)
@@ -343,6 +350,27 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     say(f"fit finished: {result} ({record['lifter_epochs_run']} lifter epochs, {used:.1f} min of training)")
     say(f"lift with it: elepose lift --checkpoint {result} YOUR_KEYPOINTS --out results/mine")
     return record
+
+
+def _say_short(schedule: Schedule, record: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Record which stages the ``--minutes`` cap stopped short of their planned epochs, and warn."""
+    flow_run, lifter_run = record["flow_epochs_run"], record["lifter_epochs_run"]
+    early_stop = schedule.flow_patience is not None and flow_run - record["flow_epoch_kept"] >= schedule.flow_patience
+    short = {}
+    if flow_run < schedule.flow_epochs and not early_stop:
+        short["flow"] = {"epochs_run": flow_run, "epochs_planned": schedule.flow_epochs}
+    if lifter_run < schedule.lifter_epochs:
+        short["lifter"] = {"epochs_run": lifter_run, "epochs_planned": schedule.lifter_epochs}
+    record["stopped_by_minutes"] = short
+    if short:
+        parts = ", ".join(
+            f"the {k} at epoch {v['epochs_run']} of {v['epochs_planned']} ({v['epochs_run'] / v['epochs_planned']:.0%})"
+            for k, v in short.items()
+        )
+        say(
+            f"warning: the --minutes cap stopped {parts} of the sample budget: this lifter depends on the "
+            f"machine's speed and load; for the whole budget run fit without --minutes (or a larger one) in a new --out"
+        )
 
 
 def _choose_lifter(config: FitConfig, out: Path, record: dict[str, Any], say: Callable[[str], None]) -> Path:

@@ -145,7 +145,9 @@ def train_flow(config: FlowConfig, progress: bool = True) -> dict[str, float]:
                 tqdm.write(f"flow epoch {epoch + 1}: train NLL {train_nll:.3f}, test NLL {test_nll:.3f}")
             if config.patience is not None and epoch + 1 - kept[0] >= config.patience:
                 if progress:
-                    tqdm.write(f"flow: held-out NLL lowest at epoch {kept[0]}; stopped at {epoch + 1} (--patience)")
+                    tqdm.write(
+                        f"flow: held-out NLL lowest at epoch {kept[0]}; stopped at {epoch + 1} (patience {config.patience})"
+                    )
                 break
             if deadline.passed():
                 if progress:
@@ -179,7 +181,7 @@ def _flow_epoch(
     batches = list(epoch_batches(order, config.batch_size))
     meter, t0 = LossMeter(device, len(batches)), time.perf_counter()
     label = epoch_label("flow", epoch, config.epochs, config.max_minutes)
-    bar = tqdm(batches, desc=label, disable=not progress, leave=False)
+    bar = tqdm(batches, desc=label, disable=None if progress else True, leave=False)  # None: off when not a terminal
     for step, idx in enumerate(bar):
         x = x_train[idx].to(device)
         with autocast(device, config.precision):
@@ -396,7 +398,7 @@ def _lifter_epoch(run: _LifterRun, epoch: int, deadline: Deadline, progress: boo
     meter, t0 = LossMeter(run.device, len(batches)), time.perf_counter()
     show = progress and run.dist.is_main
     label = epoch_label("train", epoch, config.epochs, config.max_minutes)
-    bar = tqdm(batches, desc=label, disable=not show, leave=False)
+    bar = tqdm(batches, desc=label, disable=None if show else True, leave=False)
     for step, idx in enumerate(bar):
         x = run.x_train[idx].to(run.device)
         with autocast(run.device, config.precision):
