@@ -150,7 +150,8 @@ def collect(
         for name, (scale, changes, label) in OPTION_VARIANTS.items()
         if rows.option_run(name) in out["lifters"]
     ]  # fmt: skip
-    for key, path in (("own2d", work / rows.OWN2D / "own2d.json"), ("speed", work / "speed.json")):
+    sections = (("own2d", work / rows.OWN2D / "own2d.json"), ("domain", work / rows.DOMAIN / "domain.json"))
+    for key, path in (*sections, ("speed", work / "speed.json")):
         if path.is_file():
             out[key] = json.loads(path.read_text(encoding="utf-8"))
             out[key].pop("key", None)

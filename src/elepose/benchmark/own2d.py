@@ -52,6 +52,7 @@ from elepose.train.loop import BEST_FOLDER
 
 __all__ = [
     "export_mmpose",
+    "score_lifter",
     "clip_subset",
     "REAL_ALPHAPOSE",
     "run_own2d",
@@ -106,7 +107,9 @@ def _dataset_cache(source: Path, out: Path, train_dataset: str, test_dataset: st
     return out
 
 
-def _score(folder: Path, train: PoseSplit, test: PoseSplit, samples: int | None, rotations: int, device: str) -> dict:
+def score_lifter(
+    folder: Path, train: PoseSplit, test: PoseSplit, samples: int | None, rotations: int, device: str
+) -> dict:
     """PA-MPJPE and friends on ``test`` (ground-truth and detected 2D), r, and the test poses' reliability."""
     lifter, flow, record = load_lifter(folder)
     dev = pick_device(device)
@@ -155,7 +158,7 @@ class _Section:
     def score(self, folder: Path, coco: bool = False) -> dict[str, Any]:
         """``coco``: feed an H36M-17 lifter COCO-defined 2D; a fit's record makes the evaluation redefine by itself."""
         train, test = (self.train_coco, self.test_coco) if coco else (self.train, self.test)
-        return _score(folder, train, test, self.evaluation.samples, self.evaluation.rotations, self.device)
+        return score_lifter(folder, train, test, self.evaluation.samples, self.evaluation.rotations, self.device)
 
 
 def _cache_path_run(

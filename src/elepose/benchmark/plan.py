@@ -22,7 +22,7 @@ __all__ = ["Run", "plan_runs", "select", "camera_distributions", "OPTION_VARIANT
 
 @dataclass(frozen=True)
 class Run:
-    """One step of the benchmark: ``kind`` is cache | flow | lifter | own2d | speed; ``needs`` are run names."""
+    """One step of the benchmark: ``kind`` is cache | flow | lifter | own2d | domain | speed; ``needs`` are run names."""
 
     name: str
     kind: str
@@ -144,6 +144,10 @@ def plan_runs(profile: Profile, work: Path, cache: Path, device: str, n_train: i
         label = "Train on your own 2D: fit on detector files (dataset 1), transferred and cache-path lifters"
         config = (flow_base, lifter_base)
         runs.append(Run(rows.OWN2D, "own2d", label, work / rows.OWN2D, config, (rows.CACHE, rows.MAIN)))
+    if profile.domain is not None:
+        label = "Another domain: fit on CMU from the Bandai lifter, transferred, supervised bound"
+        config = (flow_base, lifter_base)
+        runs.append(Run(rows.DOMAIN, "domain", label, work / rows.DOMAIN, config, (rows.CACHE, rows.MAIN)))
     if profile.speed is not None:
         needs = (rows.CACHE, rows.FLOW, rows.MAIN)
         runs.append(Run(rows.SPEED, "speed", "speed measurements", work / "speed.json", None, needs))

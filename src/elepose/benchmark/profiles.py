@@ -14,6 +14,7 @@ __all__ = [
     "EvaluationBudget",
     "SpeedBudget",
     "Own2dBudget",
+    "DomainBudget",
     "CameraBudget",
     "Profile",
     "PROFILES",
@@ -83,6 +84,17 @@ class Own2dBudget:
 
 
 @dataclass(frozen=True)
+class DomainBudget:
+    """The cross-domain section (:mod:`elepose.benchmark.domain`): each fit's samples per stage and the
+    shares of the target's training segments fitted with ``--init``, from scratch, and by each variant."""
+
+    samples: int = 360_000
+    init_shares: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0)
+    scratch_shares: tuple[float, ...] = (1.0,)
+    variant_shares: tuple[float, ...] = (0.1, 1.0)
+
+
+@dataclass(frozen=True)
 class CameraBudget:
     """Sections 8 and 9: other camera-elevation distributions ``(name, mean deg, std deg)`` and the
     lifters' length (epochs of the lifter budget's ``epoch_samples``), width and rate there."""
@@ -106,6 +118,7 @@ class Profile:
     speed: SpeedBudget | None = field(default_factory=SpeedBudget)  # section 5
     own2d: Own2dBudget | None = field(default_factory=Own2dBudget)  # section 7
     cameras: CameraBudget | None = None  # section 8
+    domain: DomainBudget | None = None  # the cross-domain section (its source lifter: the MAIN row)
     options: bool = False  # section 9 (needs ``cameras``: its baseline is section 8's default-cameras ElePose)
     lifter_rows: tuple[str, ...] | None = None  # the lifter runs of sections 1-6 (None: every row)
     limit_clips: int | None = None  # build the cache from this many clips (tests)
@@ -146,6 +159,19 @@ PROFILES: dict[str, Profile] = {
         cameras=CameraBudget(distributions=(("high", 30.0, 8.0), ("level", 0.0, 3.0)), epochs=24),
         options=True,
         lifter_rows=("elepose", "supervised", "fixed-prior-true"),
+    ),
+    # The cross-domain section alone, with the quick profile's flow and ElePose lifter as its source
+    # (the same settings: a quick benchmark's work folder is reused): `fit` on CMU from the Bandai lifter.
+    "domain": Profile(
+        name="domain",
+        flow=FlowBudget(epochs=3, lr=5e-4),
+        lifter=LifterBudget(epochs=6, epoch_samples=60_000, hidden=512, lr=5e-4),
+        pca_sweep=(),
+        seeds=(0,),
+        speed=None,
+        own2d=None,
+        domain=DomainBudget(),
+        lifter_rows=("elepose",),
     ),
     # For tests: tiny networks on a small cache, one epoch each (seconds).
     "tiny": Profile(

@@ -16,6 +16,7 @@ __all__ = [
     "FIXED_PRIOR_TRUE",
     "SUPERVISED",
     "OWN2D",
+    "DOMAIN",
     "SPEED",
     "ACCURACY_ROWS",
     "ABLATIONS",
@@ -44,6 +45,7 @@ FIXED_PRIOR = "fixed-prior"  # no elevation branch, U(-20, 20) deg: Table 5's ba
 FIXED_PRIOR_TRUE = "fixed-prior-true"  # no branch, the cameras' true N(12, 6) deg
 SUPERVISED = "supervised"
 OWN2D = "own2d"
+DOMAIN = "domain"  # the cross-domain section
 SPEED = "speed"
 MAIN_PCA_BASES = 26
 

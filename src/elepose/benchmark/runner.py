@@ -24,6 +24,7 @@ import torch
 
 from elepose.benchmark import environment, rows
 from elepose.benchmark.collect import collect
+from elepose.benchmark.domain import run_domain
 from elepose.benchmark.own2d import run_own2d
 from elepose.benchmark.plan import Run, plan_runs, select
 from elepose.benchmark.profiles import PROFILES, Profile
@@ -118,21 +119,31 @@ class _Pipeline:
             train_run({r.name: r for r in self.runs}[run.name], self.say, self.verbose)
         elif run.kind == "own2d":
             self._own2d({r.name: r for r in self.runs}[run.name])
+        elif run.kind == "domain":
+            self._domain({r.name: r for r in self.runs}[run.name])
         else:
             speed_run(self.profile, self.work, self.cache, self.device, self.say)
 
     def _own2d(self, run: Run) -> None:
         """Section 7 (:mod:`elepose.benchmark.own2d`), its runs trained like the others."""
         flow_base, lifter_base = run.config
-
-        def train(kind: str, config: Any) -> None:
-            name = Path(config.out).name
-            train_run(Run(name, kind, name, Path(config.out), config), self.say, self.verbose)
-
         assert self.profile.own2d is not None
         widths = (self.profile.lifter.hidden, self.profile.flow.hidden)
         run_own2d(run.out, self.cache, flow_base, lifter_base, self.profile.own2d, self.profile.evaluation,
-                  self.device, train, Path(self.data_root).parent, self.say, widths)  # fmt: skip
+                  self.device, self._train, Path(self.data_root).parent, self.say, widths)  # fmt: skip
+
+    def _train(self, kind: str, config: Any) -> None:
+        """Train a section's own flow or lifter run (named by its folder) like the others."""
+        name = Path(config.out).name
+        train_run(Run(name, kind, name, Path(config.out), config), self.say, self.verbose)
+
+    def _domain(self, run: Run) -> None:
+        """The cross-domain section (:mod:`elepose.benchmark.domain`), from the MAIN lifter."""
+        flow_base, lifter_base = run.config
+        assert self.profile.domain is not None
+        widths = (self.profile.lifter.hidden, self.profile.flow.hidden)
+        run_domain(run.out, self.work / rows.MAIN, Path(self.data_root), flow_base, lifter_base, self.profile.domain,
+                   self.profile.evaluation, self.device, self._train, self.say, widths)  # fmt: skip
 
     def run_all(self, selected: list[Run]) -> None:
         """Every selected run in order; a failure is recorded and skips the runs that need it."""
