@@ -52,6 +52,7 @@ __all__ = [
     "SEGMENT_SECONDS",
     "TEST_GAP_SECONDS",
     "VARIANTS",
+    "SOURCE_CACHE",
     "Segment",
     "segment_clip",
     "build_target_cache",
@@ -70,10 +71,17 @@ SEGMENT_SECONDS = 1.0
 TEST_GAP_SECONDS = 0.2
 _TEST_EVERY, _TEST_POSITION = 5, 2
 
+SOURCE_CACHE = "SOURCE_CACHE"
+"""In a variant's settings: the source lifter's training cache (the benchmark's Bandai cache)."""
+
 VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "init-flow": ({"init_flow": True}, "the source's flow fine-tuned on the target's 2D (held-out early stop)"),
+    "rehearse": (
+        {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
+        "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses",
+    ),
 }
-"""``fit --init`` variants measured on 10 % and 100 %: name -> (FitConfig changes, label)."""
+"""``fit --init`` variants measured on the budget's variant shares: name -> (FitConfig changes, label)."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,7 @@ def _supervised_bound(
 def run_domain(
     work: Path,
     source: Path,
+    source_cache: Path,
     data_root: Path,
     flow_config: FlowConfig,
     lifter_config: TrainConfig,
@@ -219,7 +228,8 @@ def run_domain(
 ) -> dict[str, Any]:
     """Run (or resume) the section under ``work``; returns what ``domain.json`` holds.
 
-    ``source``: the lifter run transferred and fine-tuned; ``flow_config`` / ``lifter_config``: the
+    ``source``: the lifter run transferred and fine-tuned; ``source_cache``: the cache it was trained
+    on (the rehearsal variant's source 2D); ``flow_config`` / ``lifter_config``: the
     benchmark's settings for the supervised bound (data, flow and out are set here); ``budget``:
     each fit's samples per stage and the shares; ``train_run(kind, config)``: the benchmark's
     resumable trainer; ``fit_hidden``: the fits' lifter and flow widths.
@@ -255,7 +265,8 @@ def run_domain(
     lifters["supervised"] = target.score(_supervised_bound(target, flow_config, lifter_config, train_run))
     runs = [(rows.fit_run("init", s), s, source, {}) for s in budget.init_shares]
     runs += [(rows.fit_run("scratch", s), s, None, {}) for s in budget.scratch_shares]
-    for variant, (changes, _) in VARIANTS.items():
+    for variant, (settings, _) in VARIANTS.items():
+        changes = {k: str(source_cache) if v == SOURCE_CACHE else v for k, v in settings.items()}
         runs += [(f"fit-{variant}-{round(100 * s)}pct", s, source, changes) for s in budget.variant_shares]
     for name, share, init, changes in runs:
         lifters[name] = _fit(target, name, share, init, budget.samples, changes, fit_hidden, say)

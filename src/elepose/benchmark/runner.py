@@ -142,8 +142,8 @@ class _Pipeline:
         flow_base, lifter_base = run.config
         assert self.profile.domain is not None
         widths = (self.profile.lifter.hidden, self.profile.flow.hidden)
-        run_domain(run.out, self.work / rows.MAIN, Path(self.data_root), flow_base, lifter_base, self.profile.domain,
-                   self.profile.evaluation, self.device, self._train, self.say, widths)  # fmt: skip
+        run_domain(run.out, self.work / rows.MAIN, self.cache, Path(self.data_root), flow_base, lifter_base,
+                   self.profile.domain, self.profile.evaluation, self.device, self._train, self.say, widths)  # fmt: skip
 
     def run_all(self, selected: list[Run]) -> None:
         """Every selected run in order; a failure is recorded and skips the runs that need it."""

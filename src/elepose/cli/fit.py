@@ -45,6 +45,12 @@ def fit(
     init_flow: bool = typer.Option(
         False, "--init-flow", help="With --init: start the flow from that run's too (default: learn it afresh)."
     ),
+    rehearse: Optional[Path] = typer.Option(
+        None,
+        "--rehearse",
+        help="With --init: a cache of the start's own domain (e.g. the benchmark's); its 2D is pooled with yours.",
+    ),
+    rehearse_poses: int = typer.Option(10_000, "--rehearse-poses", help="With --rehearse: how many of its poses."),
     keep: str = typer.Option(
         "last",
         "--keep",
@@ -78,6 +84,8 @@ def fit(
             overwrite=overwrite,
             init=None if init is None else str(init),
             init_flow=init_flow,
+            rehearse=None if rehearse is None else str(rehearse),
+            rehearse_poses=rehearse_poses,
             keep=keep,
         )
         run_fit(config, say=lambda message: typer.echo(message, err=True))

@@ -32,6 +32,7 @@ from elepose.outputs import claim_folder, clear_run_files, folder_kind
 from elepose.train.config import FlowConfig, TrainConfig
 from elepose.train.fit_checks import compare_with_start, failed_checks_warning, judge_fit
 from elepose.train.loop import BEST_FOLDER, kept_figure, train_flow, train_lifter
+from elepose.train.rehearsal import pool_caches
 from elepose.train.runlog import read_metrics
 from elepose.train.runstate import RERUN_MAY_CHANGE, changed_settings, run_state
 
@@ -65,6 +66,8 @@ class FitConfig:
     init: str | None = None  # a trained lifter run (with its flow) that both stages start from
     samples: int = DEFAULT_SAMPLES  # the training samples per stage (the benchmark's fits: section 7)
     init_flow: bool = False  # with ``init``: start the flow from the init's too (measured worse: see the README)
+    rehearse: str | None = None  # with ``init``: a cache of the start's domain whose 2D is pooled with the user's
+    rehearse_poses: int = 10_000  # how many of its training poses
     keep: str = "last"  # which lifter `lift` is told to use: the last epoch, or best (lowest held-out 2D reprojection)
 
     def __post_init__(self) -> None:
@@ -78,6 +81,10 @@ class FitConfig:
             raise InputError(f"--samples: expected 1000 to 1e10 training samples, got {self.samples}")
         if not self.paths:
             raise InputError("fit: expected detector files or folders")
+        if self.rehearse is not None and self.init is None:
+            raise InputError("--rehearse: expected --init RUN (rehearsal keeps the start's domain in view)")
+        if not 1 <= self.rehearse_poses <= 10**7:
+            raise InputError(f"--rehearse-poses: expected 1 to 1e7 poses, got {self.rehearse_poses}")
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,23 @@ _FINE_TUNE_GRAD_CLIP = 100.0
 # began at a training NLL of ~9,300 and ended at a held-out NLL of -93.0 against -97.5 for a flow
 # trained from scratch, and the lifter fine-tuned against it drifted to a 43 deg elevation (Bandai
 # dataset 1 as MMPose files, --init from a dataset-2 lifter, 360k samples: PA-MPJPE 101 mm).
+
+
+_POOLED = "cache-pooled"
+
+
+def _rehearsal(config: FitConfig, out: Path, record: dict[str, Any], say: Callable[[str], None]) -> int:
+    """Pool the user's training 2D with ``--rehearse``'s (once); returns the pooled training poses."""
+    pooled = out / _POOLED
+    if not (pooled / "manifest.json").is_file():
+        assert config.rehearse is not None
+        record["rehearsal"] = pool_caches(out / "cache", Path(config.rehearse), pooled, config.rehearse_poses,
+                                          config.seed)  # fmt: skip
+    manifest = load_manifest(pooled)
+    record["rehearsal"] = manifest["rehearsal"]
+    said = manifest["rehearsal"]
+    say(f"rehearsal: {said['user_poses']} of your poses with {said['poses']} of {said['source']}")
+    return int(manifest["counts"]["train"]["poses"])
 
 
 def _warm_start(init: str | None) -> dict[str, Any] | None:
@@ -275,7 +299,7 @@ def _stage_configs(
 ) -> tuple[FlowConfig, TrainConfig]:
     """The flow and lifter settings of a fit."""
     warm_flow = start is not None and _warm_flow(config, schedule.training_poses)
-    cache = out / "cache"
+    cache = out / (_POOLED if config.rehearse is not None else "cache")
     flow_config = FlowConfig(
         data=str(cache), out=str(out / "flow"), hidden=config.flow_hidden, epochs=schedule.flow_epochs,
         batch_size=schedule.batch_size, lr=_FINE_TUNE_FLOW_LR if warm_flow else config.lr,
@@ -304,6 +328,8 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     state_path = out / "fit.json"
     started = time.monotonic()
     poses, record["split"] = _cache(config, out, say)
+    if config.rehearse is not None:
+        poses = _rehearsal(config, out, record, say)
     schedule = (
         Schedule(**record["schedule"]) if "schedule" in record else plan_schedule(config.minutes, poses, config.samples)
     )

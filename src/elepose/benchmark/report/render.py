@@ -15,6 +15,7 @@ from typing import Any
 from elepose.atomic import atomic_write, json_text
 from elepose.benchmark.report.accuracy import render_accuracy
 from elepose.benchmark.report.cameras import render_cameras, render_options
+from elepose.benchmark.report.domain import render_domain
 from elepose.benchmark.report.elevation import render_elevation
 from elepose.benchmark.report.figures import draw_figures
 from elepose.benchmark.report.header import render_header, render_targets
@@ -34,7 +35,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines = render_header(r) + render_targets(r) + render_accuracy(r)
     lines += render_pca(r, FIGURES) + render_reliability(r, FIGURES) + render_elevation(r, FIGURES)
     lines += render_speed(r) + render_seeds(r) + render_own2d(r.get("own2d"))
-    lines += render_cameras(r) + render_options(r) + render_time_to_accuracy(r, FIGURES)
+    lines += render_cameras(r) + render_options(r) + render_domain(r.get("domain"))
+    lines += render_time_to_accuracy(r, FIGURES)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
