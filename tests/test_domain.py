@@ -79,7 +79,7 @@ def _domain() -> dict:
         "transfer": _entry(70.0),
         "transfer_on_coco": _entry(68.0),
         "supervised": _entry(40.0),
-        "fit-init-1pct": _fit(71.4, "init", 0.01, start_kept=True),
+        "fit-init-1pct": _fit(71.4, "init", 0.01, start_kept=True, fitted_itself={"detected": 82.5}),
         "fit-init-10pct": _fit(66.0, "init", 0.1),
         "fit-init-100pct": _fit(60.0, "init", 1.0),
         "fit-scratch-100pct": _fit(75.0, "scratch", 1.0),
@@ -118,7 +118,9 @@ def test_the_report_lists_every_row_once_with_its_variant():
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| lifter")]
     assert len(rows) == 9
     assert any(r.startswith("| fit --init, 10 % (3 segments); the source's flow |") for r in rows)
-    assert any(r.startswith("| fit --init, 1 % (3 segments); start kept |") for r in rows)
+    assert any(
+        r.startswith("| fit --init, 1 % (3 segments); start kept (the fitted lifter itself: 82.5) |") for r in rows
+    )
     assert "| 68.0 |" in next(r for r in rows if r.startswith("| Transferred, fed COCO"))
     assert "N(25, 8) deg, 800 px" in text and "100.0 mm on detected 2D" in text
     assert render_domain(None) == []
@@ -145,5 +147,10 @@ def test_the_section_runs_in_the_benchmark_and_reaches_the_report(tmp_path):
                             "fit-init-flow-5pct", "fit-rehearse-5pct"}  # fmt: skip
     assert lifters["fit-init-5pct"]["segments"] == 2 and lifters["fit-scratch-100pct"]["segments"] == 32
     assert lifters["fit-init-flow-5pct"]["settings"] == {"init_flow": True}
+    assert lifters["fit-rehearse-5pct"]["settings"]["rehearse"] == str(cache)
+    for entry in (e for e in lifters.values() if "start" in e):
+        assert entry["fitted_itself"]["detected"] >= 0 and ("better" in entry["start_check"]) == (
+            entry["start"] == "init"
+        )
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "## 10. Another domain" in text and "another domain: fit from scratch on all segments" in text

@@ -175,6 +175,8 @@ def _fit(
     started = time.perf_counter()
     record = fit(config, progress=False, say=lambda message: None)
     scored = target.score(Path(record["lifter"]))
+    start_kept = bool(record.get("start_check") and not record["start_check"]["better"])
+    fitted = target.score(target.work / name / "lifter") if start_kept else scored
     scored.update(
         {
             "share": share,
@@ -183,7 +185,9 @@ def _fit(
             "epochs": record["lifter_epochs_run"],
             "flow_epoch_kept": record.get("flow_epoch_kept"),
             "flow_nll": record.get("flow_nll"),
-            "start_kept": bool(record.get("start_check") and not record["start_check"]["better"]),
+            "start_kept": start_kept,
+            "start_check": {k: v for k, v in (record.get("start_check") or {}).items() if k != "figures"},
+            "fitted_itself": {k: fitted[k]["pa_mpjpe"] for k in ("detected", "gt")},
             "checks_failed": [c["check"] for c in record.get("checks", []) if not c["passed"]],
             "validation_without_3d": load_lifter_record(target.work / name / "lifter").metrics,
             # the fit's own record of its training time (this call's wall time when it ran here)

@@ -91,7 +91,7 @@ class DomainBudget:
     samples: int = 360_000
     init_shares: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0)
     scratch_shares: tuple[float, ...] = (1.0,)
-    variant_shares: tuple[float, ...] = (0.1, 1.0)
+    variant_shares: tuple[float, ...] = (0.01, 0.1, 0.3, 1.0)
 
 
 @dataclass(frozen=True)

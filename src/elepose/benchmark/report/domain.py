@@ -55,7 +55,10 @@ def _label(name: str, entry: dict[str, Any], variants: dict[str, str]) -> str:
         return f"fit from scratch, {share}"
     variant = next((v for v in variants if name.startswith(f"fit-{v}-")), None)
     label = f"fit --init, {share}" + ("" if variant is None else f"; {variants[variant]}")
-    return label + ("; start kept" if entry.get("start_kept") else "")
+    if entry.get("start_kept"):
+        itself = (entry.get("fitted_itself") or {}).get("detected")
+        label += f"; start kept (the fitted lifter itself: {fmt(itself)})"
+    return label
 
 
 def render_domain(domain: dict[str, Any] | None) -> list[str]:
