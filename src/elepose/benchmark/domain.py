@@ -74,14 +74,18 @@ _TEST_EVERY, _TEST_POSITION = 5, 2
 SOURCE_CACHE = "SOURCE_CACHE"
 """In a variant's settings: the source lifter's training cache (the benchmark's Bandai cache)."""
 
-VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
-    "init-flow": ({"init_flow": True}, "the source's flow fine-tuned on the target's 2D (held-out early stop)"),
+VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
+    "init-flow": (
+        {"init_flow": True}, "the source's flow fine-tuned on the target's 2D (held-out early stop)", None,
+    ),
     "rehearse": (
         {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
-        "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses",
+        "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses", None,
     ),
-}
-"""``fit --init`` variants measured on the budget's variant shares: name -> (FitConfig changes, label)."""
+    "longer": ({"samples": 3}, "3x the samples (the learning-rate decay scaled with them)", (1.0,)),
+}  # fmt: skip
+"""``fit --init`` variants: name -> (FitConfig changes, label, shares; None: the budget's
+``variant_shares``). ``samples`` is a multiple of the budget's; :data:`SOURCE_CACHE` is replaced."""
 
 
 @dataclass(frozen=True)
@@ -269,12 +273,18 @@ def run_domain(
     lifters["supervised"] = target.score(_supervised_bound(target, flow_config, lifter_config, train_run))
     runs = [(rows.fit_run("init", s), s, source, {}) for s in budget.init_shares]
     runs += [(rows.fit_run("scratch", s), s, None, {}) for s in budget.scratch_shares]
-    for variant, (settings, _) in VARIANTS.items():
+    for variant, (settings, _, shares) in VARIANTS.items():
         changes = {k: str(source_cache) if v == SOURCE_CACHE else v for k, v in settings.items()}
-        runs += [(f"fit-{variant}-{round(100 * s)}pct", s, source, changes) for s in budget.variant_shares]
+        if "samples" in changes:
+            changes["samples"] = changes["samples"] * budget.samples
+        shares = budget.variant_shares if shares is None else tuple(s for s in shares if s in budget.variant_shares)
+        runs += [(f"fit-{variant}-{round(100 * s)}pct", s, source, changes) for s in shares]
     for name, share, init, changes in runs:
-        lifters[name] = _fit(target, name, share, init, budget.samples, changes, fit_hidden, say)
+        samples = changes.get("samples", budget.samples)
+        others = {k: v for k, v in changes.items() if k != "samples"}
+        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say)
+        lifters[name]["settings"] = changes
         lifters[name]["start"] = "scratch" if init is None else "init"
-    result["variants"] = {name: label for name, (_, label) in VARIANTS.items()}
+    result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
     write_json(work / "domain.json", result, allow_nan=True)
     return result
