@@ -447,12 +447,20 @@ def test_a_warm_start_is_kept_only_with_a_lower_flow_nll_and_a_plausible_elevati
     assert start_verdict(figures(float("nan"), 9.3), start)["better"] is False
     # Section 10's fits on cameras 13 degrees higher: a move past 15 degrees is kept only from a
     # fit that passed every self-check, and never out of the plausible -10 to 40 degrees.
-    assert start_verdict(figures(-97.2, 24.6), start)["better"] is False  # 15.3 up, a check failed
-    passed = start_verdict(figures(-97.2, 24.6), start, checks_passed=True)
-    assert passed["better"] is True and passed["checks_passed"] is True
-    assert start_verdict(figures(-120.0, 49.0), start, checks_passed=True)["better"] is False  # 49 deg
-    assert start_verdict(figures(-120.0, 40.0), start, checks_passed=True)["better"] is True  # 40 deg: the limit
-    assert start_verdict(figures(-90.0, 24.6), start, checks_passed=True)["better"] is False  # a higher NLL
+    names = ("flow_generalises", "held_out_reprojection", "held_out_relift", "elevation_plausible")
+    passed = [{"check": n, "passed": True} for n in names]
+    one_failed = [{**c, "passed": c["check"] != "held_out_relift"} for c in passed]
+    assert start_verdict(figures(-97.2, 24.6), start)["better"] is False  # 15.3 up, no checks given
+    assert start_verdict(figures(-97.2, 24.6), start, one_failed)["better"] is False  # 15.3 up, a check failed
+    verdict = start_verdict(figures(-97.2, 24.6), start, passed)
+    assert verdict["better"] is True and verdict["checks_passed"] is True
+    assert start_verdict(figures(-120.0, 49.0), start, passed)["better"] is False  # 49 deg
+    assert start_verdict(figures(-120.0, 40.0), start, passed)["better"] is True  # 40 deg: the limit
+    assert start_verdict(figures(-90.0, 24.6), start, passed)["better"] is False  # a higher NLL
+    # A lower NLL from a flow that does not generalise says nothing: the start is kept.
+    flow_failed = [{**c, "passed": c["check"] != "flow_generalises"} for c in passed]
+    assert start_verdict(figures(-98.8, 11.2), start, one_failed)["better"] is True  # a small move, flow fine
+    assert start_verdict(figures(-98.8, 11.2), start, flow_failed)["better"] is False
 
 
 def test_a_fit_judges_itself_by_the_figures_that_parted_good_fits_from_bad_in_the_benchmark():

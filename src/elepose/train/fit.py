@@ -358,8 +358,7 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     record["checks"] = judge_fit(record["flow_nll"], flow_record.pca_bases or 34, load_lifter_record(result).metrics)
     warning = failed_checks_warning(record["checks"], poses, config.init is not None)
     if config.init is not None:  # a warm start may only help: else keep the start
-        passed = all(c["passed"] for c in record["checks"])
-        check = compare_with_start(result, Path(config.init), out / "cache", config.device, checks_passed=passed)
+        check = compare_with_start(result, Path(config.init), out / "cache", config.device, checks=record["checks"])
         record["start_check"] = check
         if not check["better"]:
             say(

@@ -21,6 +21,7 @@ measured here) had drifted to 49 degrees from about 12.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +57,19 @@ _ELEVATION = "val_elevation_mean_deg"
 
 
 def compare_with_start(
-    fitted: Path, start: Path, cache: Path, device: str = "cpu", samples: int = 4096, checks_passed: bool = False
+    fitted: Path,
+    start: Path,
+    cache: Path,
+    device: str = "cpu",
+    samples: int = 4096,
+    checks: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """:data:`START_CHECK_FIGURE` of the ``fitted`` lifter run and of its ``start`` on ``cache``'s held-out split.
 
     Both are scored under the fitted run's flow, 2D normalisation and elevation prior, on the
     same poses and views. Returns ``figure``, ``fitted``, ``start``, ``elevation_shift_deg`` (the
     fitted minus the start's mean predicted elevation), ``figures`` (every held-out figure of
-    both) and ``better`` (:func:`start_verdict`; ``checks_passed``: the fit passed every self-check).
+    both) and ``better`` (:func:`start_verdict`; ``checks``: the fit's self-checks, :func:`judge_fit`).
     """
     dev = pick_device(device)
     network, flow, record = load_lifter(fitted)
@@ -77,22 +83,27 @@ def compare_with_start(
         figures[name] = validate_without_3d(
             lifter, flow, held_out, record.normalisation, record.input, record.bone_ratios, prior, samples, dev
         )
-    return {**start_verdict(figures["fitted"], figures["start"], checks_passed), "figures": figures}
+    return {**start_verdict(figures["fitted"], figures["start"], checks), "figures": figures}
 
 
-def start_verdict(fitted: dict[str, float], start: dict[str, float], checks_passed: bool = False) -> dict[str, Any]:
+def start_verdict(
+    fitted: dict[str, float], start: dict[str, float], checks: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     """The decision of :func:`compare_with_start` from both lifters' held-out figures (as
-    :func:`elepose.train.validation.validate_without_3d` returns them).
+    :func:`elepose.train.validation.validate_without_3d` returns them) and the fit's self-checks.
 
-    The fit is better when its :data:`START_CHECK_FIGURE` is lower and finite and its mean
-    elevation moved by at most :data:`MAX_ELEVATION_SHIFT_DEG`, or, for a fit that passed every
-    self-check (``checks_passed``), by any amount that leaves it within the plausible range."""
+    The fit is better when its :data:`START_CHECK_FIGURE` is lower and finite, its flow generalises
+    (the figure is that flow's NLL: it means nothing from a flow that failed ``flow_generalises``)
+    and its mean elevation moved by at most :data:`MAX_ELEVATION_SHIFT_DEG`, or, for a fit that
+    passed every self-check, by any amount that leaves it within the plausible range."""
+    checks_passed = bool(checks) and all(c["passed"] for c in checks)
+    flow_ok = all(c["passed"] for c in checks if c["check"] == "flow_generalises")
     scores = {"fitted": float(fitted[START_CHECK_FIGURE]), "start": float(start[START_CHECK_FIGURE])}
     shift = float(fitted[_ELEVATION] - start[_ELEVATION])
     low, high = SELF_CHECKS["elevation_plausible"]["limit"]
     plausible = low <= float(fitted[_ELEVATION]) <= high
     moved_ok = math.isfinite(shift) and (abs(shift) <= MAX_ELEVATION_SHIFT_DEG or (checks_passed and plausible))
-    better = math.isfinite(scores["fitted"]) and scores["fitted"] < scores["start"] and moved_ok
+    better = math.isfinite(scores["fitted"]) and scores["fitted"] < scores["start"] and moved_ok and flow_ok
     return {"figure": START_CHECK_FIGURE, **scores, "elevation_shift_deg": shift, "checks_passed": checks_passed,
             "better": better}  # fmt: skip
 
