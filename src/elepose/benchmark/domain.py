@@ -74,6 +74,8 @@ _TEST_EVERY, _TEST_POSITION = 5, 2
 SOURCE_CACHE = "SOURCE_CACHE"
 """In a variant's settings: the source lifter's training cache (the benchmark's Bandai cache)."""
 
+_RATES = "the flow's rate drops at two thirds of them, the lifter's falls 0.95 per 100k"
+
 VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
     "init-flow": (
         {"init_flow": True}, "the source's flow fine-tuned on the target's 2D (held-out early stop)", None,
@@ -82,8 +84,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
         {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
         "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses", None,
     ),
-    "longer": ({"samples": 3}, "3x the samples per stage (the flow's rate drop at two thirds of them, the lifter's 0.95 per 100k)", (1.0,)),
-    "longer-10x": ({"samples": 10}, "10x the samples per stage (the flow's rate drop at two thirds of them, the lifter's 0.95 per 100k)", (1.0,)),
+    "longer": ({"samples": 3}, f"3x the samples per stage ({_RATES})", (1.0,)),
+    "longer-10x": ({"samples": 10}, f"10x the samples per stage ({_RATES})", (1.0,)),
 }  # fmt: skip
 """``fit --init`` variants: name -> (FitConfig changes, label, shares; None: the budget's
 ``variant_shares``). ``samples`` is a multiple of the budget's; :data:`SOURCE_CACHE` is replaced."""
