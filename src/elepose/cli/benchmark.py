@@ -17,9 +17,12 @@ def benchmark(
         "quick",
         "--profile",
         help="quick (40-55 min on 2 CPU cores, see the README), long (the elevation branch's learning curves at "
-        "the paper's width, other camera distributions and the options, 90 min measured) or full (the paper's schedules; for a GPU).",
+        "the paper's width, other camera distributions and the options, 90 min measured), domain (fit on CMU from the "
+        "quick profile's lifter: section 10) or full (the paper's schedules; for a GPU).",
     ),
-    data_root: Path = typer.Option(Path("../shared/data"), "--data-root", help="Folder holding bandai/."),
+    data_root: Path = typer.Option(
+        Path("../shared/data"), "--data-root", help="Folder holding bandai/ (and cmu/ for --profile domain)."
+    ),
     work: Optional[Path] = typer.Option(
         None, "--work", help="Run folder (default runs/benchmark-PROFILE); finished runs there are reused."
     ),
