@@ -150,8 +150,15 @@ def collect(
         for name, (scale, changes, label) in OPTION_VARIANTS.items()
         if rows.option_run(name) in out["lifters"]
     ]  # fmt: skip
-    sections = (("own2d", work / rows.OWN2D / "own2d.json"), ("domain", work / rows.DOMAIN / "domain.json"))
-    for key, path in (*sections, ("speed", work / "speed.json")):
+    # Only the sections this profile runs: a work folder shared with another profile holds the others'.
+    sections = (
+        ("own2d", work / rows.OWN2D / "own2d.json", profile.own2d),
+        ("domain", work / rows.DOMAIN / "domain.json", profile.domain),
+        ("speed", work / "speed.json", profile.speed),
+    )
+    for key, path, budget in sections:
+        if budget is None:
+            continue
         if path.is_file():
             out[key] = json.loads(path.read_text(encoding="utf-8"))
             out[key].pop("key", None)
