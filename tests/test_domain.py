@@ -85,6 +85,7 @@ def _domain() -> dict:
         "fit-scratch-100pct": _fit(75.0, "scratch", 1.0),
         "fit-init-flow-10pct": _fit(63.0, "init", 0.1, {"init_flow": True}),
         "fit-init-flow-100pct": _fit(80.0, "init", 1.0, {"init_flow": True}),
+        "fit-init-flow-x-100pct": _fit(81.0, "init", 1.0, {"init_flow": True, "samples": 10}),
     }
     target = {
         "clips": 5, "training_segments": 32, "test_segments": 8, "training_poses": 9104, "test_poses": 4464,
@@ -92,7 +93,12 @@ def _domain() -> dict:
         "cameras": {"elevation_mean_deg": 25.0, "elevation_std_deg": 8.0, "focal": 800.0, "distance": 4.0,
                     "views_per_window": 8},
     }  # fmt: skip
-    return {"samples": 360000, "target": target, "lifters": lifters, "variants": {"init-flow": "the source's flow"}}
+    return {
+        "samples": 360000,
+        "target": target,
+        "lifters": lifters,
+        "variants": {"init-flow": "the source's flow", "init-flow-x": "more"},
+    }
 
 
 def test_the_targets_compare_with_the_better_transferred_input_and_the_best_warm_start():
@@ -116,7 +122,8 @@ def test_the_report_lists_every_row_once_with_its_variant():
     text = "\n".join(render_domain(_domain()))
     assert text.startswith("## 10. Another domain")
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| lifter")]
-    assert len(rows) == 9
+    assert len(rows) == 10
+    assert any(r.startswith("| fit --init, 100 % (3 segments); more |") for r in rows)  # the longest name
     assert any(r.startswith("| fit --init, 10 % (3 segments); the source's flow |") for r in rows)
     assert any(
         r.startswith("| fit --init, 1 % (3 segments); start kept (the fitted lifter itself: 82.5) |") for r in rows

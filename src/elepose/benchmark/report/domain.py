@@ -53,7 +53,8 @@ def _label(name: str, entry: dict[str, Any], variants: dict[str, str]) -> str:
     share = f"{round(100 * entry['share'])} % ({entry['segments']} segments)"
     if entry["start"] == "scratch":
         return f"fit from scratch, {share}"
-    variant = next((v for v in variants if name.startswith(f"fit-{v}-")), None)
+    matching = [v for v in variants if name.startswith(f"fit-{v}-")]
+    variant = max(matching, key=len) if matching else None  # "longer-10x" before "longer"
     label = f"fit --init, {share}" + ("" if variant is None else f"; {variants[variant]}")
     if entry.get("start_kept"):
         itself = (entry.get("fitted_itself") or {}).get("detected")
