@@ -147,9 +147,8 @@ class _Target:
 
     def __init__(self, work: Path, cache: Path, evaluation: EvaluationBudget, device: str) -> None:
         self.work, self.cache, self.evaluation, self.device = work, cache, evaluation, device
-        self.train, test = load_split(cache / "train.npz"), load_split(cache / "test.npz")
-        self.train_coco, self.test_coco = defined_as(self.train, "coco17"), defined_as(test, "coco17")
-        self.test = test
+        self.train, self.test = load_split(cache / "train.npz"), load_split(cache / "test.npz")
+        self.train_coco, self.test_coco = defined_as(self.train, "coco17"), defined_as(self.test, "coco17")
         self.segments = sorted({str(self.train.clip_names[c]) for c in np.unique(self.train.pose_clip)})
 
     def score(self, folder: Path, coco: bool = True) -> dict[str, Any]:
@@ -199,7 +198,6 @@ def _fit(
             "validation_without_3d": load_lifter_record(target.work / name / "lifter").metrics,
             # the fit's own record of its training time (this call's wall time when it ran here)
             "minutes": record.get("minutes_used") if done else (time.perf_counter() - started) / 60.0,
-            "settings": changes,
         }
     )
     say(f"  {name}: PA-MPJPE {scored['detected']['pa_mpjpe']:.1f} mm (detected 2D)")
@@ -286,7 +284,7 @@ def run_domain(
         samples = changes.get("samples", budget.samples)
         others = {k: v for k, v in changes.items() if k != "samples"}
         lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say)
-        lifters[name]["settings"] = changes
+        lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
     write_json(work / "domain.json", result, allow_nan=True)
