@@ -161,3 +161,9 @@ def test_the_section_runs_in_the_benchmark_and_reaches_the_report(tmp_path):
         )
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "## 10. Another domain" in text and "another domain: fit from scratch on all segments" in text
+
+
+def test_the_domain_profile_trains_its_source_as_the_quick_profile_does():
+    # A work folder shared with a quick benchmark reuses its cache, flow and ElePose lifter.
+    quick, domain = PROFILES["quick"], PROFILES["domain"]
+    assert domain.flow == quick.flow and domain.lifter == quick.lifter and domain.lifter_rows == ("elepose",)

@@ -26,6 +26,7 @@ Results go to ``WORK/domain/domain.json``; finished fits and runs are kept and n
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -168,9 +169,10 @@ class _Target:
 
 def _fit(
     target: _Target, name: str, share: float, init: Path | None, samples: int, changes: dict[str, Any],
-    fit_hidden: tuple[int, int], say: Callable[[str], None],
+    fit_hidden: tuple[int, int], say: Callable[[str], None], init_score: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One fit on ``share`` of the training segments, timed, scored as ``lift`` would use it."""
+    """One fit on ``share`` of the training segments, timed, scored as ``lift`` would use it
+    (``init_score``: the init's own scores, reused when ``fit`` keeps the start)."""
     segments, files = target.share_files(share)
     say(f"domain: {name}: fit on {len(segments)} segments")
     config = FitConfig(
@@ -180,9 +182,11 @@ def _fit(
     done = (target.work / name / "fit.json").is_file()
     started = time.perf_counter()
     record = fit(config, progress=False, say=lambda message: None)
-    scored = target.score(Path(record["lifter"]))
     start_kept = bool(record.get("start_check") and not record["start_check"]["better"])
-    fitted = target.score(target.work / name / "lifter") if start_kept else scored
+    fitted = target.score(target.work / name / "lifter")
+    scored = copy.deepcopy(init_score) if start_kept and init_score is not None else fitted
+    if start_kept and init_score is None:
+        scored = target.score(Path(record["lifter"]))
     scored.update(
         {
             "share": share,
@@ -283,7 +287,8 @@ def run_domain(
     for name, share, init, changes in runs:
         samples = changes.get("samples", budget.samples)
         others = {k: v for k, v in changes.items() if k != "samples"}
-        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say)
+        kept = lifters["transfer_on_coco"] if init == source else None
+        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept)
         lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
