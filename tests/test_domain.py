@@ -10,7 +10,13 @@ import pytest
 import torch
 
 from elepose.benchmark import domain_checks, runner
-from elepose.benchmark.domain import SEGMENT_SECONDS, TEST_GAP_SECONDS, build_target_cache, segment_clip
+from elepose.benchmark.domain import (
+    SEGMENT_SECONDS,
+    TEST_GAP_SECONDS,
+    build_target_cache,
+    last_frames,
+    segment_clip,
+)
 from elepose.benchmark.profiles import PROFILES, DomainBudget
 from elepose.benchmark.report.domain import render_domain
 from elepose.benchmark.targets import evaluate_targets
@@ -40,6 +46,14 @@ def test_a_segment_left_with_one_frame_is_dropped():
     pieces = segment_clip(positions, fps=1.0, name="c", seconds=3.0, gap=1.0)
     # [0:3] train, [3:6] train, [6:9] test -> [7:8], one frame: dropped.
     assert [s.name for s, _ in pieces] == ["c-s00", "c-s01"]
+
+
+def test_last_frames_keeps_the_last_fifth_of_each_groups_frame_range():
+    # Group a spans frames 0..9 (the last fifth: 8, 9); group b 20..24 (5 frames: 24 only), in any order.
+    frame = np.array([0, 9, 8, 7, 3, 24, 20, 23, 8])
+    group = np.array(["a", "a", "a", "a", "a", "b", "b", "b", "a"])
+    assert last_frames(frame, group).tolist() == [False, True, True, False, False, True, False, False, True]
+    assert last_frames(frame, group, share=0.5).tolist() == [False, True, True, True, False, True, False, True, True]
 
 
 @needs_cmu
@@ -80,7 +94,12 @@ def _domain() -> dict:
         "transfer_on_coco": _entry(68.0),
         "supervised": _entry(40.0),
         "fit-init-1pct": _fit(71.4, "init", 0.01, start_kept=True, fitted_itself={"detected": 82.5}),
-        "fit-init-10pct": _fit(66.0, "init", 0.1),
+        "fit-init-10pct": _fit(
+            66.0,
+            "init",
+            0.1,
+            own_frames={"fitted": {"pa_mpjpe": 50.0, "poses": 96}, "transferred": {"pa_mpjpe": 80.0, "poses": 96}},
+        ),
         "fit-init-100pct": _fit(60.0, "init", 1.0),
         "fit-scratch-100pct": _fit(75.0, "scratch", 1.0),
         "fit-init-flow-10pct": _fit(63.0, "init", 0.1, {"init_flow": True}),
@@ -121,7 +140,8 @@ def test_the_targets_compare_with_the_better_transferred_input_and_the_best_warm
 def test_the_report_lists_every_row_once_with_its_variant():
     text = "\n".join(render_domain(_domain()))
     assert text.startswith("## 10. Another domain")
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| lifter")]
+    main = text.split("### The fitted videos themselves")[0]
+    rows = [line for line in main.splitlines() if line.startswith("| ") and not line.startswith("| lifter")]
     assert len(rows) == 10
     assert any(r.startswith("| fit --init, 100 % (3 segments); more |") for r in rows)  # the longest name
     assert any(r.startswith("| fit --init, 10 % (3 segments); the source's flow |") for r in rows)
@@ -130,6 +150,8 @@ def test_the_report_lists_every_row_once_with_its_variant():
     )
     assert "| 68.0 |" in next(r for r in rows if r.startswith("| Transferred, fed COCO"))
     assert "N(25, 8) deg, 800 px" in text and "100.0 mm on detected 2D" in text
+    own = [r for r in text.split("### The fitted videos themselves")[1].splitlines() if r.startswith("| 10 %")]
+    assert own == ["| 10 % (3 segments) | 96 | held out by fit | 80.0 | 50.0 | -37.5 % | 66.0 | fitted |"]
     assert render_domain(None) == []
 
 
@@ -159,7 +181,11 @@ def test_the_section_runs_in_the_benchmark_and_reaches_the_report(tmp_path):
         assert entry["fitted_itself"]["detected"] >= 0 and ("better" in entry["start_check"]) == (
             entry["start"] == "init"
         )
+    own = lifters["fit-init-5pct"]["own_frames"]
+    assert own["fitted"]["poses"] == own["transferred"]["poses"] > 0
+    assert "own_frames" not in lifters["fit-init-flow-5pct"] and "own_frames" not in lifters["fit-scratch-100pct"]
     text = (tmp_path / "out" / "RESULTS.md").read_text()
+    assert "The fitted videos themselves" in text
     assert "## 10. Another domain" in text and "another domain: fit from scratch on all segments" in text
 
 

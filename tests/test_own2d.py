@@ -283,11 +283,24 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
         str(tmp_path / "tuned" / "lifter") if check["better"] else str(tmp_path / "mine" / "lifter")
     )
     assert ("fit keeps the start" in fitted.output) == (not check["better"])
+    # A fitted lifter kept on one short clip (held out: its later frames) says it is fitted to that motion.
+    assert tuned["fitted_to_these_videos"] == check["better"]
+    assert ("lift these videos with it, other videos with the start" in fitted.output) == check["better"]
     # A lifter compared with itself is not better than itself: a tie keeps the start.
     from elepose.train.fit_checks import compare_with_start
 
     same = compare_with_start(tmp_path / "mine" / "lifter", tmp_path / "mine" / "lifter", tmp_path / "tuned" / "cache")
     assert same["fitted"] == same["start"] and same["better"] is False
+
+
+def test_only_a_kept_fit_held_out_by_frames_is_called_fitted_to_its_videos():
+    from elepose.train.fit import fitted_to_these_videos
+
+    by_frames = {"by_motion": False, "clips": 1}
+    assert "lift these videos with it" in fitted_to_these_videos(by_frames, start_kept=False)
+    assert fitted_to_these_videos(by_frames, start_kept=True) is None  # lift is pointed at the start
+    assert fitted_to_these_videos({"by_motion": True, "clips": 32}, start_kept=False) is None
+    assert fitted_to_these_videos({}, start_kept=False) is None  # an older fit.json without the split
 
 
 def test_a_drifting_held_out_reprojection_is_reported(tmp_path):

@@ -21,6 +21,10 @@ and cameras are all new to the lifter it starts from.
   and detected 2D, COCO-defined, through the cache); lifting flat. Each is scored on the target's
   test split through COCO's joint definitions (what the fits learn).
 
+Each plain ``fit --init`` is also scored on the last fifth of its own segments' frames
+(:func:`last_frames`), the frames ``fit`` holds out when its 2D has fewer than 5 clips: what a
+user who fits one video and lifts that video gets, against the transferred lifter on the same frames.
+
 Results go to ``WORK/domain/domain.json``; finished fits and runs are kept and not trained again.
 """
 
@@ -56,6 +60,7 @@ __all__ = [
     "SOURCE_CACHE",
     "Segment",
     "segment_clip",
+    "last_frames",
     "build_target_cache",
     "run_domain",
 ]
@@ -122,6 +127,24 @@ def segment_clip(
     return out
 
 
+OWN_FRAMES_SHARE = 0.2
+"""The share of each segment's frames scored as "its own held-out frames" (``fit``'s rule for fewer than 5 clips)."""
+
+
+def last_frames(frame: np.ndarray, group: np.ndarray, share: float = OWN_FRAMES_SHARE) -> np.ndarray:
+    """A mask ``(N,)`` of the poses in the last ``share`` of their group's frame range.
+
+    ``frame (N,)`` frame numbers, ``group (N,)`` any labels (segments); within a group spanning
+    frames ``lo..hi`` a pose is kept when ``frame >= lo + ceil((1 - share) * (hi - lo + 1))``.
+    """
+    mask = np.zeros(len(frame), dtype=bool)
+    for label in np.unique(group):
+        members = group == label
+        lo, hi = int(frame[members].min()), int(frame[members].max())
+        mask |= members & (frame >= lo + int(np.ceil((1.0 - share) * (hi - lo + 1) - 1e-9)))
+    return mask
+
+
 def build_target_cache(data_root: Path, out: Path, options: BuildOptions = TARGET_OPTIONS) -> dict[str, Any]:
     """The target's cache at ``out`` (built once; kept when its options match); returns its manifest."""
     if (out / "manifest.json").is_file():
@@ -156,6 +179,15 @@ class _Target:
         """Scores on the test split, COCO-defined (``coco``) or as H36M-17 joints."""
         train, test = (self.train_coco, self.test_coco) if coco else (self.train, self.test)
         return score_lifter(folder, train, test, self.evaluation.samples, self.evaluation.rotations, self.device)
+
+    def score_own_frames(self, folder: Path, segments: list[str]) -> dict[str, Any]:
+        """Scores (COCO-defined) on the last fifth of the frames of ``segments`` (training segments)."""
+        names = self.train_coco.clip_names[self.train_coco.pose_clip]
+        inside = np.isin(names, segments)
+        mask = inside & last_frames(self.train_coco.frame, names)
+        own = self.train_coco.subset(mask)
+        scored = score_lifter(folder, self.train_coco, own, None, self.evaluation.rotations, self.device)
+        return {"poses": int(mask.sum()), "pa_mpjpe": scored["detected"]["pa_mpjpe"]}
 
     def share_files(self, share: float) -> tuple[list[str], Path]:
         """The segments of ``share`` and the folder of their MMPose files (written once)."""
@@ -198,6 +230,7 @@ def _fit(
             "start_kept": start_kept,
             "start_check": {k: v for k, v in (record.get("start_check") or {}).items() if k != "figures"},
             "fitted_itself": {k: fitted[k]["pa_mpjpe"] for k in ("detected", "gt")},
+            "held_out_by_motion": bool(record.get("split", {}).get("by_motion")),
             "checks_failed": [c["check"] for c in record.get("checks", []) if not c["passed"]],
             "validation_without_3d": load_lifter_record(target.work / name / "lifter").metrics,
             # the fit's own record of its training time (this call's wall time when it ran here)
@@ -291,6 +324,12 @@ def run_domain(
         lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept)
         lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
+        if init == source and not changes:
+            segments, _ = target.share_files(share)
+            lifters[name]["own_frames"] = {
+                "fitted": target.score_own_frames(target.work / name / "lifter", segments),
+                "transferred": target.score_own_frames(source, segments),
+            }
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
     write_json(work / "domain.json", result, allow_nan=True)
     return result
