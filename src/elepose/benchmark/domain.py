@@ -174,6 +174,8 @@ class _Target:
         self.train, self.test = load_split(cache / "train.npz"), load_split(cache / "test.npz")
         self.train_coco, self.test_coco = defined_as(self.train, "coco17"), defined_as(self.test, "coco17")
         self.segments = sorted({str(self.train.clip_names[c]) for c in np.unique(self.train.pose_clip)})
+        self._pose_segment = self.train_coco.clip_names[self.train_coco.pose_clip]
+        self._last_fifth = last_frames(self.train_coco.frame, self._pose_segment)
 
     def score(self, folder: Path, coco: bool = True) -> dict[str, Any]:
         """Scores on the test split, COCO-defined (``coco``) or as H36M-17 joints."""
@@ -182,9 +184,7 @@ class _Target:
 
     def score_own_frames(self, folder: Path, segments: list[str]) -> dict[str, Any]:
         """Scores (COCO-defined) on the last fifth of the frames of ``segments`` (training segments)."""
-        names = self.train_coco.clip_names[self.train_coco.pose_clip]
-        inside = np.isin(names, segments)
-        mask = inside & last_frames(self.train_coco.frame, names)
+        mask = self._last_fifth & np.isin(self._pose_segment, segments)
         own = self.train_coco.subset(mask)
         scored = score_lifter(folder, self.train_coco, own, None, self.evaluation.rotations, self.device)
         return {"poses": int(mask.sum()), "pa_mpjpe": scored["detected"]["pa_mpjpe"]}
@@ -202,9 +202,11 @@ class _Target:
 def _fit(
     target: _Target, name: str, share: float, init: Path | None, samples: int, changes: dict[str, Any],
     fit_hidden: tuple[int, int], say: Callable[[str], None], init_score: dict[str, Any] | None = None,
+    own_frames: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """One fit on ``share`` of the training segments, timed, scored as ``lift`` would use it
-    (``init_score``: the init's own scores, reused when ``fit`` keeps the start)."""
+    (``init_score``: the init's own scores, reused when ``fit`` keeps the start; ``own_frames``: also
+    score it and the init on the last fifth of its segments' frames)."""
     segments, files = target.share_files(share)
     say(f"domain: {name}: fit on {len(segments)} segments")
     config = FitConfig(
@@ -237,6 +239,11 @@ def _fit(
             "minutes": record.get("minutes_used") if done else (time.perf_counter() - started) / 60.0,
         }
     )
+    if own_frames and init is not None:
+        scored["own_frames"] = {
+            "fitted": target.score_own_frames(target.work / name / "lifter", segments),
+            "transferred": target.score_own_frames(init, segments),
+        }
     say(f"  {name}: PA-MPJPE {scored['detected']['pa_mpjpe']:.1f} mm (detected 2D)")
     return scored
 
@@ -321,15 +328,10 @@ def run_domain(
         samples = changes.get("samples", budget.samples)
         others = {k: v for k, v in changes.items() if k != "samples"}
         kept = lifters["transfer_on_coco"] if init == source else None
-        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept)
+        plain = init == source and not changes
+        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept, own_frames=plain)
         lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
-        if init == source and not changes:
-            segments, _ = target.share_files(share)
-            lifters[name]["own_frames"] = {
-                "fitted": target.score_own_frames(target.work / name / "lifter", segments),
-                "transferred": target.score_own_frames(source, segments),
-            }
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
     write_json(work / "domain.json", result, allow_nan=True)
     return result
