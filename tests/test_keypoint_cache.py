@@ -130,6 +130,20 @@ def test_one_source_falls_back_to_a_split_by_time_and_says_so(tmp_path):
     assert "cannot be made by motion" in warnings[0] and manifest["split"]["by_motion"] is False
 
 
+def test_each_tracked_person_of_a_video_is_a_view_of_their_own(tmp_path):
+    left, right = _walk(50, 2), _walk(50, 3, offset=600.0)  # two people, 600 px apart, in every frame
+    write_mmpose_json(tmp_path / "two.json", [np.stack(pair) for pair in zip(_coco(left), _coco(right))])
+    build_keypoint_cache([tmp_path / "two.json"], tmp_path / "cache", KeypointCacheOptions(min_motion=0.0))
+    for name in ("train", "test"):
+        split = load_split(tmp_path / "cache" / f"{name}.npz")
+        assert len(np.unique(split.view)) == 2 and list(split.camera_clip) == [0, 0]
+        assert list(split.clip_names) == ["two.json"]
+        for view in (0, 1):  # one person per view: all of it left of 700 px, or all right of it
+            pelvis_x = split.poses_2d[split.view == view][:, 0, 0]
+            assert (pelvis_x < 700).all() or (pelvis_x > 700).all()
+        assert len(split) == (80 if name == "train" else 20)
+
+
 def test_a_clip_is_the_file_name_without_its_camera_tag_or_the_group_by_match():
     assert clip_of("walk_camera3.json") == clip_of("walk_camera12.json") == "walk"
     assert clip_of("cam1/boxing.json") == clip_of("cam2/boxing.json") == "/boxing"
@@ -396,7 +410,9 @@ def test_fit_init_fine_tunes_a_trained_lifter_with_its_layout_and_a_per_pose_sca
     assert lifter_run["grad_clip"] == 100.0  # a warm start's gradient is clipped (see train/fit.py)
     assert "train_grad_norm" in (tmp_path / "mine" / "lifter" / "metrics.csv").read_text()
     warm_record = fit(FitConfig(paths=tuple(sources), out=str(tmp_path / "warm"), samples=1000, device="cpu",
-                                init_flow=True, init=str(tmp_path / "base")), progress=False, say=messages.append)  # fmt: skip
+                                init_flow=True, init=str(tmp_path / "base"), track_pairs=True), progress=False,
+                        say=messages.append)  # fmt: skip
+    assert json.loads((tmp_path / "warm" / "lifter" / "run.json").read_text())["track_pairs"] is True
     held_out = [row["test_nll"] for row in read_metrics(tmp_path / "warm" / "flow" / "metrics.csv")]
     assert warm_record["flow_epochs_run"] == len(held_out)  # the flow's epoch kept: its lowest held-out NLL
     assert held_out[warm_record["flow_epoch_kept"] - 1] == min(held_out) == warm_record["flow_nll"]["test_nll"]

@@ -12,8 +12,10 @@ from elepose.losses import (
     deformation_loss,
     flow_loss,
     lift_3d_loss,
+    relative_bone_lengths,
     reprojection_loss,
     supervised_loss,
+    track_bone_loss,
 )
 from elepose.skeleton import BONES, H36M_BONE_RATIOS, PARENTS
 
@@ -114,6 +116,38 @@ def test_bone_loss_is_scale_invariant_and_accepts_tuples() -> None:
     b = bone_loss(10.0 * pose, H36M_BONE_RATIOS)
     assert float(a) > 0
     torch.testing.assert_close(a, b)
+
+
+def test_relative_bone_lengths_by_hand() -> None:
+    lengths = torch.arange(1.0, 17.0, dtype=torch.float64)  # mean 8.5
+    pose = _pose_from_bone_lengths(lengths, seed=6)
+    torch.testing.assert_close(relative_bone_lengths(pose[None])[0], lengths / 8.5)
+
+
+def test_track_bone_loss_hand_case_and_masked_pairs() -> None:
+    ones = torch.ones(16, dtype=torch.float64)
+    doubled = ones.clone()
+    doubled[5] = 2.0
+    a = _pose_from_bone_lengths(ones, seed=1)
+    b = _pose_from_bone_lengths(3.0 * doubled, seed=2)  # another scale: only proportions count
+    c = _pose_from_bone_lengths(2.0 * ones, seed=3)
+    # pair (a, b): relative lengths 1 against 16/17 and 32/17 -> 15 (1/17)^2 + (15/17)^2 = 240/289
+    batch = torch.stack([a, b, a, c])
+    both = track_bone_loss(batch, torch.tensor([True, True]))
+    assert float(both) == pytest.approx(120 / 289)  # (a, c) agree: mean over the two pairs
+    assert float(track_bone_loss(batch, torch.tensor([True, False]))) == pytest.approx(240 / 289)
+    assert float(track_bone_loss(batch, torch.tensor([False, False]))) == 0.0
+    with pytest.raises(ValueError, match="pair flags"):
+        track_bone_loss(batch, torch.tensor([True]))
+
+
+def test_track_bone_loss_gradient_matches_finite_differences() -> None:
+    gen = torch.Generator().manual_seed(0)
+    poses = torch.randn(4, 17, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    same = torch.tensor([True, False])
+    assert torch.autograd.gradcheck(lambda p: track_bone_loss(p, same), (poses,))
+    (grad,) = torch.autograd.grad(track_bone_loss(poses, same), poses)
+    assert grad[2:].abs().max() == 0  # the pair of two people gets no gradient
 
 
 def test_supervised_loss_sums_squared_error_over_joints() -> None:

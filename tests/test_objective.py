@@ -249,6 +249,10 @@ def test_objective_weights_and_bone_ablation() -> None:
     assert not no_bone["bone"].requires_grad and float(no_bone["bone"]) > 0
     doubled = _losses(net, weights=LossWeights(nf=2.0, bone=0.0))
     torch.testing.assert_close(doubled["total"], base + full["nf"])
+    assert "track_bone" not in full  # L_track only where the batch is pairs of one person's frames
+    paired = _losses(net, same_person=torch.tensor([True, False, True]))
+    assert float(paired["track_bone"].detach()) > 0
+    torch.testing.assert_close(paired["total"], base + 50.0 * full["bone"] + 50.0 * paired["track_bone"])
 
 
 def test_objective_without_elevation_branch_and_under_bf16_autocast() -> None:

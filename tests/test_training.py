@@ -89,9 +89,12 @@ def test_a_flow_with_patience_keeps_its_lowest_held_out_epoch_and_stops(tmp_path
     assert load_flow(tmp_path / "flow")[1].epoch == best
 
 
-@pytest.mark.parametrize("elevation_lr_scale", [1.0, 4.0])
-def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path, elevation_lr_scale):
-    scaled = {"elevation_lr_scale": elevation_lr_scale}  # 4: two Adam groups, both restored
+@pytest.mark.parametrize(
+    "scaled",
+    [{}, {"elevation_lr_scale": 4.0}, {"track_pairs": True}],  # 4: two Adam groups, both restored
+    ids=["plain", "elevation-lr", "track-pairs"],
+)
+def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path, scaled):
     straight = tmp_path / "straight"
     train_lifter(_lifter_config(cache, flow_run, straight, **scaled), progress=False)
     split = tmp_path / "split"
@@ -103,6 +106,25 @@ def test_resumed_training_equals_straight_training(cache, flow_run, tmp_path, el
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert len((split / "metrics.csv").read_text().splitlines()) == 3
+    assert ("train_track_bone" in (split / "metrics.csv").read_text()) == bool(scaled.get("track_pairs"))
+
+
+def test_track_pair_order_pairs_each_anchor_with_another_frame_of_its_person():
+    from elepose.train.steps import track_pair_order
+
+    view = torch.tensor([0, 0, 0, 1, 1, 2, 3, 3, 3, 3, 3, 3])  # view 2 has one pose only
+    order = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    pairs = track_pair_order(order, view, seed=0, epoch=0).view(-1, 2)
+    assert torch.equal(pairs[:, 0], order[:6])  # the first half of the order are the anchors
+    for anchor, partner in pairs.tolist():
+        if anchor != 5:
+            assert partner != anchor and view[partner] == view[anchor]
+    assert torch.equal(track_pair_order(order, view, 0, 0), track_pair_order(order, view, 0, 0))
+    # every other frame of a person is drawn: over epochs, anchor 6's partners cover view 3's other poses
+    partners = {int(track_pair_order(torch.tensor([6, 0]), view, 0, e)[1]) for e in range(200)}
+    assert partners == {7, 8, 9, 10, 11}
+    with pytest.raises(InputError, match="--track-pairs"):
+        TrainConfig(data="c", flow="f", out="o", batch_size=65, track_pairs=True)
 
 
 def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_path):

@@ -19,6 +19,8 @@ __all__ = [
     "deformation_loss",
     "reprojection_loss",
     "bone_loss",
+    "relative_bone_lengths",
+    "track_bone_loss",
     "supervised_loss",
 ]
 
@@ -72,6 +74,19 @@ def reprojection_loss(x_tilde: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (x_tilde - x).abs().flatten(1).sum(1).mean()
 
 
+def relative_bone_lengths(poses_3d: torch.Tensor) -> torch.Tensor:
+    """``(B, 16)`` each pose's bone lengths (:data:`elepose.skeleton.BONES` order) over its mean bone length.
+
+    ``poses_3d: (B, 17, 3)`` any units; scale-free, so poses lifted at different scales compare.
+    """
+    if poses_3d.ndim != 3 or poses_3d.shape[1] != len(BONES) + 1:
+        raise ValueError(
+            f"bone lengths: poses_3d must have shape (B, {len(BONES) + 1}, D), got {tuple(poses_3d.shape)}"
+        )
+    lengths = torch.linalg.vector_norm(poses_3d[:, _BONE_CHILDREN] - poses_3d[:, _BONE_PARENTS], dim=-1)
+    return lengths / lengths.mean(dim=1, keepdim=True).clamp(min=_MIN_MEAN_BONE)
+
+
 def bone_loss(poses_3d: torch.Tensor, ratios: torch.Tensor | Sequence[float]) -> torch.Tensor:
     """``L_bone`` (negative log of Eq. 8 up to constants): relative bone-length prior.
 
@@ -80,14 +95,30 @@ def bone_loss(poses_3d: torch.Tensor, ratios: torch.Tensor | Sequence[float]) ->
     divided by that pose's mean bone length; squared error to ``ratios``, summed over bones,
     mean over the batch.
     """
-    if poses_3d.ndim != 3 or poses_3d.shape[1] != len(BONES) + 1:
-        raise ValueError(f"bone_loss: poses_3d must have shape (B, {len(BONES) + 1}, D), got {tuple(poses_3d.shape)}")
+    relative = relative_bone_lengths(poses_3d)
     target = torch.as_tensor(ratios, dtype=poses_3d.dtype, device=poses_3d.device)
     if target.shape != (len(BONES),):
         raise ValueError(f"bone_loss: ratios must have shape ({len(BONES)},), got {tuple(target.shape)}")
-    lengths = torch.linalg.vector_norm(poses_3d[:, _BONE_CHILDREN] - poses_3d[:, _BONE_PARENTS], dim=-1)
-    relative = lengths / lengths.mean(dim=1, keepdim=True).clamp(min=_MIN_MEAN_BONE)
     return (relative - target).pow(2).sum(1).mean()
+
+
+def track_bone_loss(poses_3d: torch.Tensor, same_person: torch.Tensor) -> torch.Tensor:
+    """``L_track``: one person keeps their bone proportions from frame to frame (not in the paper).
+
+    ``poses_3d: (B, 17, 3)``, ``B >= 2``, paired as :func:`deformation_loss` pairs them,
+    (0, 1), (2, 3), ...; ``same_person: (B // 2,)`` bool, whether each pair is two frames of one
+    person's track. Mean over those pairs of the squared difference of their
+    :func:`relative_bone_lengths`, summed over bones (0 when no pair is one person's).
+    """
+    pairs = poses_3d.shape[0] // 2
+    if pairs == 0 or same_person.shape != (pairs,):
+        raise ValueError(
+            f"track_bone_loss: expected B >= 2 poses and ({pairs},) pair flags, got {tuple(same_person.shape)}"
+        )
+    relative = relative_bone_lengths(poses_3d[: 2 * pairs])
+    difference = (relative[0::2] - relative[1::2]).pow(2).sum(1)
+    weight = same_person.to(difference.dtype)
+    return (difference * weight).sum() / weight.sum().clamp(min=1.0)
 
 
 def supervised_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -90,6 +90,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
         {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
         "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses", None,
     ),
+    "track-pairs": (
+        {"track_pairs": True},
+        "batches of frame pairs of one person (L_def across time, 50 L_track on their bone proportions)", None,
+    ),
     "longer": ({"samples": 3}, f"3x the samples per stage ({_RATES})", (1.0,)),
     "longer-10x": ({"samples": 10}, f"10x the samples per stage ({_RATES})", (1.0,)),
 }  # fmt: skip

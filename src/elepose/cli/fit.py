@@ -51,6 +51,11 @@ def fit(
         help="With --init: a cache of the start's own domain (e.g. the benchmark's); its 2D is pooled with yours.",
     ),
     rehearse_poses: int = typer.Option(10_000, "--rehearse-poses", help="With --rehearse: how many of its poses."),
+    track_pairs: bool = typer.Option(
+        False,
+        "--track-pairs",
+        help="Train on pairs of frames of one tracked person: their deformation and bone proportions must agree.",
+    ),
     keep: str = typer.Option(
         "last",
         "--keep",
@@ -86,6 +91,7 @@ def fit(
             init_flow=init_flow,
             rehearse=None if rehearse is None else str(rehearse),
             rehearse_poses=rehearse_poses,
+            track_pairs=track_pairs,
             keep=keep,
         )
         run_fit(config, say=lambda message: typer.echo(message, err=True))

@@ -67,7 +67,8 @@ class PoseSplit:
     """One split of the cache; shapes and units in the module docstring.
 
     A 2D-only split (``elepose data build --source keypoints``) has no ``poses_3d`` and no camera
-    parameters (None): its "views" are the source videos, ``camera_clip`` maps each to its clip.
+    parameters (None): its "views" are the people's tracks in the source videos (one person each, as a
+    motion-capture view is), ``camera_clip`` maps each to its source video.
     """
 
     poses_2d: np.ndarray

@@ -158,6 +158,7 @@ class _Source:
     frame: np.ndarray  # (M,) frame index within the source
     missing: np.ndarray  # (M, 17) bool: joints that scored below min_score
     counts: dict[str, int]
+    track: np.ndarray  # (M,) the person's track within the source (link_tracks)
 
     @property
     def complete(self) -> np.ndarray:
@@ -183,7 +184,7 @@ def _select(detections: Detections, name: str, options: KeypointCacheOptions) ->
         "after_motion_filter": int(moving.sum()),
         "tracks": int(len(np.unique(track))) if len(track) else 0,
     }
-    return _Source(name, keypoints[moving], frame[moving], missing[moving], counts)
+    return _Source(name, keypoints[moving], frame[moving], missing[moving], counts, track[moving])
 
 
 def _fill(sources: list[_Source]) -> int:
@@ -277,16 +278,26 @@ def _split(
 
 
 def _to_split(parts: list[tuple[_Source, np.ndarray]], label: str) -> PoseSplit:
-    keypoints = [s.keypoints[m] for s, m in parts]
-    frames = [s.frame[m] for s, m in parts]
-    view = np.concatenate([np.full(int(m.sum()), i) for i, (_, m) in enumerate(parts)]) if parts else np.zeros(0)
+    """The poses of ``parts`` as a 2D-only split: each person's track in a source is a view of its own.
+
+    A view is one person seen by one camera (as in the motion-capture caches), so the training
+    loop can pair frames of one person (``--track-pairs``); ``camera_clip`` maps every view to
+    its source, ``clip_names`` names the sources.
+    """
+    keypoints, frames, views, clip_of_view = [], [], [], []
+    for i, (source, mask) in enumerate(parts):
+        keypoints.append(source.keypoints[mask])
+        frames.append(source.frame[mask])
+        tracks, local = np.unique(source.track[mask], return_inverse=True)
+        views.append(local.reshape(-1) + len(clip_of_view))
+        clip_of_view += [i] * len(tracks)
     poses = np.concatenate(keypoints) if keypoints else np.zeros((0, NUM_JOINTS, 2))
     return PoseSplit(
         poses_2d=poses.astype(np.float32),
         poses_2d_detected=poses.astype(np.float32),
-        view=view.astype(np.int32),
+        view=(np.concatenate(views) if views else np.zeros(0)).astype(np.int32),
         frame=(np.concatenate(frames) if frames else np.zeros(0)).astype(np.int32),
-        camera_clip=np.arange(len(parts), dtype=np.int32),
+        camera_clip=np.array(clip_of_view, dtype=np.int32),
         clip_names=np.array([s.name for s, _ in parts], dtype=str),
         clip_source=np.array([label] * len(parts)),
     )

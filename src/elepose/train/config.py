@@ -130,6 +130,8 @@ class TrainConfig:
     elevation_stats: str = "batch"  # the learned prior's mu_e, sigma_e: batch (paper), detached, or window:K batches
     elevation_lr_scale: float = 1.0  # the elevation branch's and head's learning rate, a multiple of lr
     grad_clip: float | None = None  # clip the lifter's gradient to this total L2 norm per step (None: no clipping)
+    # Batches of frame pairs of one person (the cache's views): L_def across time and L_track (not in the paper).
+    track_pairs: bool = False
 
     def __post_init__(self) -> None:
         elevation_stats_window(self.elevation_stats)
@@ -143,6 +145,11 @@ class TrainConfig:
         if self.batch_size < 2:
             raise InputError(
                 f"--batch-size: expected at least 2 (the elevation statistics need a batch), got {self.batch_size}"
+            )
+        if self.track_pairs and (self.batch_size % 2 or self.supervised):
+            raise InputError(
+                f"--track-pairs: expected an even --batch-size and the ElePose objective, got {self.batch_size}"
+                + (" and --supervised" if self.supervised else "")
             )
         if self.elevation_warmup_steps < 0 or not math.isfinite(self.elevation_init_deg):
             raise InputError("--elevation-warmup: expected steps >= 0; --elevation-init: a finite angle")

@@ -68,6 +68,7 @@ class FitConfig:
     init_flow: bool = False  # with ``init``: start the flow from the init's too (measured worse: see the README)
     rehearse: str | None = None  # with ``init``: a cache of the start's domain whose 2D is pooled with the user's
     rehearse_poses: int = 10_000  # how many of its training poses
+    track_pairs: bool = False  # the lifter's batches as frame pairs of one person: L_def across time, L_track
     keep: str = "last"  # which lifter `lift` is told to use: the last epoch, or best (lowest held-out 2D reprojection)
 
     def __post_init__(self) -> None:
@@ -311,12 +312,12 @@ def _stage_configs(
         data=str(cache), flow=str(out / "flow"), out=str(out / "lifter"),
         hidden=config.hidden if start is None else start["hidden"],
         variant="shared" if start is None else start["variant"],
-        epochs=schedule.lifter_epochs, batch_size=schedule.batch_size,
+        epochs=schedule.lifter_epochs, batch_size=schedule.batch_size - (schedule.batch_size % 2) * config.track_pairs,
         lr=config.lr if start is None else _FINE_TUNE_LIFTER_LR, lr_decay=schedule.lr_decay,
         elevation_warmup_steps=schedule.elevation_warmup_steps if start is None else 0,
         precision=config.precision, eval_samples=2048, reliability_rotations=10, device=config.device,
         seed=config.seed, grad_clip=None if start is None else _FINE_TUNE_GRAD_CLIP,
-        max_minutes=schedule.lifter_minutes, init=config.init,
+        max_minutes=schedule.lifter_minutes, init=config.init, track_pairs=config.track_pairs,
         keep_best=_KEEP_BY,  # always kept (OUT/lifter/best); --keep says which one lift is pointed at
     )  # fmt: skip
     return flow_config, lifter_config

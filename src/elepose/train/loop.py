@@ -51,7 +51,15 @@ from elepose.train.run_folder import (
     stop_all,
 )
 from elepose.train.runlog import RunLog
-from elepose.train.steps import LossMeter, epoch_batches, epoch_label, epoch_order, lifter_param_groups, make_adam
+from elepose.train.steps import (
+    LossMeter,
+    epoch_batches,
+    epoch_label,
+    epoch_order,
+    lifter_param_groups,
+    make_adam,
+    track_pair_order,
+)
 from elepose.train.validation import validate_without_3d
 from elepose.views import parse_elevation_prior
 
@@ -234,6 +242,7 @@ class _LifterRun:
     dist: Distributed
     test: PoseSplit
     x_train: torch.Tensor
+    view: torch.Tensor  # (N,) the training poses' views (one person's track each): --track-pairs pairs within them
     flow: PoseFlow
     lifter: LiftingNetwork
     model: torch.nn.Module  # the lifter, or its DDP wrapper: the training step calls this one
@@ -340,7 +349,8 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     )
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     return _LifterRun(
-        config=config, out=Path(config.out), device=device, dist=dist_info, test=test, x_train=x_train, flow=flow,
+        config=config, out=Path(config.out), device=device, dist=dist_info, test=test, x_train=x_train,
+        view=torch.as_tensor(train.view, dtype=torch.long), flow=flow,
         lifter=lifter, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, record=record,
         loss=loss,
     )  # fmt: skip
@@ -378,12 +388,18 @@ def _choose_loss(
     # The window starts empty on a resume too: it refills within its K batches.
     window = ElevationWindow(window_batches) if window_batches is not None else None
     detach_stats = config.elevation_stats == "detached"
+    view = torch.as_tensor(train.view, dtype=torch.long)
 
     def elepose(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
         hold = held_rad if step < config.elevation_warmup_steps else None
+        pairs = len(idx) // 2
+        same = (
+            (view[idx[0 : 2 * pairs : 2]] == view[idx[1 : 2 * pairs : 2]]).to(x.device) if config.track_pairs else None
+        )
         return elepose_losses(
             model, flow.nll, x, ratios_t, elevation_prior, generator, weights=weights,
             use_bone_prior=config.bone_prior, hold_elevation_rad=hold, detach_stats=detach_stats, window=window,
+            same_person=same,
         )  # fmt: skip
 
     return elepose
@@ -394,6 +410,8 @@ def _lifter_epoch(run: _LifterRun, epoch: int, deadline: Deadline, progress: boo
     config = run.config
     run.model.train()
     order = epoch_order(len(run.x_train), config.seed, epoch, config.epoch_samples, run.dist)
+    if config.track_pairs:
+        order = track_pair_order(order, run.view, config.seed, epoch)
     batches = list(epoch_batches(order, config.batch_size))
     meter, t0 = LossMeter(run.device, len(batches)), time.perf_counter()
     show = progress and run.dist.is_main

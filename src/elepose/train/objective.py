@@ -11,6 +11,12 @@ and 6. With ``x`` the normalised input 2D poses::
     y1~ = R^T y2~,  x~ = P(y1~)
     L   = L_NF + L_2D + L_3D + L_def + 50 L_bone   Eq. 13
 
+With ``same_person`` (``fit --track-pairs``; not in the paper) the batch's pairs (0, 1), (2, 3), ...
+are two frames of one person: ``L_def`` then compares two times of one body, as Yu et al.'s
+deformation loss does (the paper pairs any two poses only because it assumes no video), and
+``+ 50 L_track`` (:func:`elepose.losses.track_bone_loss`) asks both frames for one set of bone
+proportions.
+
 Why ``x2`` is fed back to the lifter without re-normalising it: the input ``x`` is
 pelvis-centred and scaled so that the pelvis-to-head distance is about 0.1 (pixels / dataset
 scale * 0.1). Unprojecting at depth ``w ~ 10`` (Eq. 2) gives a 3D pose whose pelvis-to-head
@@ -43,6 +49,7 @@ from elepose.losses import (
     flow_loss,
     lift_3d_loss,
     reprojection_loss,
+    track_bone_loss,
 )
 from elepose.models.lifter import lift_poses
 from elepose.views import ElevationPrior, rotate, virtual_rotation
@@ -91,12 +98,14 @@ class LossWeights:
     lift_3d: float = 1.0
     deformation: float = 1.0
     reprojection: float = 1.0
+    track_bone: float = 50.0  # L_track, only where the batch is made of one person's frame pairs (as L_bone's)
 
 
 def weighted_total(terms: dict[str, torch.Tensor], weights: LossWeights, use_bone_prior: bool = True) -> torch.Tensor:
     """Eq. 13's weighted sum of the scalar ``terms`` (keys as :func:`elepose_losses` returns them).
 
-    ``L_bone`` enters only with ``use_bone_prior`` (the ablation leaves it out).
+    ``L_bone`` enters only with ``use_bone_prior`` (the ablation leaves it out), ``L_track`` only
+    where ``terms`` has it.
     """
     total = (
         weights.nf * terms["nf"]
@@ -106,6 +115,8 @@ def weighted_total(terms: dict[str, torch.Tensor], weights: LossWeights, use_bon
     )
     if use_bone_prior:
         total = total + weights.bone * terms["bone"]
+    if "track_bone" in terms:
+        total = total + weights.track_bone * terms["track_bone"]
     return total
 
 
@@ -121,6 +132,7 @@ def elepose_losses(
     hold_elevation_rad: float | None = None,
     detach_stats: bool = False,
     window: ElevationWindow | None = None,
+    same_person: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One evaluation of the ElePose objective (Eq. 13) on a batch.
 
@@ -139,10 +151,12 @@ def elepose_losses(
     ``detach_stats``, ``window``: how the learned prior's statistics are taken
     (:data:`ELEVATION_STATS`; :func:`elepose.views.sample_views`); the window gets this batch's
     elevations after they are used (not while the elevation is held).
+    ``same_person (B // 2,)`` bool: the batch is pairs of frames, and whether each pair is one
+    person's; adds ``track_bone`` (``L_track``) to the terms and the total.
 
     Returns a dict of scalars: ``total`` (with gradient), ``nf``, ``bone``, ``lift_3d``,
-    ``deformation``, ``reprojection`` (with gradient), ``elevation_mu``, ``elevation_sigma``
-    (radians, detached).
+    ``deformation``, ``reprojection`` (with gradient), ``track_bone`` (with ``same_person``),
+    ``elevation_mu``, ``elevation_sigma`` (radians, detached).
     """
     if poses_2d.ndim != 3 or poses_2d.shape[-1] != 2 or poses_2d.shape[0] < 2:
         raise ValueError(f"elepose_losses: poses_2d must have shape (B >= 2, 17, 2), got {tuple(poses_2d.shape)}")
@@ -175,6 +189,8 @@ def elepose_losses(
         "deformation": deformation_loss(y, y1_tilde),
         "reprojection": reprojection_loss(x_tilde, x),
     }
+    if same_person is not None:
+        terms["track_bone"] = track_bone_loss(y, same_person)
     if not use_bone_prior:
         terms["bone"] = terms["bone"].detach()
     return {

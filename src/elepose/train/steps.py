@@ -14,7 +14,15 @@ from elepose.errors import TrainingDiverged
 from elepose.models.lifter import LiftingNetwork
 from elepose.runtime import Distributed
 
-__all__ = ["lifter_param_groups", "make_adam", "epoch_order", "epoch_batches", "epoch_label", "LossMeter"]
+__all__ = [
+    "lifter_param_groups",
+    "make_adam",
+    "epoch_order",
+    "track_pair_order",
+    "epoch_batches",
+    "epoch_label",
+    "LossMeter",
+]
 
 
 def epoch_label(kind: str, epoch: int, epochs: int, max_minutes: float | None) -> str:
@@ -57,6 +65,32 @@ def epoch_order(n: int, seed: int, epoch: int, samples: int | None, dist_info: D
         order = order[: min(samples, n)]
     per_rank = len(order) // dist_info.world_size
     return order[dist_info.rank * per_rank : (dist_info.rank + 1) * per_rank]
+
+
+def track_pair_order(order: torch.Tensor, view: torch.Tensor, seed: int, epoch: int) -> torch.Tensor:
+    """``order`` made into pairs of one person's frames: ``(2 * (len(order) // 2),)`` sample indices.
+
+    The first half of ``order`` are the anchors; each is followed by a partner drawn uniformly
+    from the other poses of its view (``view (N,)``: one person's track per view), or from all
+    poses when its view has no other. Batches of an even size then hold the pairs at positions
+    (0, 1), (2, 3), ..., where ``L_def`` and ``L_track`` read them. Seeded by (seed, epoch).
+    """
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch + 7_777_777)
+    anchors = order[: len(order) // 2]
+    view = view.long()
+    counts = torch.bincount(view)
+    starts = torch.cumsum(counts, 0) - counts
+    by_view = torch.argsort(view, stable=True)
+    position = torch.empty_like(by_view)
+    position[by_view] = torch.arange(len(view)) - starts[view[by_view]]
+    v = view[anchors]
+    others = counts[v] - 1
+    k = (torch.rand(len(anchors), generator=gen) * others.clamp(min=1)).long().clamp(max=(others - 1).clamp(min=0))
+    k = k + (k >= position[anchors]).long()
+    partner = by_view[(starts[v] + k).clamp(max=len(view) - 1)]
+    anyone = torch.randint(len(view), (len(anchors),), generator=gen)
+    partner = torch.where(others > 0, partner, anyone)
+    return torch.stack([anchors, partner], dim=1).reshape(-1)
 
 
 def epoch_batches(order: torch.Tensor, batch_size: int) -> Iterator[torch.Tensor]:
