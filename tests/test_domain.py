@@ -173,10 +173,11 @@ def test_the_section_runs_in_the_benchmark_and_reaches_the_report(tmp_path):
     assert report["failed"] == []
     lifters = report["domain"]["lifters"]
     assert set(lifters) == {"transfer", "transfer_on_coco", "supervised", "fit-init-5pct", "fit-scratch-100pct",
-                            "fit-init-flow-5pct", "fit-rehearse-5pct"}  # fmt: skip
+                            "fit-init-flow-5pct", "fit-rehearse-5pct", "fit-track-pairs-5pct"}  # fmt: skip
     assert lifters["fit-init-5pct"]["segments"] == 2 and lifters["fit-scratch-100pct"]["segments"] == 32
     assert lifters["fit-init-flow-5pct"]["settings"] == {"init_flow": True}
     assert lifters["fit-rehearse-5pct"]["settings"]["rehearse"] == str(cache)
+    assert lifters["fit-track-pairs-5pct"]["settings"] == {"track_pairs": True}
     for entry in (e for e in lifters.values() if "start" in e):
         assert entry["fitted_itself"]["detected"] >= 0 and ("better" in entry["start_check"]) == (
             entry["start"] == "init"

@@ -126,6 +126,15 @@ def test_track_pair_order_pairs_each_anchor_with_another_frame_of_its_person():
     with pytest.raises(InputError, match="--track-pairs"):
         TrainConfig(data="c", flow="f", out="o", batch_size=65, track_pairs=True)
 
+    from elepose.cli import _register_all, app
+
+    _register_all()
+    args = ["train", "--data", "c", "--flow", "f", "--out", "o", "--batch-size", "65", "--track-pairs"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and result.output.strip().splitlines() == [
+        "error: --track-pairs: expected an even --batch-size and the ElePose objective, got 65"
+    ]
+
 
 def test_lifter_checkpoint_is_self_contained_and_checked(cache, flow_run, tmp_path):
     out = tmp_path / "lifter"

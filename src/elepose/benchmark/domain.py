@@ -83,16 +83,16 @@ SOURCE_CACHE = "SOURCE_CACHE"
 _RATES = "the flow's rate drops at two thirds of them, the lifter's falls 0.95 per 100k"
 
 VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
+    "track-pairs": (
+        {"track_pairs": True},
+        "batches of frame pairs of one person (L_def across time, 50 L_track on their bone proportions)", None,
+    ),
     "init-flow": (
         {"init_flow": True}, "the source's flow fine-tuned on the target's 2D (held-out early stop)", None,
     ),
     "rehearse": (
         {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
         "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses", None,
-    ),
-    "track-pairs": (
-        {"track_pairs": True},
-        "batches of frame pairs of one person (L_def across time, 50 L_track on their bone proportions)", None,
     ),
     "longer": ({"samples": 3}, f"3x the samples per stage ({_RATES})", (1.0,)),
     "longer-10x": ({"samples": 10}, f"10x the samples per stage ({_RATES})", (1.0,)),

@@ -168,6 +168,12 @@ def train(
         help="Clip the lifter's gradient to this total L2 norm per step (default: no clipping; "
         "`fit --init` clips its fine-tunes at 100). The epoch's mean norm before clipping is logged.",
     ),
+    track_pairs: bool = typer.Option(
+        False,
+        "--track-pairs",
+        help="Batches of pairs of frames of one person (one view of the cache): L_def across time and "
+        "50 L_track on their bone proportions (not in the paper).",
+    ),
     keep_best: Optional[str] = typer.Option(
         None,
         "--keep-best",
@@ -214,6 +220,7 @@ def train(
             elevation_stats=elevation_stats,
             elevation_lr_scale=elevation_lr_scale,
             grad_clip=grad_clip,
+            track_pairs=track_pairs,
             max_minutes=max_minutes,
             resume=resume,
             overwrite=overwrite,
