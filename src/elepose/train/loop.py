@@ -324,7 +324,8 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
         normalisation=norm, flow=flow_record, elevation_prior=config.elevation_prior, supervised=config.supervised,
         bone_prior=config.bone_prior, bone_ratios=ratios, input=config.input, data=str(config.data),
         elepose=__version__, keypoints=manifest.get("keypoint_layout"), )  # fmt: skip
-    loss = _choose_loss(config, train, norm, flow, ratios, device)
+    view = torch.as_tensor(train.view, dtype=torch.long)
+    loss = _choose_loss(config, train, norm, flow, ratios, device, view)
     lifter = run_files.new_lifter(record, elevation_init_deg=config.elevation_init_deg)
     if config.init is not None and not config.resume:  # fine-tune another run's lifter
         start = run_files.load_lifter_record(config.init)
@@ -350,7 +351,7 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
     return _LifterRun(
         config=config, out=Path(config.out), device=device, dist=dist_info, test=test, x_train=x_train,
-        view=torch.as_tensor(train.view, dtype=torch.long), flow=flow,
+        view=view, flow=flow,
         lifter=lifter, model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, record=record,
         loss=loss,
     )  # fmt: skip
@@ -363,11 +364,13 @@ def _choose_loss(
     flow: PoseFlow,
     ratios: tuple[float, ...],
     device: torch.device,
+    view: torch.Tensor,
 ) -> Callable[..., dict[str, torch.Tensor]]:
     """The loss of one step, chosen once: ``loss(model, x, idx, global_step, generator) -> terms`` with ``terms["total"]``.
 
     Supervised: L2 to the 3D targets of the batch's poses. ElePose: Eq. 13 with the elevation held
-    at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps.
+    at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps; with
+    ``track_pairs``, each pair of the batch is flagged one person's when both poses share a ``view (N,)``.
     """
     if config.supervised:
         if not train.has_3d:
@@ -388,7 +391,6 @@ def _choose_loss(
     # The window starts empty on a resume too: it refills within its K batches.
     window = ElevationWindow(window_batches) if window_batches is not None else None
     detach_stats = config.elevation_stats == "detached"
-    view = torch.as_tensor(train.view, dtype=torch.long)
 
     def elepose(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
         hold = held_rad if step < config.elevation_warmup_steps else None
