@@ -85,8 +85,10 @@ def track_pair_order(order: torch.Tensor, view: torch.Tensor, seed: int, epoch: 
     position[by_view] = torch.arange(len(view)) - starts[view[by_view]]
     v = view[anchors]
     others = counts[v] - 1
-    k = (torch.rand(len(anchors), generator=gen) * others.clamp(min=1)).long().clamp(max=(others - 1).clamp(min=0))
-    k = k + (k >= position[anchors]).long()
+    draw = torch.rand(len(anchors), generator=gen)
+    k = torch.minimum((draw * others.clamp(min=1)).long(), (others - 1).clamp(min=0))  # 0 .. others - 1
+    k = k + (k >= position[anchors]).long()  # skip the anchor itself
+    # A view of one pose points past itself here; the clamp keeps the index valid, and `anyone` replaces it.
     partner = by_view[(starts[v] + k).clamp(max=len(view) - 1)]
     anyone = torch.randint(len(view), (len(anchors),), generator=gen)
     partner = torch.where(others > 0, partner, anyone)
