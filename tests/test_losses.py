@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from elepose.losses import (
+    distillation_loss,
     bone_loss,
     deformation_loss,
     flow_loss,
@@ -168,3 +169,22 @@ def test_mismatched_shapes_raise() -> None:
         bone_loss(torch.zeros(2, 17, 3), [1.0] * 15)
     with pytest.raises(ValueError, match="nll"):
         flow_loss(torch.zeros(2, 1))
+
+
+def test_distillation_loss_hand_case_gradient_and_shapes() -> None:
+    depth = torch.tensor([[0.0, 1.0], [2.0, -1.0]], dtype=torch.float64, requires_grad=True)
+    teacher = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    elevation = torch.tensor([0.3, -0.1], dtype=torch.float64, requires_grad=True)
+    teacher_elevation = torch.tensor([0.1, 0.1], dtype=torch.float64)
+    # depths: (0 + 1 + 1 + 4) / 4 = 1.5; elevations: (0.04 + 0.04) / 2 = 0.04
+    assert distillation_loss(depth, teacher).item() == pytest.approx(1.5)
+    loss = distillation_loss(depth, teacher, elevation, teacher_elevation)
+    assert loss.item() == pytest.approx(1.54)
+    loss.backward()
+    torch.testing.assert_close(depth.grad, 2 * (depth.detach() - teacher) / 4)  # d/dd of the mean square
+    torch.testing.assert_close(elevation.grad, 2 * (elevation.detach() - teacher_elevation) / 2)
+    assert distillation_loss(teacher, teacher, teacher_elevation, teacher_elevation).item() == 0.0
+    with pytest.raises(ValueError, match="depth"):
+        distillation_loss(depth[:1], teacher)
+    with pytest.raises(ValueError, match="both elevations"):
+        distillation_loss(depth, teacher, elevation, None)

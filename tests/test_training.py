@@ -332,3 +332,30 @@ def test_lr_decay_per_epoch_spreads_the_papers_per_pass_decay():
     assert lr_decay_per_epoch(None, 1000) == lr_decay_per_epoch(5000, 1000) == 0.95  # a pass, or more
     assert lr_decay_per_epoch(100, None) == lr_decay_per_epoch(100, 0) == 0.95  # no count: the paper's
     assert lr_decay_per_epoch(500, 1000, per_pass=0.81) == pytest.approx(0.9)
+
+
+def test_distillation_keeps_the_starts_lifts_of_its_domain(cache, flow_run, tmp_path):
+    from elepose.data.cache import load_manifest
+    from elepose.models.io import load_lifter_record
+    from elepose.train.distillation import distillation_targets
+
+    start = tmp_path / "start"
+    train_lifter(_lifter_config(cache, flow_run, start), progress=False)
+    norm = load_lifter_record(start).normalisation
+    layout = load_manifest(cache).get("keypoint_layout")
+    kept = distillation_targets(start, cache, layout, norm, 200)
+    assert kept.inputs.shape == (200, 17, 2) and kept.depth.shape == (200, 17) and kept.elevation.shape == (200,)
+    drift = {}
+    for name, changes in (("plain", {}), ("distilled", {"distill": str(cache), "distill_weight": 1e4})):
+        out = tmp_path / name
+        config = _lifter_config(cache, flow_run, out, init=str(start), lr=2e-3, epochs=3, elevation_warmup_steps=0)
+        train_lifter(replace(config, **changes), progress=False)
+        fitted, _, _ = load_lifter(out)
+        with torch.no_grad():
+            lifted = fitted(kept.inputs)
+        drift[name] = float((lifted.depth - kept.depth).pow(2).mean())
+        assert ("train_distill" in (out / "metrics.csv").read_text()) == (name == "distilled")
+    # the start's own lifts of its domain move far less under distillation
+    assert drift["distilled"] < 0.2 * drift["plain"]
+    with pytest.raises(InputError, match="--distill"):
+        TrainConfig(data="c", flow="f", out="o", distill="c")  # no --init

@@ -21,6 +21,7 @@ __all__ = [
     "bone_loss",
     "relative_bone_lengths",
     "track_bone_loss",
+    "distillation_loss",
     "supervised_loss",
 ]
 
@@ -119,6 +120,38 @@ def track_bone_loss(poses_3d: torch.Tensor, same_person: torch.Tensor) -> torch.
     difference = (relative[0::2] - relative[1::2]).pow(2).sum(1)
     weight = same_person.to(difference.dtype)
     return (difference * weight).sum() / weight.sum().clamp(min=1.0)
+
+
+def distillation_loss(
+    depth: torch.Tensor,
+    teacher_depth: torch.Tensor,
+    elevation: torch.Tensor | None = None,
+    teacher_elevation: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``L_distill``: the fitted lifter's outputs held to its start's on the start's own 2D (not in the paper).
+
+    Learning without forgetting (Li & Hoiem, ECCV 2016) for ``fit --init --distill``: on 2D
+    poses of the domain the start was trained on, the lifter being fitted is asked to predict
+    what the start predicted. ``depth, teacher_depth: (B, J)``: relative depths ``d`` in the
+    lifter's units (Eq. 2); ``elevation, teacher_elevation: (B,)`` radians or both None (no
+    elevation branch). Mean squared depth difference over poses and joints, plus the mean squared
+    elevation difference.
+    """
+    if depth.shape != teacher_depth.shape or depth.ndim != 2:
+        raise ValueError(
+            f"distillation_loss: expected two (B, J) depth tensors, got {tuple(depth.shape)} and "
+            f"{tuple(teacher_depth.shape)}"
+        )
+    loss = (depth - teacher_depth).pow(2).mean()
+    if (elevation is None) != (teacher_elevation is None):
+        raise ValueError("distillation_loss: expected both elevations or neither")
+    if elevation is not None and teacher_elevation is not None:
+        if elevation.shape != (depth.shape[0],) or teacher_elevation.shape != elevation.shape:
+            raise ValueError(
+                f"distillation_loss: expected ({depth.shape[0]},) elevations, got {tuple(elevation.shape)}"
+            )
+        loss = loss + (elevation - teacher_elevation).pow(2).mean()
+    return loss
 
 
 def supervised_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,13 @@ def fit(
         help="With --init: a cache of the start's own domain (e.g. the benchmark's); its 2D is pooled with yours.",
     ),
     rehearse_poses: int = typer.Option(10_000, "--rehearse-poses", help="With --rehearse: how many of its poses."),
+    distill: Optional[Path] = typer.Option(
+        None,
+        "--distill",
+        help="With --init: a cache of the start's own domain (e.g. the benchmark's); the start's lifts of its 2D are kept.",
+    ),
+    distill_weight: float = typer.Option(1000.0, "--distill-weight", help="With --distill: the weight of L_distill."),
+    distill_poses: int = typer.Option(20_000, "--distill-poses", help="With --distill: how many of its poses."),
     track_pairs: bool = typer.Option(
         False,
         "--track-pairs",
@@ -92,6 +99,9 @@ def fit(
             rehearse=None if rehearse is None else str(rehearse),
             rehearse_poses=rehearse_poses,
             track_pairs=track_pairs,
+            distill=None if distill is None else str(distill),
+            distill_weight=distill_weight,
+            distill_poses=distill_poses,
             keep=keep,
         )
         run_fit(config, say=lambda message: typer.echo(message, err=True))

@@ -132,9 +132,22 @@ class TrainConfig:
     grad_clip: float | None = None  # clip the lifter's gradient to this total L2 norm per step (None: no clipping)
     # Batches of frame pairs of one person (the cache's views): L_def across time and L_track (not in the paper).
     track_pairs: bool = False
+    # With init: a cache of the start's domain; each step also pays distill_weight * L_distill (not in the paper).
+    distill: str | None = None
+    distill_weight: float = 1000.0
+    distill_poses: int = 20_000
 
     def __post_init__(self) -> None:
         elevation_stats_window(self.elevation_stats)
+        if self.distill is not None and (self.init is None or self.supervised):
+            raise InputError(
+                "--distill: expected --init RUN (the lifter whose lifts are kept) and the ElePose objective"
+            )
+        if not (math.isfinite(self.distill_weight) and self.distill_weight >= 0) or self.distill_poses < 1:
+            raise InputError(
+                f"--distill-weight, --distill-poses: expected a weight >= 0 and at least 1 pose, got "
+                f"{self.distill_weight} and {self.distill_poses}"
+            )
         if self.keep_best is not None and self.keep_best not in KEEP_BEST_METRICS:
             raise InputError(f"--keep-best: got {self.keep_best!r}; expected one of {', '.join(KEEP_BEST_METRICS)}")
         _check(

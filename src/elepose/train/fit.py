@@ -69,6 +69,9 @@ class FitConfig:
     rehearse: str | None = None  # with ``init``: a cache of the start's domain whose 2D is pooled with the user's
     rehearse_poses: int = 10_000  # how many of its training poses
     track_pairs: bool = False  # the lifter's batches as frame pairs of one person: L_def across time, L_track
+    distill: str | None = None  # with ``init``: a cache of the start's domain whose lifts by the start are kept
+    distill_weight: float = 1000.0  # L_distill's weight (measured: see the README's fit section)
+    distill_poses: int = 20_000  # how many of its training poses
     keep: str = "last"  # which lifter `lift` is told to use: the last epoch, or best (lowest held-out 2D reprojection)
 
     def __post_init__(self) -> None:
@@ -84,6 +87,12 @@ class FitConfig:
             raise InputError("fit: expected detector files or folders")
         if self.rehearse is not None and self.init is None:
             raise InputError("--rehearse: expected --init RUN (rehearsal keeps the start's domain in view)")
+        if self.distill is not None and self.init is None:
+            raise InputError("--distill: expected --init RUN (the lifter whose lifts of CACHE are kept)")
+        if not (math.isfinite(self.distill_weight) and self.distill_weight >= 0):
+            raise InputError(f"--distill-weight: expected a weight >= 0, got {self.distill_weight}")
+        if not 1 <= self.distill_poses <= 10**7:
+            raise InputError(f"--distill-poses: expected 1 to 1e7 poses, got {self.distill_poses}")
         if not 1 <= self.rehearse_poses <= 10**7:
             raise InputError(f"--rehearse-poses: expected 1 to 1e7 poses, got {self.rehearse_poses}")
 
@@ -318,6 +327,7 @@ def _stage_configs(
         precision=config.precision, eval_samples=2048, reliability_rotations=10, device=config.device,
         seed=config.seed, grad_clip=None if start is None else _FINE_TUNE_GRAD_CLIP,
         max_minutes=schedule.lifter_minutes, init=config.init, track_pairs=config.track_pairs,
+        distill=config.distill, distill_weight=config.distill_weight, distill_poses=config.distill_poses,
         keep_best=_KEEP_BY,  # always kept (OUT/lifter/best); --keep says which one lift is pointed at
     )  # fmt: skip
     return flow_config, lifter_config

@@ -28,7 +28,7 @@ from elepose.data.cache import PoseSplit, load_manifest, load_split
 from elepose.errors import InputError, TrainingDiverged
 from elepose.evaluate.evaluation import evaluate_during_training
 from elepose.evaluate.reliability import calibrate_reliability
-from elepose.losses import supervised_loss
+from elepose.losses import distillation_loss, supervised_loss
 from elepose.models import io as run_files
 from elepose.models.flow import PoseFlow
 from elepose.models.lifter import LiftingNetwork, lift_poses
@@ -37,6 +37,7 @@ from elepose.models.records import FlowRecord, LifterRecord
 from elepose.runtime import Distributed, autocast, pick_device, seed_everything, setup_distributed
 from elepose.skeleton import H36M_BONE_RATIOS, MPI_INF_3DHP_BONE_RATIOS, bone_ratios
 from elepose.train.config import FlowConfig, TrainConfig, elevation_stats_window
+from elepose.train.distillation import distillation_targets
 from elepose.train.objective import ElevationWindow, LossWeights, elepose_losses
 from elepose.train.run_folder import (
     Deadline,
@@ -370,7 +371,9 @@ def _choose_loss(
 
     Supervised: L2 to the 3D targets of the batch's poses. ElePose: Eq. 13 with the elevation held
     at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps; with
-    ``track_pairs``, each pair of the batch is flagged one person's when both poses share a ``view (N,)``.
+    ``track_pairs``, each pair of the batch is flagged one person's when both poses share a ``view (N,)``;
+    with ``distill``, plus ``distill_weight`` times ``L_distill`` on a batch of the start's domain
+    (:mod:`elepose.train.distillation`) of the batch's size, drawn with ``generator``.
     """
     if config.supervised:
         if not train.has_3d:
@@ -404,7 +407,22 @@ def _choose_loss(
             same_person=same,
         )  # fmt: skip
 
-    return elepose
+    if config.distill is None:
+        return elepose
+    assert config.init is not None  # TrainConfig checks it
+    layout = load_manifest(config.data).get("keypoint_layout")
+    kept = distillation_targets(config.init, config.distill, layout, norm, config.distill_poses, config.seed).to(device)
+
+    def distilled(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:
+        terms = elepose(model, x, idx, step, generator)
+        pick = torch.randint(len(kept.inputs), (len(idx),), generator=generator).to(device)
+        out = model(kept.inputs[pick])
+        elevation = None if out.elevation is None or kept.elevation is None else out.elevation.float()
+        teacher_elevation = None if elevation is None else kept.elevation[pick]  # type: ignore[index]
+        term = distillation_loss(out.depth.float(), kept.depth[pick], elevation, teacher_elevation)
+        return {**terms, "distill": term.detach(), "total": terms["total"] + config.distill_weight * term}
+
+    return distilled
 
 
 def _lifter_epoch(run: _LifterRun, epoch: int, deadline: Deadline, progress: bool) -> dict[str, float]:
