@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from elepose.losses import (
-    distillation_loss,
     bone_loss,
     deformation_loss,
+    distillation_loss,
     flow_loss,
     lift_3d_loss,
     relative_bone_lengths,

@@ -7,7 +7,8 @@ What a user with their own videos gets, measured where the 3D is known:
   (:func:`export_mmpose`; 3D is never written). ``fit`` trains on those files alone, from
   scratch and with ``--init`` from a lifter trained on dataset 2 only, on 10 %, 30 % and all of
   the clips (:func:`clip_subset`, fixed by crc32 of the clip names), and with ``--init`` alone
-  on 1 % (one clip: a user with one video; a fit from scratch refuses it).
+  on 1 % (one clip: a user with one video; a fit from scratch refuses it), there also with
+  ``--distill`` (the start's lifts of its own training cache kept: :mod:`elepose.train.distillation`).
 - Beside them: the dataset-2 lifter used as it is (someone else's model, other motions), the
   standard all-Bandai lifter, and a lifter trained on the same dataset-1 clips through the
   cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D, its detected 2D as the
@@ -191,16 +192,20 @@ def _share_files(section: _Section, share: float) -> tuple[list[str], Path, int]
 
 def _fit_and_score(
     section: _Section, share: float, start: str, init: Path | None, samples: int, fit_hidden: tuple[int, int],
-    say: Callable[[str], None],
+    say: Callable[[str], None], distill_weight: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """One fit on ``share`` of the clips, scored at its last epoch and at its lowest held-out reprojection."""
+    """One fit on ``share`` of the clips, scored at its last epoch and at its lowest held-out reprojection
+    (``distill_weight``: with ``--init``, ``--distill`` the start's own training cache at this weight)."""
     clips, files, written = _share_files(section, share)
-    name = rows.fit_run(start, share)
+    name = rows.fit_run(start if distill_weight is None else f"{start}-distill", share)
     say(f"own 2D: {name}: fit on {len(clips)} clips ({written} MMPose files)")
+    distill = {}
+    if distill_weight is not None and init is not None:
+        distill = {"distill": load_lifter_record(init).data, "distill_weight": distill_weight}
     config = FitConfig(
         paths=(str(files),), out=str(section.work / name), samples=samples,
         init=None if init is None else str(init), device=section.device, hidden=fit_hidden[0],
-        flow_hidden=fit_hidden[1],
+        flow_hidden=fit_hidden[1], **distill,
     )  # fmt: skip
     record = fit(config, progress=False, say=lambda message: None)
     fitted_folder = section.work / name / "lifter"
@@ -215,6 +220,7 @@ def _fit_and_score(
         {
             "share": share,
             "start": start,
+            "distill_weight": distill_weight,
             "clips": len(clips),
             "files": written,
             "training_poses": record["schedule"]["training_poses"],
@@ -290,7 +296,12 @@ def run_own2d(
         lifters[rows.fit_run("init", share)] = _fit_and_score(
             section, share, "init", transfer, samples, fit_hidden, say
         )
-    result["checks"] = own2d_checks(lifters, shares, budget.init_only_shares)
+    for share in budget.distill_shares:
+        lifters[rows.fit_run("init-distill", share)] = _fit_and_score(
+            section, share, "init", transfer, samples, fit_hidden, say, distill_weight=budget.distill_weight
+        )
+    result["distill_weight"] = budget.distill_weight
+    result["checks"] = own2d_checks(lifters, shares, budget.init_only_shares, budget.distill_shares)
     fits = [e for e in lifters.values() if "fitted_itself" in e]
     result["figures_against_accuracy"] = held_out_figures_against_accuracy(
         [(e["validation_without_3d"], e["fitted_itself"]["detected"]) for e in fits]

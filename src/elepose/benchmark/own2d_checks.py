@@ -22,12 +22,16 @@ def _detected(entry: dict[str, Any]) -> float:
 
 
 def own2d_checks(
-    lifters: dict[str, Any], shares: tuple[float, ...], init_only_shares: tuple[float, ...] = ()
+    lifters: dict[str, Any],
+    shares: tuple[float, ...],
+    init_only_shares: tuple[float, ...] = (),
+    distill_shares: tuple[float, ...] = (),
 ) -> list[dict[str, Any]]:
     """The section's comparisons on detected 2D (what a detector gives): ``check``, ``measured``, ``met``.
 
     For every share fitted both ways, the better fit beats the transferred lifter; for every
-    share, ``fit --init`` is not worse than the transferred lifter (a warm start may only help);
+    share, ``fit --init`` (and ``--init --distill`` on ``distill_shares``) is not worse than the transferred
+    lifter (a warm start may only help);
     from scratch on all clips, within 1.15x of the cache-path lifter trained on the same clips.
     """
     checks = []
@@ -49,6 +53,16 @@ def own2d_checks(
         checks.append(
             {
                 "check": f"fit --init is not worse than the transferred lifter, {round(100 * share)} % of the clips",
+                "measured": f"{_detected(entry):.1f}{kept} vs {transfer:.1f} mm",
+                "met": _detected(entry) <= transfer,
+            }
+        )
+    for share in distill_shares:
+        entry = lifters[rows.fit_run("init-distill", share)]
+        kept = " (the start kept)" if entry.get("start_kept") else ""
+        checks.append(
+            {
+                "check": f"fit --init --distill is not worse than the transferred lifter, {round(100 * share)} % of the clips",
                 "measured": f"{_detected(entry):.1f}{kept} vs {transfer:.1f} mm",
                 "met": _detected(entry) <= transfer,
             }

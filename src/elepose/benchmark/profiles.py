@@ -81,6 +81,9 @@ class Own2dBudget:
     # 1 % of dataset 1's 141 training clips is one clip (about 170 poses): the user with one video.
     # A fit from scratch refuses a single clip (too little to learn a flow and hold clips out).
     init_only_shares: tuple[float, ...] = (0.01,)
+    # fit --init --distill (the transferred lifter's own cache) on these shares, at this weight.
+    distill_shares: tuple[float, ...] = (0.01,)
+    distill_weight: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,6 @@ PROFILES: dict[str, Profile] = {
             matmul_seconds=0.05,
             latency_repeats=3,
         ),
-        own2d=Own2dBudget(samples=1024, shares=(0.5, 1.0), init_only_shares=(0.25,)),
+        own2d=Own2dBudget(samples=1024, shares=(0.5, 1.0), init_only_shares=(0.25,), distill_shares=(0.25,)),
     ),
 }

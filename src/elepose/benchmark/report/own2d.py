@@ -53,8 +53,10 @@ def _row(label: str, entry: dict[str, Any], poses: str) -> list[str]:
 def _fit_rows(own: dict[str, Any]) -> list[list[str]]:
     cells = [_row(label, own["lifters"][name], "-") for name, label in _REFERENCE_ROWS if name in own["lifters"]]
     fits = [e for e in own["lifters"].values() if "share" in e and "start" in e]
-    for entry in sorted(fits, key=lambda e: (e["start"] != "scratch", e["share"])):
+    for entry in sorted(fits, key=lambda e: (e["start"] != "scratch", e.get("distill_weight") is not None, e["share"])):
         start = "--init" if entry["start"] == "init" else "from scratch"
+        if entry.get("distill_weight") is not None:
+            start += f" --distill (the start's cache, weight {entry['distill_weight']:g})"
         label = f"fit {start}, {round(100 * entry['share'])} % ({entry['clips']} clips, {entry['files']} files)"
         if entry.get("start_kept"):
             itself = entry["fitted_itself"]["detected"]
