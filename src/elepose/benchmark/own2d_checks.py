@@ -47,22 +47,14 @@ def own2d_checks(
                 "met": fits[best] < transfer,
             }
         )
-    for share in sorted((*init_only_shares, *shares)):
-        entry = lifters[rows.fit_run("init", share)]
+    warm = [("init", "fit --init", share) for share in sorted((*init_only_shares, *shares))]
+    warm += [("init-distill", "fit --init --distill", share) for share in distill_shares]
+    for start, label, share in warm:
+        entry = lifters[rows.fit_run(start, share)]
         kept = " (the start kept)" if entry.get("start_kept") else ""
         checks.append(
             {
-                "check": f"fit --init is not worse than the transferred lifter, {round(100 * share)} % of the clips",
-                "measured": f"{_detected(entry):.1f}{kept} vs {transfer:.1f} mm",
-                "met": _detected(entry) <= transfer,
-            }
-        )
-    for share in distill_shares:
-        entry = lifters[rows.fit_run("init-distill", share)]
-        kept = " (the start kept)" if entry.get("start_kept") else ""
-        checks.append(
-            {
-                "check": f"fit --init --distill is not worse than the transferred lifter, {round(100 * share)} % of the clips",
+                "check": f"{label} is not worse than the transferred lifter, {round(100 * share)} % of the clips",
                 "measured": f"{_detected(entry):.1f}{kept} vs {transfer:.1f} mm",
                 "met": _detected(entry) <= transfer,
             }
