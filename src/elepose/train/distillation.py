@@ -11,7 +11,7 @@ prior.
 
 :func:`distillation_targets` draws the poses (a fixed random subset of the cache's training
 split, its detected 2D where it has it, taken through the user's detector's joint definitions as
-``--rehearse`` takes them) and lifts them once with the start.
+``--rehearse`` takes them: :func:`elepose.train.rehearsal.draw_source`) and lifts them once with the start.
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from pathlib import Path
 
 import torch
 
-from elepose.data.cache import load_split, random_subset
-from elepose.errors import InputError
-from elepose.evaluate.evaluation import defined_as
 from elepose.models.io import load_lifter_record, load_lifter_weights, new_lifter
 from elepose.models.normalisation import Normalisation, normalise
+from elepose.train.rehearsal import draw_source
 
 __all__ = ["DistillationTargets", "distillation_targets"]
 
@@ -58,12 +56,7 @@ def distillation_targets(
     source's joints as they are); ``norm``: the fit's input normalisation, applied to both
     lifters' inputs (the start's is the same kind: ``fit --init`` keeps its scale mode).
     """
-    source_cache = Path(source_cache)
-    if not (source_cache / "train.npz").is_file():
-        raise InputError(f"--distill {source_cache}: expected an elepose cache folder (train.npz, manifest.json)")
-    drawn = random_subset(load_split(source_cache / "train.npz"), poses, seed)
-    if layout:
-        drawn = defined_as(drawn, layout)
+    drawn, _ = draw_source(source_cache, poses, layout, seed, "--distill")
     detected = drawn.poses_2d_detected if drawn.poses_2d_detected is not None else drawn.poses_2d
     inputs = normalise(detected, norm)
     record = load_lifter_record(start)

@@ -326,7 +326,7 @@ def _prepare_lifter(config: TrainConfig, device: torch.device, dist_info: Distri
         bone_prior=config.bone_prior, bone_ratios=ratios, input=config.input, data=str(config.data),
         elepose=__version__, keypoints=manifest.get("keypoint_layout"), )  # fmt: skip
     view = torch.as_tensor(train.view, dtype=torch.long)
-    loss = _choose_loss(config, train, norm, flow, ratios, device, view)
+    loss = _choose_loss(config, train, norm, flow, ratios, device, view, manifest.get("keypoint_layout"))
     lifter = run_files.new_lifter(record, elevation_init_deg=config.elevation_init_deg)
     if config.init is not None and not config.resume:  # fine-tune another run's lifter
         start = run_files.load_lifter_record(config.init)
@@ -366,6 +366,7 @@ def _choose_loss(
     ratios: tuple[float, ...],
     device: torch.device,
     view: torch.Tensor,
+    layout: str | None = None,
 ) -> Callable[..., dict[str, torch.Tensor]]:
     """The loss of one step, chosen once: ``loss(model, x, idx, global_step, generator) -> terms`` with ``terms["total"]``.
 
@@ -373,7 +374,8 @@ def _choose_loss(
     at ``elevation_init_deg`` for the first ``elevation_warmup_steps`` global steps; with
     ``track_pairs``, each pair of the batch is flagged one person's when both poses share a ``view (N,)``;
     with ``distill``, plus ``distill_weight`` times ``L_distill`` on a batch of the start's domain
-    (:mod:`elepose.train.distillation`) of the batch's size, drawn with ``generator``.
+    (:mod:`elepose.train.distillation`, through the cache's keypoint ``layout``) of the batch's size,
+    drawn with ``generator``.
     """
     if config.supervised:
         if not train.has_3d:
@@ -410,7 +412,6 @@ def _choose_loss(
     if config.distill is None:
         return elepose
     assert config.init is not None  # TrainConfig checks it
-    layout = load_manifest(config.data).get("keypoint_layout")
     kept = distillation_targets(config.init, config.distill, layout, norm, config.distill_poses, config.seed).to(device)
 
     def distilled(model: torch.nn.Module, x: torch.Tensor, idx: torch.Tensor, step: int, generator: Any) -> dict:

@@ -26,7 +26,7 @@ from elepose.data.cache import PoseCache, PoseSplit, load_manifest, load_split, 
 from elepose.errors import InputError
 from elepose.evaluate.evaluation import defined_as
 
-__all__ = ["pool_caches", "REHEARSAL_DATASET"]
+__all__ = ["pool_caches", "draw_source", "REHEARSAL_DATASET"]
 
 REHEARSAL_DATASET = "rehearsal"
 
@@ -62,25 +62,33 @@ def _concatenate(first: PoseSplit, second: PoseSplit) -> PoseSplit:
     )
 
 
+def draw_source(
+    source_cache: str | Path, poses: int, layout: str | None, seed: int, option: str
+) -> tuple[PoseSplit, int]:
+    """``poses`` poses of ``source_cache``'s training split drawn at random (``seed``), taken through
+    the joint definitions of ``layout`` (None: as they are), and the split's size; ``option`` names
+    the flag in the error."""
+    if not (Path(source_cache) / "train.npz").is_file():
+        raise InputError(f"{option} {source_cache}: expected an elepose cache folder (train.npz, manifest.json)")
+    source = load_split(Path(source_cache) / "train.npz")
+    drawn = random_subset(source, poses, seed)
+    return (defined_as(drawn, layout) if layout else drawn), len(source)
+
+
 def pool_caches(fit_cache: Path, source_cache: Path, out: Path, poses: int, seed: int = 0) -> dict[str, Any]:
     """Write the pooled cache ``out`` (atomically; see the module docstring); returns its ``rehearsal`` record.
 
     ``fit_cache``: the fit's own 2D cache; ``source_cache``: a cache the start was trained on (any
     elepose cache with a training split of 17-joint 2D); ``poses``: how many of its training poses.
     """
-    if not (Path(source_cache) / "train.npz").is_file():
-        raise InputError(f"--rehearse {source_cache}: expected an elepose cache folder (train.npz, manifest.json)")
     manifest = load_manifest(fit_cache)
+    drawn, available = draw_source(source_cache, poses, manifest.get("keypoint_layout"), seed, "--rehearse")
     train, validation = load_split(Path(fit_cache) / "train.npz"), load_split(Path(fit_cache) / "test.npz")
-    source = load_split(Path(source_cache) / "train.npz")
-    drawn = random_subset(source, poses, seed)
-    if manifest.get("keypoint_layout"):
-        drawn = defined_as(drawn, manifest["keypoint_layout"])
     pooled = _concatenate(train, _as_2d_only(drawn, f"{REHEARSAL_DATASET}/", REHEARSAL_DATASET))
     record = {
         "source": str(source_cache),
         "poses": len(drawn),
-        "of": len(source),
+        "of": available,
         "seed": seed,
         "defined_as": manifest.get("keypoint_layout"),
         "user_poses": len(train),
