@@ -291,6 +291,19 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
 
     same = compare_with_start(tmp_path / "mine" / "lifter", tmp_path / "mine" / "lifter", tmp_path / "tuned" / "cache")
     assert same["fitted"] == same["start"] and same["better"] is False
+    # --distill: the start's lifts of its own training cache are kept; fit says so and the lifter run records it.
+    distilled = CliRunner().invoke(
+        app, [*short, "--out", str(tmp_path / "kept"), "--init", str(tmp_path / "mine" / "lifter"),
+              "--distill", str(tmp_path / "mine" / "cache"), "--distill-weight", "10", "--distill-poses", "50"],
+    )  # fmt: skip
+    assert distilled.exit_code == 0, distilled.output
+    assert "distill: each lifter step also keeps the start's lifts of 50 poses" in distilled.output
+    run = json.loads((tmp_path / "kept" / "lifter" / "run.json").read_text())
+    assert (run["distill"], run["distill_weight"], run["distill_poses"]) == (str(tmp_path / "mine" / "cache"), 10.0, 50)
+    assert "train_distill" in (tmp_path / "kept" / "lifter" / "metrics.csv").read_text()
+    no_start = CliRunner().invoke(app, [*short, "--out", str(tmp_path / "none"), "--distill", str(tmp_path / "mine")])
+    assert no_start.exit_code == 2 and "--distill: expected --init RUN" in no_start.output
+    assert not (tmp_path / "none").exists()
 
 
 def test_only_a_kept_fit_held_out_by_frames_is_called_fitted_to_its_videos():

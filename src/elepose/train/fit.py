@@ -286,6 +286,11 @@ def _announce(
             f"init: fine-tuning {what} of {config.init} ({start['reason']}; lr {_FINE_TUNE_LIFTER_LR:g}, "
             f"gradient norm clipped at {_FINE_TUNE_GRAD_CLIP:g})"
         )
+    if config.distill is not None:
+        say(
+            f"distill: each lifter step also keeps the start's lifts of {config.distill_poses} poses of "
+            f"{config.distill} (weight {config.distill_weight:g})"
+        )
 
 
 _MIN_FLOW_POSES = 2000
