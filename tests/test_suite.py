@@ -162,6 +162,58 @@ def test_render_only_on_the_command_line_and_a_bad_file(benchmark, tmp_path):
     assert result.exit_code == 2 and "error:" in result.output and not (tmp_path / "X.md").exists()
 
 
+def test_a_re_run_section_is_merged_into_the_full_report_with_where_it_came_from(benchmark, tmp_path):
+    from typer.testing import CliRunner
+
+    from elepose.benchmark.report.merge import merge_sections
+    from elepose.cli import _register_all, app
+
+    root, _ = benchmark
+    base = json.loads((root / "out" / "results.json").read_text())
+    # A later `--only own2d` invocation: its report holds the re-run section and fewer lifters.
+    later = json.loads(json.dumps(base))
+    later.update({"command": "elepose benchmark --only own2d", "git_commit": "f" * 40, "wall_seconds": 120.0})
+    later["lifters"] = {}
+    later["runs"] = {"own2d": {"status": "ok", "seconds": 100.0}, "cache": {"status": "ok", "seconds": 0.0}}
+    later["own2d"]["lifters"]["transfer"]["detected"]["pa_mpjpe"] = 12.345
+    later["profile"]["own2d"]["samples"] = 4321
+    merged, taken = merge_sections(base, later)
+    assert taken == ["own2d"] and merged["own2d"] == later["own2d"] and merged["lifters"] == base["lifters"]
+    assert (
+        merged["profile"]["own2d"]["samples"] == 4321
+        and merged["domain" if "domain" in base else "speed"] == (base["domain" if "domain" in base else "speed"])
+    )
+    assert base["own2d"]["lifters"]["transfer"]["detected"]["pa_mpjpe"] != 12.345  # the base is not changed
+    assert merge_sections(merged, later)[0]["merged"] == merged["merged"]  # merged again: one entry per section
+    later_json, folder = tmp_path / "later.json", tmp_path / "report"
+    later_json.write_text(json.dumps(later))
+    folder.mkdir()
+    (folder / "results.json").write_text(json.dumps(base))
+    _register_all()
+    args = ["benchmark", "--render-only", str(folder / "results.json"), "--merge", str(later_json)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = (folder / "RESULTS.md").read_text()
+    assert "Section(s) `own2d` re-run and merged into this report: `elepose benchmark --only own2d`" in text
+    assert f"git commit {'f' * 40}, wall time 2.0 min" in text and "| 12.3 |" in text.split("## 7.")[1]
+    original = (root / "out" / "RESULTS.md").read_text()
+    assert text.split("## 1. Accuracy")[1].split("## 7.")[0] == original.split("## 1. Accuracy")[1].split("## 7.")[0]
+    assert json.loads((folder / "results.json").read_text())["own2d"] == later["own2d"]
+    # Nothing to merge, another profile, or --merge alone: one line, exit 2, nothing written.
+    later["runs"] = {"cache": {"status": "ok"}}
+    later_json.write_text(json.dumps(later))
+    before = (folder / "results.json").read_bytes()
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "runs: expected a finished own2d or domain run" in refused.output
+    later["profile"]["name"] = "quick"
+    later_json.write_text(json.dumps(later))
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "profile: expected 'tiny'" in refused.output
+    assert (folder / "results.json").read_bytes() == before
+    alone = CliRunner().invoke(app, ["benchmark", "--merge", str(later_json)])
+    assert alone.exit_code == 2 and "--merge: expected --render-only" in alone.output
+
+
 def _linear_flops(module: nn.Module) -> int:
     return sum(2 * m.in_features * m.out_features for m in module.modules() if isinstance(m, nn.Linear))
 

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from elepose.cli.errors import user_errors
+from elepose.errors import InputError
 
 
 def benchmark(
@@ -43,6 +44,13 @@ def benchmark(
         metavar="RESULTS_JSON",
         help="Train nothing: rewrite RESULTS.md beside RESULTS_JSON (or --results) from it alone.",
     ),
+    merge: Optional[Path] = typer.Option(
+        None,
+        "--merge",
+        metavar="LATER_RESULTS_JSON",
+        help="With --render-only: take the sections (own2d, domain) that a later --only invocation re-ran from its "
+        "results.json into RESULTS_JSON, which is rewritten with them and says where they came from.",
+    ),
 ) -> None:
     """Build the cache, train every row of the paper's tables, evaluate, time, and write RESULTS.md."""
     from elepose.benchmark.profiles import PROFILES
@@ -50,8 +58,11 @@ def benchmark(
     from elepose.runtime import pick_device
 
     if render_only is not None:
-        _render_only(render_only, results)
+        _render_only(render_only, results, merge)
         return
+    if merge is not None:
+        with user_errors():
+            raise InputError("--merge: expected --render-only RESULTS_JSON (the report to merge into)")
     with user_errors():
         if profile not in PROFILES:
             raise ValueError(f"--profile {profile!r}: expected one of {', '.join(PROFILES)}")
@@ -77,20 +88,19 @@ def benchmark(
         raise typer.Exit(code=1)
 
 
-def _render_only(results_json: Path, results: Optional[Path]) -> None:
-    """``--render-only``: RESULTS.md from a results.json, nothing trained."""
+def _render_only(results_json: Path, results: Optional[Path], merge: Optional[Path]) -> None:
+    """``--render-only``: RESULTS.md from a results.json (and a later one's re-run sections), nothing trained."""
     from elepose.benchmark.report import render_only
-    from elepose.errors import InputError
 
     with user_errors():
-        if not results_json.is_file():
-            raise InputError(f"{results_json}: no such file; expected a results.json written by elepose benchmark")
+        for path in (results_json, merge):
+            if path is not None and not path.is_file():
+                raise InputError(f"{path}: no such file; expected a results.json written by elepose benchmark")
         try:
-            written = render_only(results_json, results)
+            written = render_only(results_json, results, merge)
         except (ValueError, KeyError, TypeError) as err:
-            raise InputError(
-                f"{results_json}: expected a results.json written by elepose benchmark ({err!r})"
-            ) from None
+            named = results_json if merge is None else f"{results_json}, {merge}"
+            raise InputError(f"{named}: expected results.json files written by elepose benchmark ({err})") from None
     typer.echo(f"wrote {written}")
 
 

@@ -28,6 +28,16 @@ def _settings(profile: dict[str, Any], prefix: str = "") -> list[list[str]]:
     return cells
 
 
+def _merged_line(m: dict[str, Any]) -> str:
+    """Where a section merged from a later invocation came from (:mod:`elepose.benchmark.report.merge`)."""
+    wall = "?" if m.get("wall_seconds") is None else f"{m['wall_seconds'] / 60:.1f}"
+    return (
+        f"- Section(s) {', '.join(f'`{s}`' for s in m['sections'])} re-run and merged into this report: "
+        f"`{m['command']}` on {m['date']}, git commit {m['git_commit'] or 'unknown'}, wall time {wall} min, "
+        f"load average at start {m.get('load_average_start')}, at end {m.get('load_average_end')}"
+    )
+
+
 def render_header(r: dict[str, Any]) -> list[str]:
     """Title, the run's facts, the profile settings and any failures."""
     machine, software, profile = r["machine"], r["software"], r["profile"]
@@ -46,6 +56,7 @@ def render_header(r: dict[str, Any]) -> list[str]:
         f"elepose {software['elepose']}",
         f"- Git commit: {r['git_commit'] or 'unknown'}",
         f"- Work folder: `{r['work']}`",
+        *[_merged_line(m) for m in r.get("merged", [])],
         "",
         "### Profile settings",
         "",

@@ -19,6 +19,7 @@ from elepose.benchmark.report.domain import render_domain
 from elepose.benchmark.report.elevation import render_elevation
 from elepose.benchmark.report.figures import draw_figures
 from elepose.benchmark.report.header import render_header, render_targets
+from elepose.benchmark.report.merge import merge_sections
 from elepose.benchmark.report.own2d import render_own2d
 from elepose.benchmark.report.pca_reliability import render_pca, render_reliability
 from elepose.benchmark.report.seeds_timing import render_seeds, render_time_to_accuracy
@@ -58,9 +59,23 @@ def write_report(report: dict[str, Any], results: Path) -> None:
     _write_text(results, render_markdown(json.loads(text)))
 
 
-def render_only(results_json: Path, results: Path | None = None) -> Path:
-    """Rewrite ``RESULTS.md`` beside ``results_json`` (or ``results``) from it; returns the path written."""
+def render_only(results_json: Path, results: Path | None = None, merge: Path | None = None) -> Path:
+    """Rewrite ``RESULTS.md`` beside ``results_json`` (or ``results``) from it; returns the path written.
+
+    ``merge``: a later invocation's ``results.json`` whose re-run sections replace those of
+    ``results_json`` (:func:`elepose.benchmark.report.merge.merge_sections`); the merged
+    ``results.json`` is written beside the report, replacing ``results_json`` when it is there.
+    """
     report = json.loads(Path(results_json).read_text(encoding="utf-8"))
     out = results if results is not None else Path(results_json).parent / "RESULTS.md"
+    if merge is not None:
+        merged_json = out.parent / "results.json"
+        if merged_json.exists() and merged_json.resolve() != Path(results_json).resolve():
+            raise ValueError(f"{merged_json}: exists and is not the base report; expected --results beside it")
+        report, _ = merge_sections(report, json.loads(Path(merge).read_text(encoding="utf-8")))
+        text = render_markdown(report)
+        _write_text(merged_json, json_text(report, sort_keys=False))
+        _write_text(out, text)
+        return out
     _write_text(out, render_markdown(report))
     return out
