@@ -274,6 +274,12 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert "warning: only 24 training poses" in fitted.output and "cannot be made by motion" in fitted.output
     assert "fine-tuning the flow and lifter" in fitted.output and "too few for a flow" in fitted.output
     tuned = json.loads((tmp_path / "tuned" / "fit.json").read_text())
+    # So little 2D: the start's lifts of its own training cache are kept by default (--distill auto).
+    assert tuned["distill"]["cache"] == str(tmp_path / "mine" / "cache") and tuned["settings"]["distill"] == "auto"
+    assert (
+        "distill: each lifter step also keeps" in fitted.output and "auto: under 2000 training poses" in fitted.output
+    )
+    assert json.loads((tmp_path / "tuned" / "lifter" / "run.json").read_text())["distill"] == tuned["distill"]["cache"]
     check = tuned["start_check"]
     shift_ok = abs(check["elevation_shift_deg"]) <= 15.0
     assert check["figure"] == "val_nf" and check["better"] == (check["fitted"] < check["start"] and shift_ok)
@@ -304,6 +310,22 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     no_start = CliRunner().invoke(app, [*short, "--out", str(tmp_path / "none"), "--distill", str(tmp_path / "mine")])
     assert no_start.exit_code == 2 and "--distill: expected --init RUN" in no_start.output
     assert not (tmp_path / "none").exists()
+    # auto keeps nothing with plenty of 2D, or when the start's cache is not on this machine; off keeps nothing.
+    from elepose.train.fit import FitConfig, _distill_cache
+
+    warm = FitConfig(paths=("x",), out="o", init=str(tmp_path / "mine" / "lifter"))
+    assert _distill_cache(warm, 1999)[0] == str(tmp_path / "mine" / "cache")
+    assert _distill_cache(warm, 2000)[0] is None and "only under 2000" in _distill_cache(warm, 2000)[1]
+    assert FitConfig(paths=("x",), out="o").distill is None  # no start: nothing to keep
+    off = CliRunner().invoke(
+        app, [*short, "--out", str(tmp_path / "off"), "--init", str(tmp_path / "mine" / "lifter"), "--distill", "off"]
+    )
+    assert (
+        off.exit_code == 0 and "distill: off (off (--distill off))" not in off.output and "distill: off" in off.output
+    )
+    assert json.loads((tmp_path / "off" / "fit.json").read_text())["distill"]["cache"] is None
+    (tmp_path / "mine" / "cache").rename(tmp_path / "elsewhere")
+    assert _distill_cache(warm, 24)[0] is None and "is not here" in _distill_cache(warm, 24)[1]
 
 
 def test_only_a_kept_fit_held_out_by_frames_is_called_fitted_to_its_videos():
@@ -369,6 +391,17 @@ def test_report_section_lists_every_fit_and_both_checks(tmp_path: Path):
     text = "\n".join(_own2d_section(own))
     row = "| fit from scratch, 100 % (10 clips, 40 files) | 900 | 60.0 | 50.0 | 70.0 | 0.50 | 40.0 | 12 (0.192) "
     assert row + "| 7: 64.8 (0.131) |" in text
+    assert "distils by default" not in text  # an own2d.json from before --distill auto
+    scratch = own["lifters"]["fit-scratch-100pct"]
+    warm = {**scratch, "start": "init", "share": 0.01, "clips": 1, "files": 4, "training_poses": 148}
+    own["lifters"].update({"fit-init-1pct": warm, "fit-init-distill-1pct": {**warm, "distill_weight": 1000.0}})
+    own["lifters"]["fit-init-10pct"] = {**warm, "share": 0.1, "training_poses": 2700}
+    own["distill_auto_below_poses"] = 2000
+    text = "\n".join(_own2d_section(own))
+    assert "Under 2,000 training poses `fit --init` distils by default" in text
+    assert "| fit --init --distill off, 1 % (1 clips, 4 files) | 148 |" in text
+    assert "| fit --init, 10 % (1 clips, 4 files) | 2,700 |" in text
+    assert "| fit --init --distill (the start's cache, weight 1000), 1 % (1 clips, 4 files) | 148 |" in text
     assert "| transferred" in text.lower() and "| 40.0 | - | - |" in text
     assert "| c | m | **no** |" in text and "skipped (absent)" in text
 
@@ -405,6 +438,14 @@ def test_section_checks_compare_every_warm_start_with_the_transferred_lifter():
     assert scratch["measured"] == "1.12x (90.0 vs 80.0 mm)" and scratch["met"] is True
     order = [c["check"].rsplit(", ", 1)[1] for c in own2d_checks(lifters, (0.1, 1.0), (0.01,))[2:5]]
     assert order == ["1 % of the clips", "10 % of the clips", "100 % of the clips"]
+    # Where fit --init distils by default, the plain warm start is named for what it ran: --distill off.
+    lifters["fit-init-1pct"]["training_poses"] = 148
+    lifters["fit-init-10pct"]["training_poses"] = 2700
+    lifters["fit-init-distill-1pct"] = _scored(62.0, training_poses=148)
+    named = [c["check"] for c in own2d_checks(lifters, (0.1, 1.0), (0.01,), (0.01,), 2000)]
+    assert "fit --init --distill off is not worse than the transferred lifter, 1 % of the clips" in named
+    assert "fit --init is not worse than the transferred lifter, 10 % of the clips" in named
+    assert "fit --init --distill is not worse than the transferred lifter, 1 % of the clips" in named
 
 
 def test_held_out_figures_are_ranked_against_accuracy_by_spearman():

@@ -94,6 +94,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
         {"rehearse": SOURCE_CACHE, "rehearse_poses": 10_000},
         "rehearsal: flow and lifter on the target's 2D pooled with 10,000 source poses", None,
     ),
+    "distill": (
+        {"distill": SOURCE_CACHE, "distill_weight": 1000.0, "distill_poses": 20_000},
+        "distillation: the source's lifts of 20,000 of its training poses kept (weight 1000)", (0.01, 0.1),
+    ),
     "longer": ({"samples": 3}, f"3x the samples per stage ({_RATES})", (1.0,)),
     "longer-10x": ({"samples": 10}, f"10x the samples per stage ({_RATES})", (1.0,)),
 }  # fmt: skip
@@ -213,6 +217,7 @@ def _fit(
     score it and the init on the last fifth of its segments' frames)."""
     segments, files = target.share_files(share)
     say(f"domain: {name}: fit on {len(segments)} segments")
+    changes = {"distill": None, **changes}  # distillation only where a variant asks (fit's auto: below 2,000 poses)
     config = FitConfig(
         paths=(str(files),), out=str(target.work / name), samples=samples, init=None if init is None else str(init),
         device=target.device, hidden=fit_hidden[0], flow_hidden=fit_hidden[1], **changes,

@@ -7,8 +7,9 @@ What a user with their own videos gets, measured where the 3D is known:
   (:func:`export_mmpose`; 3D is never written). ``fit`` trains on those files alone, from
   scratch and with ``--init`` from a lifter trained on dataset 2 only, on 10 %, 30 % and all of
   the clips (:func:`clip_subset`, fixed by crc32 of the clip names), and with ``--init`` alone
-  on 1 % (one clip: a user with one video; a fit from scratch refuses it), there also with
-  ``--distill`` (the start's lifts of its own training cache kept: :mod:`elepose.train.distillation`).
+  on 1 % (one clip: a user with one video; a fit from scratch refuses it), all with ``--distill off``;
+  on 1 % also with ``--distill`` (the start's lifts of its own training cache kept:
+  :mod:`elepose.train.distillation`), what ``fit --init`` does by default on so little 2D.
 - Beside them: the dataset-2 lifter used as it is (someone else's model, other motions), the
   standard all-Bandai lifter, and a lifter trained on the same dataset-1 clips through the
   cache's own 2D path (its H36M-17 joints, the bone ratios of its 3D, its detected 2D as the
@@ -18,8 +19,9 @@ What a user with their own videos gets, measured where the 3D is known:
   mid-hips, thorax = mid-shoulders, head = mid-eyes), so its test 2D and 3D are taken through the
   same definitions (:func:`elepose.evaluate.evaluation.defined_as`); the other lifters are scored
   on the test split as it is, and the transferred one also on COCO-defined 2D and 3D.
-- ``fit`` on the real AlphaPose file of ``../shared/real2d`` (when present): what it measured
-  without 3D, and the reliability of those detections under the Bandai lifter and under the fit.
+- ``fit`` on the real AlphaPose file of ``../shared/real2d`` (when present), with fit's defaults:
+  what it measured without 3D, and the reliability of those detections under the Bandai lifter
+  and under the fit.
 
 Results go to ``WORK/own2d/own2d.json``; finished fits and runs are kept and not trained again.
 """
@@ -48,7 +50,7 @@ from elepose.models.io import load_lifter, load_lifter_record
 from elepose.runtime import pick_device
 from elepose.skeleton import h36m_to_coco17
 from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
-from elepose.train.fit import FitConfig, fit
+from elepose.train.fit import DISTILL_AUTO_BELOW_POSES, FitConfig, fit
 from elepose.train.loop import BEST_FOLDER
 
 __all__ = [
@@ -199,7 +201,7 @@ def _fit_and_score(
     clips, files, written = _share_files(section, share)
     name = rows.fit_run(start if distill_weight is None else f"{start}-distill", share)
     say(f"own 2D: {name}: fit on {len(clips)} clips ({written} MMPose files)")
-    distill = {}
+    distill: dict[str, Any] = {"distill": None}  # the plain rows: --distill off, as before it was fit's default
     if distill_weight is not None and init is not None:
         distill = {"distill": load_lifter_record(init).data, "distill_weight": distill_weight}
     config = FitConfig(
@@ -301,7 +303,10 @@ def run_own2d(
             section, share, "init", transfer, samples, fit_hidden, say, distill_weight=budget.distill_weight
         )
     result["distill_weight"] = budget.distill_weight
-    result["checks"] = own2d_checks(lifters, shares, budget.init_only_shares, budget.distill_shares)
+    result["distill_auto_below_poses"] = DISTILL_AUTO_BELOW_POSES  # where fit --init distils by default
+    result["checks"] = own2d_checks(
+        lifters, shares, budget.init_only_shares, budget.distill_shares, DISTILL_AUTO_BELOW_POSES
+    )
     fits = [e for e in lifters.values() if "fitted_itself" in e]
     result["figures_against_accuracy"] = held_out_figures_against_accuracy(
         [(e["validation_without_3d"], e["fitted_itself"]["detected"]) for e in fits]

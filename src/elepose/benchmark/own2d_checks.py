@@ -26,12 +26,14 @@ def own2d_checks(
     shares: tuple[float, ...],
     init_only_shares: tuple[float, ...] = (),
     distill_shares: tuple[float, ...] = (),
+    distill_auto_below: int = 0,
 ) -> list[dict[str, Any]]:
     """The section's comparisons on detected 2D (what a detector gives): ``check``, ``measured``, ``met``.
 
     For every share fitted both ways, the better fit beats the transferred lifter; for every
     share, ``fit --init`` (and ``--init --distill`` on ``distill_shares``) is not worse than the transferred
-    lifter (a warm start may only help);
+    lifter (a warm start may only help; a plain ``--init`` fit on fewer than ``distill_auto_below``
+    poses, where ``fit --init`` distils by default, is called ``--distill off``);
     from scratch on all clips, within 1.15x of the cache-path lifter trained on the same clips.
     """
     checks = []
@@ -51,6 +53,8 @@ def own2d_checks(
     warm += [("init-distill", "fit --init --distill", share) for share in distill_shares]
     for start, label, share in warm:
         entry = lifters[rows.fit_run(start, share)]
+        if start == "init" and entry.get("training_poses", distill_auto_below) < distill_auto_below:
+            label += " --distill off"
         kept = " (the start kept)" if entry.get("start_kept") else ""
         checks.append(
             {

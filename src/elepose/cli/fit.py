@@ -51,10 +51,12 @@ def fit(
         help="With --init: a cache of the start's own domain (e.g. the benchmark's); its 2D is pooled with yours.",
     ),
     rehearse_poses: int = typer.Option(10_000, "--rehearse-poses", help="With --rehearse: how many of its poses."),
-    distill: Optional[Path] = typer.Option(
-        None,
+    distill: str = typer.Option(
+        "auto",
         "--distill",
-        help="With --init: a cache of the start's own domain (e.g. the benchmark's); the start's lifts of its 2D are kept.",
+        metavar="auto|off|CACHE",
+        help="With --init: keep the start's lifts of a cache of its own domain (e.g. the benchmark's) while fitting. "
+        "auto: the start's own training cache when you have under 2,000 training poses (measured to help there).",
     ),
     distill_weight: float = typer.Option(1000.0, "--distill-weight", help="With --distill: the weight of L_distill."),
     distill_poses: int = typer.Option(20_000, "--distill-poses", help="With --distill: how many of its poses."),
@@ -99,7 +101,7 @@ def fit(
             rehearse=None if rehearse is None else str(rehearse),
             rehearse_poses=rehearse_poses,
             track_pairs=track_pairs,
-            distill=None if distill is None else str(distill),
+            distill=None if distill == "off" else distill,
             distill_weight=distill_weight,
             distill_poses=distill_poses,
             keep=keep,

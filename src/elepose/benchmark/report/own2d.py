@@ -53,8 +53,11 @@ def _row(label: str, entry: dict[str, Any], poses: str) -> list[str]:
 def _fit_rows(own: dict[str, Any]) -> list[list[str]]:
     cells = [_row(label, own["lifters"][name], "-") for name, label in _REFERENCE_ROWS if name in own["lifters"]]
     fits = [e for e in own["lifters"].values() if "share" in e and "start" in e]
+    auto_below = own.get("distill_auto_below_poses", 0)
     for entry in sorted(fits, key=lambda e: (e["start"] != "scratch", e.get("distill_weight") is not None, e["share"])):
         start = "--init" if entry["start"] == "init" else "from scratch"
+        if start == "--init" and entry.get("distill_weight") is None and entry["training_poses"] < auto_below:
+            start += " --distill off"  # what fit --init does by default there is the --distill row
         if entry.get("distill_weight") is not None:
             start += f" --distill (the start's cache, weight {entry['distill_weight']:g})"
         label = f"fit {start}, {round(100 * entry['share'])} % ({entry['clips']} clips, {entry['files']} files)"
@@ -118,6 +121,13 @@ def render_own2d(own: dict[str, Any] | None) -> list[str]:
         "median percentile of the test poses against the lifter's own calibration.",
         "",
     ]
+    if own.get("distill_auto_below_poses"):
+        lines += [
+            f"Under {own['distill_auto_below_poses']:,} training poses `fit --init` distils by default (`--distill "
+            "auto`: the start's lifts of its own training cache are kept), so there a plain `--init` row ran with "
+            "`--distill off` and the `--distill` row is what `fit --init` gives.",
+            "",
+        ]
     lines += table(_FIT_HEADER, _fit_rows(own))
     lines += [
         "A fit's row is its last epoch (`fit --keep last`, the default); the last column is the epoch "
