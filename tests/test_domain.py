@@ -105,6 +105,13 @@ def _domain() -> dict:
         "fit-init-flow-10pct": _fit(63.0, "init", 0.1, {"init_flow": True}),
         "fit-init-flow-100pct": _fit(80.0, "init", 1.0, {"init_flow": True}),
         "fit-init-flow-x-100pct": _fit(81.0, "init", 1.0, {"init_flow": True, "samples": 10}),
+        "fit-distill-1pct": _fit(
+            69.0,
+            "init",
+            0.01,
+            {"distill": "/source/cache"},
+            own_frames={"fitted": {"pa_mpjpe": 55.0, "poses": 96}, "transferred": {"pa_mpjpe": 80.0, "poses": 96}},
+        ),  # fmt: skip
     }
     target = {
         "clips": 5, "training_segments": 32, "test_segments": 8, "training_poses": 9104, "test_poses": 4464,
@@ -116,7 +123,7 @@ def _domain() -> dict:
         "samples": 360000,
         "target": target,
         "lifters": lifters,
-        "variants": {"init-flow": "the source's flow", "init-flow-x": "more"},
+        "variants": {"init-flow": "the source's flow", "init-flow-x": "more", "distill": "kept lifts"},
     }
 
 
@@ -142,7 +149,7 @@ def test_the_report_lists_every_row_once_with_its_variant():
     assert text.startswith("## 10. Another domain")
     main = text.split("### The fitted videos themselves")[0]
     rows = [line for line in main.splitlines() if line.startswith("| ") and not line.startswith("| lifter")]
-    assert len(rows) == 10
+    assert len(rows) == 11
     assert any(r.startswith("| fit --init, 100 % (3 segments); more |") for r in rows)  # the longest name
     assert any(r.startswith("| fit --init, 10 % (3 segments); the source's flow |") for r in rows)
     assert any(
@@ -152,6 +159,10 @@ def test_the_report_lists_every_row_once_with_its_variant():
     assert "N(25, 8) deg, 800 px" in text and "100.0 mm on detected 2D" in text
     own = [r for r in text.split("### The fitted videos themselves")[1].splitlines() if r.startswith("| 10 %")]
     assert own == ["| 10 % (3 segments) | 96 | held out by fit | 80.0 | 50.0 | -37.5 % | 66.0 | fitted |"]
+    distilled = [r for r in text.split("### The fitted videos themselves")[1].splitlines() if "--distill, 1 %" in r]
+    assert distilled == [
+        "| --distill, 1 % (3 segments) | 96 | held out by fit | 80.0 | 55.0 | -31.2 % | 69.0 | fitted |"
+    ]
     assert render_domain(None) == []
 
 

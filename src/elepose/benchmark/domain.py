@@ -21,7 +21,7 @@ and cameras are all new to the lifter it starts from.
   and detected 2D, COCO-defined, through the cache); lifting flat. Each is scored on the target's
   test split through COCO's joint definitions (what the fits learn).
 
-Each plain ``fit --init`` is also scored on the last fifth of its own segments' frames
+Each plain ``fit --init`` (and the ``distill`` variant) is also scored on the last fifth of its own segments' frames
 (:func:`last_frames`), the frames ``fit`` holds out when its 2D has fewer than 5 clips: what a
 user who fits one video and lifts that video gets, against the transferred lifter on the same frames.
 
@@ -338,7 +338,8 @@ def run_domain(
         others = {k: v for k, v in changes.items() if k != "samples"}
         kept = lifters["transfer_on_coco"] if init == source else None
         plain = init == source and not changes
-        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept, own_frames=plain)
+        own = plain or (init == source and changes.get("distill") is not None)  # what a one-video user compares
+        lifters[name] = _fit(target, name, share, init, samples, others, fit_hidden, say, kept, own_frames=own)
         lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}

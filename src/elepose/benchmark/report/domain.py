@@ -63,7 +63,8 @@ def _label(name: str, entry: dict[str, Any], variants: dict[str, str]) -> str:
 
 
 def _own_frames(domain: dict[str, Any]) -> list[str]:
-    """The plain ``fit --init`` rows on the last fifth of their own segments' frames, against the transferred."""
+    """The plain ``fit --init`` rows (and ``--distill``'s) on the last fifth of their own segments' frames,
+    against the transferred lifter."""
     fits = sorted(
         ((n, e) for n, e in domain["lifters"].items() if "own_frames" in e), key=lambda item: item[1]["share"]
     )
@@ -75,7 +76,8 @@ def _own_frames(domain: dict[str, Any]) -> list[str]:
         fitted, transferred = own["fitted"]["pa_mpjpe"], own["transferred"]["pa_mpjpe"]
         cells.append(
             [
-                f"{round(100 * e['share'])} % ({e['segments']} segments)",
+                ("--distill, " if (e.get("settings") or {}).get("distill") else "")
+                + f"{round(100 * e['share'])} % ({e['segments']} segments)",
                 f"{own['fitted']['poses']:,}",
                 "its training 2D (held out by clip)" if e.get("held_out_by_motion") else "held out by fit",
                 fmt(transferred),
@@ -90,7 +92,7 @@ def _own_frames(domain: dict[str, Any]) -> list[str]:
     return [
         "### The fitted videos themselves",
         "",
-        "The same plain `fit --init` rows on the last fifth of the frames of their own training segments "
+        "The plain `fit --init` rows (and the `--distill` variant's) on the last fifth of the frames of their own training segments "
         "(detected 2D, COCO-defined; at 1 and 10 % these are the frames `fit` holds out, at 30 and 100 % its "
         "training 2D): a user who fits one video and lifts that video. Fitted and transferred: the lifters "
         "themselves, whichever `fit` kept.",
