@@ -14,11 +14,14 @@ from elepose.benchmark.domain import (
     SEGMENT_SECONDS,
     TEST_GAP_SECONDS,
     build_target_cache,
+    check_rows,
     last_frames,
     segment_clip,
 )
+from elepose.benchmark.plan import split_rows
 from elepose.benchmark.profiles import PROFILES, DomainBudget
 from elepose.benchmark.report.domain import render_domain
+from elepose.benchmark.report.merge import merge_sections
 from elepose.benchmark.targets import evaluate_targets
 from elepose.data.cache import load_split
 from tests.synthetic import write_cache
@@ -164,6 +167,40 @@ def test_the_report_lists_every_row_once_with_its_variant():
         "| --distill, 1 % (3 segments) | 96 | held out by fit | 80.0 | 55.0 | -31.2 % | 69.0 | fitted |"
     ]
     assert render_domain(None) == []
+    # Under fit's auto-distillation threshold a plain --init row says it ran with --distill off.
+    labelled = "\n".join(render_domain({**_domain(), "distill_auto_below_poses": 2000}))
+    assert "| fit --init, 1 % (3 segments); --distill off; start kept" in labelled
+    assert "| fit --init, 1 % (3 segments); kept lifts |" in labelled  # the distillation row itself
+    assert "Under 2,000 training poses `fit --init` distils by default" in labelled
+    assert "--distill off" not in "\n".join(render_domain({**_domain(), "distill_auto_below_poses": 900}))
+
+
+def test_only_names_rows_of_the_domain_section_and_they_merge_only_onto_the_same_source():
+    assert split_rows(["elepose", "domain/fit-distill-1pct", "domain/fit-distill-10pct"]) == (
+        ["elepose", "domain"], {"domain": ["fit-distill-1pct", "fit-distill-10pct"]}
+    )  # fmt: skip
+    assert split_rows(["domain/fit-init-1pct", "domain"]) == (["domain"], {})  # named whole: the whole section
+    assert split_rows(None) == (None, {})
+    with pytest.raises(ValueError, match="--only own2d/x: expected RUN/ROW only for domain"):
+        split_rows(["own2d/x"])
+    check_rows(DomainBudget(), ["fit-distill-1pct", "fit-distill-10pct", "fit-init-100pct", "fit-longer-10x-100pct"])
+    with pytest.raises(ValueError, match="fit-distill-30pct: expected one of the section's rows: fit-init-1pct, "):
+        check_rows(DomainBudget(), ["fit-distill-30pct"])  # distillation runs on 1 and 10 % only
+    base = {"profile": {"name": "domain"}, "lifters": {}, "domain": _domain()}
+    row = _fit(50.0, "init", 0.1, {"distill": "/source/cache"})
+    later_domain = {**_domain(), "lifters": {**_domain()["lifters"], "fit-distill-10pct": row}}
+    later_domain.update(rows_only=["fit-distill-10pct"], distill_auto_below_poses=2000)
+    later = {"profile": {"name": "domain"}, "runs": {"domain": {"status": "ok"}}, "domain": later_domain}
+    merged, taken = merge_sections(base, later)
+    assert merged["domain"]["lifters"] == {**base["domain"]["lifters"], "fit-distill-10pct": row}
+    assert merged["domain"]["distill_auto_below_poses"] == 2000 and "rows_only" not in merged["domain"]
+    assert "fit-distill-10pct" not in base["domain"]["lifters"]
+    whole = {**later, "domain": _domain(), "date": "first"}  # a whole-section merge's provenance stays
+    twice = merge_sections(merge_sections(base, whole)[0], later)[0]
+    assert [m.get("rows") for m in twice["merged"]] == [None, ["fit-distill-10pct"]]
+    later_domain["lifters"]["transfer"] = _entry(70.3)  # another source lifter
+    with pytest.raises(ValueError, match="domain: transfer: expected detected PA-MPJPE 70.0 mm as in the base"):
+        merge_sections(base, later)
 
 
 @needs_cmu
@@ -199,6 +236,20 @@ def test_the_section_runs_in_the_benchmark_and_reaches_the_report(tmp_path):
     text = (tmp_path / "out" / "RESULTS.md").read_text()
     assert "The fitted videos themselves" in text
     assert "## 10. Another domain" in text and "another domain: fit from scratch on all segments" in text
+    # One row re-run alone (--only domain/ROW), merged row by row into the full report.
+    with pytest.raises(ValueError, match="--only domain/fit-init-7pct: expected one of the section's rows"):
+        runner.run_benchmark(profile, tmp_path / "work", tmp_path / "rows" / "RESULTS.md", data_root=DATA,
+                             device="cpu", cache=cache, only=["domain/fit-init-7pct"], log=lambda m: None)  # fmt: skip
+    assert not (tmp_path / "rows").exists()  # refused before anything ran
+    again = runner.run_benchmark(profile, tmp_path / "work", tmp_path / "rows" / "RESULTS.md", data_root=DATA,
+                                 device="cpu", cache=cache, only=["domain/fit-init-5pct"], command="rows",
+                                 log=lambda m: None)  # fmt: skip
+    assert again["domain"]["rows_only"] == ["fit-init-5pct"]
+    assert set(again["domain"]["lifters"]) == {"transfer", "transfer_on_coco", "supervised", "fit-init-5pct"}
+    merged, taken = merge_sections(report, again)
+    assert taken == ["domain"] and set(merged["domain"]["lifters"]) == set(lifters)
+    assert merged["domain"]["lifters"]["fit-init-5pct"] == again["domain"]["lifters"]["fit-init-5pct"]
+    assert merged["merged"][-1]["rows"] == ["fit-init-5pct"] and "rows_only" not in merged["domain"]
 
 
 def test_the_domain_profile_trains_its_source_as_the_quick_profile_does():

@@ -4,6 +4,7 @@ folders of per-video files, fit's sample budget."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -311,11 +312,19 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     assert no_start.exit_code == 2 and "--distill: expected --init RUN" in no_start.output
     assert not (tmp_path / "none").exists()
     # auto keeps nothing with plenty of 2D, or when the start's cache is not on this machine; off keeps nothing.
-    from elepose.train.fit import FitConfig, _distill_cache
+    from elepose.train.fit import FitConfig, _distill_cache, _warm_start
+    from elepose.train.runstate import changed_settings
 
     warm = FitConfig(paths=("x",), out="o", init=str(tmp_path / "mine" / "lifter"))
-    assert _distill_cache(warm, 1999)[0] == str(tmp_path / "mine" / "cache")
-    assert _distill_cache(warm, 2000)[0] is None and "only under 2000" in _distill_cache(warm, 2000)[1]
+    start = _warm_start(warm.init)
+    assert _distill_cache(warm, 1999, start)[0] == str(tmp_path / "mine" / "cache")
+    assert _distill_cache(warm, 2000, start)[0] is None and "only under 2000" in _distill_cache(warm, 2000, start)[1]
+    # A fit recorded before --distill existed did not distil: it resumes with --distill off, not with auto.
+    legacy = json.loads(json.dumps(asdict(warm)))
+    del legacy["distill"]
+    assert changed_settings(legacy, replace(warm, distill=None)) == {}
+    assert changed_settings(legacy, warm) == {"distill": (None, "auto")}
+    assert changed_settings({**legacy, "distill": "auto"}, warm) == {}
     assert FitConfig(paths=("x",), out="o").distill is None  # no start: nothing to keep
     off = CliRunner().invoke(
         app, [*short, "--out", str(tmp_path / "off"), "--init", str(tmp_path / "mine" / "lifter"), "--distill", "off"]
@@ -325,7 +334,7 @@ def test_fit_with_a_sample_budget_from_the_command_line(tmp_path):
     )
     assert json.loads((tmp_path / "off" / "fit.json").read_text())["distill"]["cache"] is None
     (tmp_path / "mine" / "cache").rename(tmp_path / "elsewhere")
-    assert _distill_cache(warm, 24)[0] is None and "is not here" in _distill_cache(warm, 24)[1]
+    assert _distill_cache(warm, 24, start)[0] is None and "is not here" in _distill_cache(warm, 24, start)[1]
 
 
 def test_only_a_kept_fit_held_out_by_frames_is_called_fitted_to_its_videos():

@@ -50,7 +50,7 @@ from elepose.data.mocap import BuildOptions, build_from_clips, find_clip_files
 from elepose.evaluate.evaluation import defined_as
 from elepose.models.io import load_lifter_record
 from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
-from elepose.train.fit import FitConfig, fit
+from elepose.train.fit import DISTILL_AUTO_BELOW_POSES, FitConfig, fit
 
 __all__ = [
     "TARGET_OPTIONS",
@@ -62,6 +62,7 @@ __all__ = [
     "segment_clip",
     "last_frames",
     "build_target_cache",
+    "check_rows",
     "run_domain",
 ]
 
@@ -274,6 +275,29 @@ def _supervised_bound(
     return lifter
 
 
+def _planned_fits(
+    source: Path, source_cache: Path, budget: DomainBudget
+) -> list[tuple[str, float, Path | None, dict[str, Any]]]:
+    """The section's fits in order: ``(row name, share, init or None, FitConfig changes)``."""
+    runs = [(rows.fit_run("init", s), s, source, {}) for s in budget.init_shares]
+    runs += [(rows.fit_run("scratch", s), s, None, {}) for s in budget.scratch_shares]
+    for variant, (settings, _, shares) in VARIANTS.items():
+        changes = {k: str(source_cache) if v == SOURCE_CACHE else v for k, v in settings.items()}
+        if "samples" in changes:
+            changes["samples"] = changes["samples"] * budget.samples
+        shares = budget.variant_shares if shares is None else tuple(s for s in shares if s in budget.variant_shares)
+        runs += [(f"fit-{variant}-{round(100 * s)}pct", s, source, changes) for s in shares]
+    return runs
+
+
+def check_rows(budget: DomainBudget, names: list[str]) -> None:
+    """Raise ValueError unless every one of ``names`` is a fit row of the section at ``budget``."""
+    known = [run[0] for run in _planned_fits(Path(), Path(), budget)]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"--only domain/{unknown[0]}: expected one of the section's rows: {', '.join(known)}")
+
+
 def run_domain(
     work: Path,
     source: Path,
@@ -287,6 +311,7 @@ def run_domain(
     train_run: Callable[[str, Any], None],
     say: Callable[[str], None],
     fit_hidden: tuple[int, int] = (512, 1024),
+    only_rows: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the section under ``work``; returns what ``domain.json`` holds.
 
@@ -294,8 +319,15 @@ def run_domain(
     on (the rehearsal variant's source 2D); ``flow_config`` / ``lifter_config``: the
     benchmark's settings for the supervised bound (data, flow and out are set here); ``budget``:
     each fit's samples per stage and the shares; ``train_run(kind, config)``: the benchmark's
-    resumable trainer; ``fit_hidden``: the fits' lifter and flow widths.
+    resumable trainer; ``fit_hidden``: the fits' lifter and flow widths; ``only_rows``: fit just
+    these rows (the references are always scored; ``domain.json`` then names them in
+    ``rows_only``, which :func:`elepose.benchmark.report.merge.merge_sections` merges row by row).
+    Raises ValueError (:func:`check_rows`) for a row the budget does not have.
     """
+    runs = _planned_fits(source, source_cache, budget)
+    if only_rows:
+        check_rows(budget, only_rows)
+        runs = [run for run in runs if run[0] in only_rows]
     work.mkdir(parents=True, exist_ok=True)
     say("domain: the target's cache (CMU, 1 s segments, cameras N(25, 8) deg, 800 px, 4 m)")
     manifest = build_target_cache(data_root, work / "cache")
@@ -325,14 +357,8 @@ def run_domain(
     say(f"domain: transferred {lifters['transfer_on_coco']['detected']['pa_mpjpe']:.1f} mm (COCO-defined 2D)")
     say("domain: the supervised bound (the target's 3D)")
     lifters["supervised"] = target.score(_supervised_bound(target, flow_config, lifter_config, train_run))
-    runs = [(rows.fit_run("init", s), s, source, {}) for s in budget.init_shares]
-    runs += [(rows.fit_run("scratch", s), s, None, {}) for s in budget.scratch_shares]
-    for variant, (settings, _, shares) in VARIANTS.items():
-        changes = {k: str(source_cache) if v == SOURCE_CACHE else v for k, v in settings.items()}
-        if "samples" in changes:
-            changes["samples"] = changes["samples"] * budget.samples
-        shares = budget.variant_shares if shares is None else tuple(s for s in shares if s in budget.variant_shares)
-        runs += [(f"fit-{variant}-{round(100 * s)}pct", s, source, changes) for s in shares]
+    if only_rows:
+        result["rows_only"] = [run[0] for run in runs]
     for name, share, init, changes in runs:
         samples = changes.get("samples", budget.samples)
         others = {k: v for k, v in changes.items() if k != "samples"}
@@ -343,5 +369,6 @@ def run_domain(
         lifters[name]["settings"] = changes  # the samples as this variant asked them
         lifters[name]["start"] = "scratch" if init is None else "init"
     result["variants"] = {name: label for name, (_, label, _) in VARIANTS.items()}
+    result["distill_auto_below_poses"] = DISTILL_AUTO_BELOW_POSES  # the plain rows below it: --distill off
     write_json(work / "domain.json", result, allow_nan=True)
     return result

@@ -2,7 +2,8 @@
 
 A :class:`Run` is one step (a cache, a flow, a lifter, section 7 or the speed measurements);
 :func:`plan_runs` lists them, names from :mod:`elepose.benchmark.rows`, settings from the
-profile's budgets; :func:`select` keeps the ones ``--only`` asks for and what they need.
+profile's budgets; :func:`select` keeps the ones ``--only`` asks for and what they need, and
+:func:`split_rows` reads the rows of a section that ``--only`` names (``domain/fit-distill-1pct``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from elepose.data.cameras import CameraOptions
 from elepose.data.mocap import BuildOptions
 from elepose.train.config import FlowConfig, TrainConfig, lr_decay_per_epoch
 
-__all__ = ["Run", "plan_runs", "select", "camera_distributions", "OPTION_VARIANTS"]
+__all__ = ["Run", "plan_runs", "select", "split_rows", "ROW_SECTIONS", "camera_distributions", "OPTION_VARIANTS"]
 
 
 @dataclass(frozen=True)
@@ -241,3 +242,30 @@ def select(runs: list[Run], only: list[str] | None) -> list[Run]:
             wanted.add(name)
             stack.extend(by_name[name].needs)
     return [r for r in runs if r.name in wanted]
+
+
+ROW_SECTIONS = (rows.DOMAIN,)
+"""The runs whose rows ``--only RUN/ROW`` can pick one by one (each row is a fit of its own)."""
+
+
+def split_rows(only: list[str] | None) -> tuple[list[str] | None, dict[str, list[str]]]:
+    """``--only``'s names as run names and, per section of :data:`ROW_SECTIONS`, the rows asked for.
+
+    ``["domain/fit-distill-1pct", "domain/fit-distill-10pct"]`` -> ``(["domain"], {"domain": [both
+    rows]})``: the domain run, its other rows not run. A run named alone as well runs whole.
+    Raises ValueError for a row of a run that has no rows of its own.
+    """
+    if not only:
+        return only, {}
+    names: list[str] = []
+    picked: dict[str, list[str]] = {}
+    for name in only:
+        run, _, row = name.partition("/")
+        if row and run not in ROW_SECTIONS:
+            raise ValueError(f"--only {name}: expected RUN/ROW only for {', '.join(ROW_SECTIONS)}")
+        if run not in names:
+            names.append(run)
+        if row:
+            picked.setdefault(run, []).append(row)
+    whole = {n for n in only if "/" not in n}
+    return names, {run: r for run, r in picked.items() if run not in whole}

@@ -24,9 +24,9 @@ import torch
 
 from elepose.benchmark import environment, rows
 from elepose.benchmark.collect import collect
-from elepose.benchmark.domain import run_domain
+from elepose.benchmark.domain import check_rows, run_domain
 from elepose.benchmark.own2d import run_own2d
-from elepose.benchmark.plan import Run, plan_runs, select
+from elepose.benchmark.plan import Run, plan_runs, select, split_rows
 from elepose.benchmark.profiles import PROFILES, Profile
 from elepose.benchmark.report import write_report
 from elepose.benchmark.speed_run import speed_run
@@ -100,6 +100,7 @@ class _Pipeline:
         self.data_root, self.device, self.log, self.verbose = data_root, device, log, verbose
         self.started = time.perf_counter()
         self.status: dict[str, dict[str, Any]] = {}
+        self.rows: dict[str, list[str]] = {}  # per section, the only rows to run (``--only domain/ROW``)
         self.n_train = _train_count(cache) if (cache / "manifest.json").is_file() else None
         self.runs = plan_runs(profile, work, cache, device, self.n_train)
 
@@ -143,7 +144,8 @@ class _Pipeline:
         assert self.profile.domain is not None
         widths = (self.profile.lifter.hidden, self.profile.flow.hidden)
         run_domain(run.out, self.work / rows.MAIN, self.cache, Path(self.data_root), flow_base, lifter_base,
-                   self.profile.domain, self.profile.evaluation, self.device, self._train, self.say, widths)  # fmt: skip
+                   self.profile.domain, self.profile.evaluation, self.device, self._train, self.say, widths,
+                   self.rows.get(rows.DOMAIN))  # fmt: skip
 
     def run_all(self, selected: list[Run]) -> None:
         """Every selected run in order; a failure is recorded and skips the runs that need it."""
@@ -184,7 +186,8 @@ def run_benchmark(
     """Run (or resume) the benchmark and write ``results`` (Markdown), ``results.json`` and figures.
 
     ``cache``: use this ready cache folder instead of building the Bandai one under ``work``.
-    ``only``: run just these runs (and what they need); the report covers every finished run.
+    ``only``: run just these runs (and what they need); the report covers every finished run. A
+    name ``domain/ROW`` runs only that row of the domain section (:func:`~elepose.benchmark.plan.split_rows`).
     Returns the results dictionary; ``results["failed"]`` lists runs that failed.
     """
     if isinstance(profile, str):
@@ -195,7 +198,10 @@ def run_benchmark(
     cache_dir = Path(cache) if cache is not None else work / rows.CACHE
     load_start = environment.load_average()
     pipeline = _Pipeline(profile, work, cache_dir, cache is not None, Path(data_root), device, log, verbose)
+    only, pipeline.rows = split_rows(only)
     selected = select(pipeline.runs, only)
+    if rows.DOMAIN in pipeline.rows and profile.domain is not None:  # before anything is trained
+        check_rows(profile.domain, pipeline.rows[rows.DOMAIN])
     work.mkdir(parents=True, exist_ok=True)
     pipeline.say(f"benchmark profile {profile.name}: {len(selected)} runs in {work}")
     pipeline.run_all(selected)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from elepose.atomic import write_json
 from elepose.data.cache import load_manifest
@@ -59,6 +59,10 @@ _DECAY_SAMPLES = 100_000  # the lifter's learning rate falls by 0.95 per this ma
 class FitConfig:
     """``elepose fit``: detector files or folders in, a lifter out, after ``samples`` training samples
     per stage (the same lifter on any machine), stopped early when ``minutes`` (a cap) run out."""
+
+    # What a setting absent from an earlier fit's record meant, where its default has changed since
+    # (runstate.changed_settings): fits made before --distill existed did not distil.
+    ABSENT_MEANS: ClassVar[dict[str, Any]] = {"distill": None}
 
     paths: tuple[str, ...]
     out: str
@@ -227,7 +231,7 @@ def _warm_start(init: str | None) -> dict[str, Any] | None:
         raise InputError(f"--init {init}: a lifter without an elevation branch; expected an ElePose lifter")
     scale = record.normalisation.mode if record.normalisation.mode != "dataset" else "pose-head"
     reason = f"width {record.hidden}, 2D scale {record.normalisation.mode} -> {scale}"
-    return {"hidden": record.hidden, "variant": record.variant, "scale": scale, "reason": reason}
+    return {"hidden": record.hidden, "variant": record.variant, "scale": scale, "reason": reason, "data": record.data}
 
 
 def _stage_finished(folder: Path, config: Any) -> bool:
@@ -253,8 +257,7 @@ def _open(config: FitConfig) -> tuple[Path, dict[str, Any]]:
             for stage in ("flow", "lifter"):
                 if (out / stage).is_dir():
                     clear_run_files(out / stage)
-    # A fit made before --distill existed did not distil (the default is now auto).
-    elif changed_settings({"distill": None, **(_json(state_path).get("settings") or {})}, config):
+    elif changed_settings(_json(state_path).get("settings") or {}, config):
         raise InputError(
             f"{state_path}: an earlier fit with other settings; expected the same command (or a new --out)"
         )
@@ -322,10 +325,11 @@ _MIN_FLOW_POSES = 2000
 DISTILL_AUTO_BELOW_POSES = _MIN_FLOW_POSES  # --distill auto distils under this many training poses
 
 
-def _distill_cache(config: FitConfig, training_poses: int) -> tuple[str | None, str]:
+def _distill_cache(config: FitConfig, training_poses: int, start: dict[str, Any] | None) -> tuple[str | None, str]:
     """The cache whose lifts by the start a warm start keeps (None: none), and why.
 
-    ``--distill auto`` (the default) takes the start's own training cache (its record's ``data``)
+    ``--distill auto`` (the default) takes the start's own training cache (``start["data"]``, from
+    :func:`_warm_start`: the start's record's ``data``)
     under DISTILL_AUTO_BELOW_POSES training poses. Measured with weight 1000 on the benchmark's 1 % shares
     (PA-MPJPE, detected 2D): Bandai dataset 1, 148 poses, 61.9 mm against 73.2 for a plain
     ``fit --init`` and 63.0 for the start (section 7); CMU, 512 poses, 70.2 against 80.1 and 68.3
@@ -339,8 +343,8 @@ def _distill_cache(config: FitConfig, training_poses: int) -> tuple[str | None, 
             f"{training_poses} training poses: measured to help only under {DISTILL_AUTO_BELOW_POSES}; "
             "--distill CACHE to ask for it"
         )
-    assert config.init is not None  # FitConfig turns auto off without a start
-    data = load_lifter_record(config.init).data
+    assert start is not None  # FitConfig turns auto off without a start
+    data = start["data"]
     if not data or not (Path(data) / "manifest.json").is_file():
         return None, f"the start's training cache {data or '(not recorded)'} is not here; --distill CACHE to name one"
     return data, f"auto: under {DISTILL_AUTO_BELOW_POSES} training poses, the start's own training cache"
@@ -386,7 +390,8 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     state_path = out / "fit.json"
     started = time.monotonic()
     poses, record["split"] = _cache(config, out, say)
-    distill, distill_why = _distill_cache(config, poses)  # on the user's poses, before any pooling
+    start = _warm_start(config.init)
+    distill, distill_why = _distill_cache(config, poses, start)  # on the user's poses, before any pooling
     config = replace(config, distill=distill)
     record["distill"] = {"cache": distill, "why": distill_why}
     if config.rehearse is not None:
@@ -397,7 +402,6 @@ def fit(config: FitConfig, progress: bool = True, say: Callable[[str], None] = p
     record["schedule"] = asdict(schedule)
     write_json(state_path, record)
     used = float(record.get("minutes_used", 0.0))
-    start = _warm_start(config.init)
     _announce(config, schedule, poses, start, distill_why, say)
     flow_config, lifter_config = _stage_configs(config, out, schedule, start)
     used = _stage(out / "flow", flow_config, train_flow, progress, say, used, record, state_path)

@@ -66,9 +66,11 @@ def changed_settings(
     """Settings of ``config`` (a settings dataclass) that differ from ``recorded`` -> (recorded, asked).
 
     A setting added to elepose after the run was made is absent from its ``run.json``: the run
-    had that setting's default."""
+    had that setting's default, or, where the default has changed since, what the config class's
+    ``ABSENT_MEANS`` (a dict, if it has one) says it meant."""
     allowed = set(may_change)
     defaults = {f.name: f.default for f in fields(config) if f.default is not MISSING}
+    defaults.update(getattr(type(config), "ABSENT_MEANS", {}))
     defaults = json.loads(json.dumps(defaults))
     changed = {}
     for name, value in _json_values(config).items():

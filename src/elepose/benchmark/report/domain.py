@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elepose.benchmark.report.tables import fmt, table
+from elepose.benchmark.report.tables import distill_default_note, fmt, table
 
 __all__ = ["render_domain"]
 
@@ -49,13 +49,15 @@ def _row(label: str, entry: dict[str, Any]) -> list[str]:
     ]
 
 
-def _label(name: str, entry: dict[str, Any], variants: dict[str, str]) -> str:
+def _label(name: str, entry: dict[str, Any], variants: dict[str, str], auto_below: int = 0) -> str:
     share = f"{round(100 * entry['share'])} % ({entry['segments']} segments)"
     if entry["start"] == "scratch":
         return f"fit from scratch, {share}"
     matching = [v for v in variants if name.startswith(f"fit-{v}-")]
     variant = max(matching, key=len) if matching else None  # "longer-10x" before "longer"
     label = f"fit --init, {share}" + ("" if variant is None else f"; {variants[variant]}")
+    if variant is None and entry["training_poses"] < auto_below:
+        label += "; --distill off"  # what fit --init does by default there is the distillation row
     if entry.get("start_kept"):
         itself = (entry.get("fitted_itself") or {}).get("detected")
         label += f"; start kept (the fitted lifter itself: {fmt(itself)})"
@@ -126,6 +128,11 @@ def render_domain(domain: dict[str, Any] | None) -> list[str]:
     cells = [_row(label, domain["lifters"][n]) for n, label in _REFERENCE_ROWS if n in domain["lifters"]]
     fits = [(n, e) for n, e in domain["lifters"].items() if "start" in e]
     fits.sort(key=lambda item: (item[1]["start"] != "scratch", bool(item[1].get("settings")), item[1]["share"]))
-    cells += [_row(_label(n, e, domain.get("variants", {})), e) for n, e in fits]
-    lines += table(_HEADER, cells) + _own_frames(domain)
+    auto_below = domain.get("distill_auto_below_poses", 0)
+    cells += [_row(_label(n, e, domain.get("variants", {}), auto_below), e) for n, e in fits]
+    lines += table(_HEADER, cells)
+    off = [e for e in domain["lifters"].values() if e.get("start") == "init" and not e.get("settings")]
+    if any(e["training_poses"] < auto_below for e in off):
+        lines += distill_default_note(auto_below, ", here Bandai's,", "distillation")
+    lines += _own_frames(domain)
     return lines + ["The targets of this section are in the Targets table above.", ""]

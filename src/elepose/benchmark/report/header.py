@@ -31,8 +31,11 @@ def _settings(profile: dict[str, Any], prefix: str = "") -> list[list[str]]:
 def _merged_line(m: dict[str, Any]) -> str:
     """Where a section merged from a later invocation came from (:mod:`elepose.benchmark.report.merge`)."""
     wall = "?" if m.get("wall_seconds") is None else f"{m['wall_seconds'] / 60:.1f}"
+    what = ", ".join(f"`{s}`" for s in m["sections"])
+    if m.get("rows"):
+        what += f" (rows {', '.join(f'`{r}`' for r in m['rows'])})"
     return (
-        f"- Section(s) {', '.join(f'`{s}`' for s in m['sections'])} re-run and merged into this report: "
+        f"- Section(s) {what} re-run and merged into this report: "
         f"`{m['command']}` on {m['date']}, git commit {m['git_commit'] or 'unknown'}, wall time {wall} min, "
         f"load average at start {m.get('load_average_start')}, at end {m.get('load_average_end')}"
     )

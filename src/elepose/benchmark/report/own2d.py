@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from elepose.benchmark.report.tables import fmt, table
+from elepose.benchmark.report.tables import distill_default_note, fmt, table
 
 __all__ = ["render_own2d"]
 
@@ -122,12 +122,7 @@ def render_own2d(own: dict[str, Any] | None) -> list[str]:
         "",
     ]
     if own.get("distill_auto_below_poses"):
-        lines += [
-            f"Under {own['distill_auto_below_poses']:,} training poses `fit --init` distils by default (`--distill "
-            "auto`: the start's lifts of its own training cache are kept), so there a plain `--init` row ran with "
-            "`--distill off` and the `--distill` row is what `fit --init` gives.",
-            "",
-        ]
+        lines += distill_default_note(own["distill_auto_below_poses"], "", "`--distill`")
     lines += table(_FIT_HEADER, _fit_rows(own))
     lines += [
         "A fit's row is its last epoch (`fit --keep last`, the default); the last column is the epoch "

@@ -7,7 +7,7 @@ from typing import Any
 
 from elepose.metrics import METRIC_COLUMNS
 
-__all__ = ["fmt", "table", "section", "METRIC_COLUMNS", "metric_cells"]
+__all__ = ["fmt", "table", "section", "METRIC_COLUMNS", "metric_cells", "distill_default_note"]
 
 
 def fmt(value: Any, digits: int = 1) -> str:
@@ -36,3 +36,15 @@ def section(title: str, *paragraphs: str) -> list[str]:
 def metric_cells(values: dict[str, float]) -> list[str]:
     """The cells of :data:`METRIC_COLUMNS` for one protocol's scores."""
     return [fmt(values[key]) for key, _ in METRIC_COLUMNS]
+
+
+def distill_default_note(auto_below: int, cache: str, row: str) -> list[str]:
+    """The paragraph saying that under ``auto_below`` training poses the plain ``--init`` rows ran with
+    ``--distill off`` (``fit --init`` distils by default there: ``cache`` names the start's training
+    cache) and that the ``row`` row is what ``fit --init`` gives."""
+    return [
+        f"Under {auto_below:,} training poses `fit --init` distils by default (`--distill auto`: the start's "
+        f"lifts of its own training cache{cache} are kept), so there a plain `--init` row ran with "
+        f"`--distill off` and the {row} row is what `fit --init` gives.",
+        "",
+    ]
