@@ -173,6 +173,9 @@ def test_the_report_lists_every_row_once_with_its_variant():
     assert "| fit --init, 1 % (3 segments); kept lifts |" in labelled  # the distillation row itself
     assert "Under 2,000 training poses `fit --init` distils by default" in labelled
     assert "--distill off" not in "\n".join(render_domain({**_domain(), "distill_auto_below_poses": 900}))
+    assert "fitted only `fit-init-1pct` (`--only domain/ROW`)" in "\n".join(
+        render_domain({**_domain(), "rows_only": ["fit-init-1pct"]})
+    )
 
 
 def test_only_names_rows_of_the_domain_section_and_they_merge_only_onto_the_same_source():

@@ -125,6 +125,12 @@ def render_domain(domain: dict[str, Any] | None) -> list[str]:
         "wall time on this machine; checks failed: `fit`'s own verdicts (no 3D).",
         "",
     ]
+    if domain.get("rows_only"):
+        lines += [
+            f"This invocation fitted only {', '.join(f'`{r}`' for r in domain['rows_only'])} (`--only domain/ROW`); "
+            "the section's other fits are not in this report.",
+            "",
+        ]
     cells = [_row(label, domain["lifters"][n]) for n, label in _REFERENCE_ROWS if n in domain["lifters"]]
     fits = [(n, e) for n, e in domain["lifters"].items() if "start" in e]
     fits.sort(key=lambda item: (item[1]["start"] != "scratch", bool(item[1].get("settings")), item[1]["share"]))
