@@ -142,7 +142,7 @@ def test_render_only_rewrites_the_report_byte_for_byte(benchmark, tmp_path):
     assert written.read_bytes() == (root / "out" / "RESULTS.md").read_bytes()
 
 
-@pytest.mark.parametrize("folder", ["benchmarks", "benchmarks/long", "benchmarks/domain"])
+@pytest.mark.parametrize("folder", ["benchmarks", "benchmarks/long", "benchmarks/domain", "benchmarks/domain/distill"])
 def test_committed_results_md_is_rendered_from_the_committed_results_json(folder, tmp_path):
     from elepose.benchmark.report import render_only
 
