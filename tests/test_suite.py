@@ -211,7 +211,9 @@ def test_a_re_run_section_is_merged_into_the_full_report_with_where_it_came_from
     later_json.write_text(json.dumps(later))
     before = (folder / "results.json").read_bytes()
     refused = CliRunner().invoke(app, args)
-    assert refused.exit_code == 2 and "runs: expected a finished own2d or domain run" in refused.output
+    assert refused.exit_code == 2 and f"error: {later_json}: runs: expected a finished own2d or domain run" in (
+        refused.output
+    )  # one line naming the later file
     later["profile"]["name"] = "quick"
     later_json.write_text(json.dumps(later))
     refused = CliRunner().invoke(app, args)

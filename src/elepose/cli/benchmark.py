@@ -98,6 +98,8 @@ def _render_only(results_json: Path, results: Optional[Path], merge: Optional[Pa
                 raise InputError(f"{path}: no such file; expected a results.json written by elepose benchmark")
         try:
             written = render_only(results_json, results, merge)
+        except InputError:
+            raise  # already one line about the file it names
         except (ValueError, KeyError, TypeError) as err:
             named = results_json if merge is None else f"{results_json}, {merge}"
             raise InputError(f"{named}: expected results.json files written by elepose benchmark ({err})") from None

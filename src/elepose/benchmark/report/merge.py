@@ -17,6 +17,7 @@ from typing import Any
 
 from elepose.benchmark import rows
 from elepose.benchmark.targets import evaluate_targets
+from elepose.errors import InputError
 
 __all__ = ["MERGEABLE", "merge_sections"]
 
@@ -31,16 +32,17 @@ def merge_sections(base: dict[str, Any], update: dict[str, Any]) -> tuple[dict[s
     Both are ``results.json`` dictionaries of one profile. Returns the merged dictionary (``base``
     is not changed) and the section keys taken. The targets are evaluated again on the merged
     numbers; ``merged["merged"]`` lists the provenance of every merged section, the latest merge
-    of a section replacing an earlier one. Raises ValueError for another profile or when
-    ``update`` finished none of :data:`MERGEABLE`.
+    of a section replacing an earlier one. Raises InputError (``field: expected ...``, about
+    ``update``) for another profile, when ``update`` finished none of :data:`MERGEABLE`, or for
+    rows re-run on another source lifter.
     """
     names = [r.get("profile", {}).get("name") for r in (base, update)]
     if names[0] != names[1]:
-        raise ValueError(f"profile: expected {names[0]!r} as in the base report, got {names[1]!r}")
+        raise InputError(f"profile: expected {names[0]!r} as in the base report, got {names[1]!r}")
     runs = update.get("runs", {})
     taken = [key for key, run in MERGEABLE.items() if key in update and runs.get(run, {}).get("status") == "ok"]
     if not taken:
-        raise ValueError(f"runs: expected a finished {' or '.join(MERGEABLE.values())} run to merge, found none")
+        raise InputError(f"runs: expected a finished {' or '.join(MERGEABLE.values())} run to merge, found none")
     merged = copy.deepcopy(base)
     rows_taken: list[str] = []
     for key in taken:
@@ -74,13 +76,13 @@ _REFERENCES = ("transfer", "transfer_on_coco")
 def _merge_rows(merged: dict[str, Any], update: dict[str, Any], key: str) -> list[str]:
     """Put the rows ``update[key]`` re-ran into ``merged[key]`` (changed in place); their names."""
     if key not in merged:
-        raise ValueError(f"{key}: expected the section in the base report to merge rows into, found none")
+        raise InputError(f"{key}: expected the section in the base report to merge rows into, found none")
     section, later = merged[key], update[key]
     for name in _REFERENCES:
         for split in ("detected", "gt"):
             ours, theirs = (round(s["lifters"][name][split]["pa_mpjpe"], 1) for s in (section, later))
             if ours != theirs:
-                raise ValueError(
+                raise InputError(
                     f"{key}: {name}: expected {split} PA-MPJPE {ours} mm as in the base report, got {theirs} "
                     "(another source lifter: re-run the whole section)"
                 )

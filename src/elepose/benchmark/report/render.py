@@ -24,6 +24,7 @@ from elepose.benchmark.report.own2d import render_own2d
 from elepose.benchmark.report.pca_reliability import render_pca, render_reliability
 from elepose.benchmark.report.seeds_timing import render_seeds, render_time_to_accuracy
 from elepose.benchmark.report.speed import render_speed
+from elepose.errors import InputError
 
 __all__ = ["render_markdown", "write_report", "render_only", "FIGURES"]
 
@@ -71,8 +72,11 @@ def render_only(results_json: Path, results: Path | None = None, merge: Path | N
     if merge is not None:
         merged_json = out.parent / "results.json"
         if merged_json.exists() and merged_json.resolve() != Path(results_json).resolve():
-            raise ValueError(f"{merged_json}: exists and is not the base report; expected --results beside it")
-        report, _ = merge_sections(report, json.loads(Path(merge).read_text(encoding="utf-8")))
+            raise InputError(f"{merged_json}: exists and is not the base report; expected --results beside it")
+        try:
+            report, _ = merge_sections(report, json.loads(Path(merge).read_text(encoding="utf-8")))
+        except InputError as err:
+            raise InputError(f"{merge}: {err}") from None
         text = render_markdown(report)
         _write_text(merged_json, json_text(report, sort_keys=False))
         _write_text(out, text)
