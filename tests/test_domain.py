@@ -187,8 +187,8 @@ def test_only_names_rows_of_the_domain_section_and_they_merge_only_onto_the_same
     with pytest.raises(ValueError, match="--only own2d/x: expected RUN/ROW only for domain"):
         split_rows(["own2d/x"])
     check_rows(DomainBudget(), ["fit-distill-1pct", "fit-distill-10pct", "fit-init-100pct", "fit-longer-10x-100pct"])
-    with pytest.raises(ValueError, match="fit-distill-30pct: expected one of the section's rows: fit-init-1pct, "):
-        check_rows(DomainBudget(), ["fit-distill-30pct"])  # distillation runs on 1 and 10 % only
+    with pytest.raises(ValueError, match="fit-distill-100pct: expected one of the section's rows: fit-init-1pct, "):
+        check_rows(DomainBudget(), ["fit-distill-100pct"])  # distillation runs on 1, 10 and 30 % only
     base = {"profile": {"name": "domain"}, "lifters": {}, "domain": _domain()}
     row = _fit(50.0, "init", 0.1, {"distill": "/source/cache"})
     later_domain = {**_domain(), "lifters": {**_domain()["lifters"], "fit-distill-10pct": row}}

@@ -97,7 +97,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], str, tuple[float, ...] | None]] = {
     ),
     "distill": (
         {"distill": SOURCE_CACHE, "distill_weight": 1000.0, "distill_poses": 20_000},
-        "distillation: the source's lifts of 20,000 of its training poses kept (weight 1000)", (0.01, 0.1),
+        "distillation: the source's lifts of 20,000 of its training poses kept (weight 1000)", (0.01, 0.1, 0.3),
     ),
     "longer": ({"samples": 3}, f"3x the samples per stage ({_RATES})", (1.0,)),
     "longer-10x": ({"samples": 10}, f"10x the samples per stage ({_RATES})", (1.0,)),
