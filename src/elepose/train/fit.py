@@ -334,7 +334,8 @@ def _distill_cache(config: FitConfig, training_poses: int, start: dict[str, Any]
     (PA-MPJPE, detected 2D): Bandai dataset 1, 148 poses, 61.9 mm against 73.2 for a plain
     ``fit --init`` and 63.0 for the start (section 7); CMU, 512 poses, 70.2 against 80.1 and 68.3
     on the target's test split, 54.3 against 50.1 and 75.9 on the fitted clips' own later frames
-    (section 10). With more 2D it is not measured, so it is left off.
+    (section 10). With more 2D it costs: CMU, 3,200 poses, 68.7 against 64.8 plain and 68.2 for
+    the start (benchmarks/domain/distill, on another machine's start), so it is left off there.
     """
     if config.distill != DISTILL_AUTO:
         return config.distill, "--distill off" if config.distill is None else "asked (--distill)"
