@@ -49,6 +49,12 @@ def _row(label: str, entry: dict[str, Any]) -> list[str]:
     ]
 
 
+def _distill_off(entry: dict[str, Any], auto_below: int) -> bool:
+    """Whether ``entry`` is a plain ``fit --init`` row on fewer poses than ``auto_below``, where
+    ``fit --init`` distils by default (so the row ran with ``--distill off``)."""
+    return entry.get("start") == "init" and not entry.get("settings") and entry["training_poses"] < auto_below
+
+
 def _label(name: str, entry: dict[str, Any], variants: dict[str, str], auto_below: int = 0) -> str:
     share = f"{round(100 * entry['share'])} % ({entry['segments']} segments)"
     if entry["start"] == "scratch":
@@ -56,7 +62,7 @@ def _label(name: str, entry: dict[str, Any], variants: dict[str, str], auto_belo
     matching = [v for v in variants if name.startswith(f"fit-{v}-")]
     variant = max(matching, key=len) if matching else None  # "longer-10x" before "longer"
     label = f"fit --init, {share}" + ("" if variant is None else f"; {variants[variant]}")
-    if variant is None and entry["training_poses"] < auto_below:
+    if _distill_off(entry, auto_below):
         label += "; --distill off"  # what fit --init does by default there is the distillation row
     if entry.get("start_kept"):
         itself = (entry.get("fitted_itself") or {}).get("detected")
@@ -137,8 +143,7 @@ def render_domain(domain: dict[str, Any] | None) -> list[str]:
     auto_below = domain.get("distill_auto_below_poses", 0)
     cells += [_row(_label(n, e, domain.get("variants", {}), auto_below), e) for n, e in fits]
     lines += table(_HEADER, cells)
-    off = [e for e in domain["lifters"].values() if e.get("start") == "init" and not e.get("settings")]
-    if any(e["training_poses"] < auto_below for e in off):
+    if any(_distill_off(e, auto_below) for e in domain["lifters"].values()):
         lines += distill_default_note(auto_below, ", here Bandai's,", "distillation")
     lines += _own_frames(domain)
     return lines + ["The targets of this section are in the Targets table above.", ""]
